@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    """Each role is a Django group of the same name (created by a migration)."""
+
+    PLANNER = "planner", _("Police planner")
+    MUNICIPAL = "municipal", _("Municipal staff")
+    PROGRAM = "program", _("Program staff")
+
+
+class StaffProfile(models.Model):
+    """Links a municipal user to the one district they work in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    district = models.ForeignKey(
+        "neighborhoods.District",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text=_("Required for municipal staff: they see and edit only this district."),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.district or '-'}"

@@ -1,0 +1,105 @@
+"""Administrative and program boundaries: region > district > neighborhood."""
+
+from django.contrib.gis.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from geo.conf import STORAGE_SRID
+
+
+class BoundarySource(models.Model):
+    """Where a set of boundaries came from, and the attribution its licence asks for."""
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    attribution = models.TextField(blank=True, help_text=_("Shown in the map's attribution."))
+    licence = models.CharField(max_length=200, blank=True)
+    url = models.URLField(blank=True)
+    synthetic = models.BooleanField(
+        default=False, help_text=_("Generated demo data, not a real place.")
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Region(models.Model):
+    """A city or metro area, with the projected CRS its metric analysis runs in."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    metric_srid = models.PositiveIntegerField(
+        help_text=_("EPSG code of the UTM zone used for distances, areas and grids.")
+    )
+    # Union of the region's districts, refreshed after every boundary load.
+    geom = models.MultiPolygonField(srid=STORAGE_SRID, null=True, blank=True)
+    synthetic = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(metric_srid__gte=32601, metric_srid__lte=32660)
+                | Q(metric_srid__gte=32701, metric_srid__lte=32760),
+                name="region_metric_srid_is_utm",
+            ),
+            models.CheckConstraint(
+                condition=Q(geom__isnull=True) | Q(geom__isvalid=True), name="region_geom_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Area(models.Model):
+    """Fields shared by districts and neighborhoods."""
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE)
+    code = models.CharField(max_length=120)
+    name = models.CharField(max_length=200)
+    geom = models.MultiPolygonField(srid=STORAGE_SRID)
+    population = models.PositiveIntegerField(null=True, blank=True)
+    source = models.ForeignKey(BoundarySource, on_delete=models.PROTECT, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class District(Area):
+    """Lima distrito, Santiago comuna, CDMX alcaldía."""
+
+    class Meta(Area.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "code"], name="district_code_unique_in_region"
+            ),
+            models.CheckConstraint(condition=Q(geom__isvalid=True), name="district_geom_valid"),
+        ]
+        indexes = [models.Index(fields=["region", "name"])]
+
+
+class Neighborhood(Area):
+    """CDMX colonia, or a Safe Neighborhood "barrio" drawn by program staff."""
+
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, null=True, blank=True, related_name="neighborhoods"
+    )
+    drawn = models.BooleanField(
+        default=False, help_text=_("Drawn by program staff rather than loaded from a file.")
+    )
+
+    class Meta(Area.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "code"], name="neighborhood_code_unique_in_region"
+            ),
+            models.CheckConstraint(condition=Q(geom__isvalid=True), name="neighborhood_geom_valid"),
+        ]
+        indexes = [models.Index(fields=["region", "name"])]

@@ -1,0 +1,126 @@
+"""Reads for boundaries."""
+
+from __future__ import annotations
+
+from django.contrib.gis.geos import Point
+from django.db.models import Count, QuerySet
+
+from geo.conf import STORAGE_SRID
+from geo.db.functions import XMax, XMin, YMax, YMin
+from geo.geojson import BBox
+from neighborhoods.models import BoundarySource, District, Neighborhood, Region
+
+
+def areas_containing(*, lon: float, lat: float) -> list[dict]:
+    """Region, district and neighborhood(s) that contain the point, MapIt style."""
+    point = Point(lon, lat, srid=STORAGE_SRID)
+    districts = list(
+        District.objects.filter(geom__covers=point).select_related("region").defer("geom")
+    )
+    neighborhoods = list(
+        Neighborhood.objects.filter(geom__covers=point)
+        .select_related("region", "district")
+        .defer("geom", "district__geom")
+    )
+    regions = {d.region for d in districts} | {n.region for n in neighborhoods}
+    result: list[dict] = []
+    for region in sorted(regions, key=lambda r: r.code):
+        result.append(
+            {
+                "type": "region",
+                "code": region.code,
+                "name": region.name,
+                "region": region.code,
+                "synthetic": region.synthetic,
+            }
+        )
+        for district in sorted(
+            (d for d in districts if d.region_id == region.pk), key=lambda d: d.code
+        ):
+            result.append(
+                {
+                    "type": "district",
+                    "code": district.code,
+                    "name": district.name,
+                    "region": region.code,
+                    "population": district.population,
+                }
+            )
+        for hood in sorted(
+            (n for n in neighborhoods if n.region_id == region.pk), key=lambda n: n.code
+        ):
+            result.append(
+                {
+                    "type": "neighborhood",
+                    "code": hood.code,
+                    "name": hood.name,
+                    "region": region.code,
+                    "district": hood.district.code if hood.district else None,
+                    "population": hood.population,
+                }
+            )
+    return result
+
+
+def _in_bbox(queryset: QuerySet, bbox: BBox | None) -> QuerySet:
+    return queryset if bbox is None else queryset.filter(geom__bboverlaps=bbox.as_geometry())
+
+
+def district_list(*, region: str | None = None, bbox: BBox | None = None) -> QuerySet:
+    queryset = District.objects.select_related("region")
+    if region:
+        queryset = queryset.filter(region__code=region)
+    return _in_bbox(queryset, bbox).order_by("region__code", "code")
+
+
+def neighborhood_list(
+    *, region: str | None = None, district: str | None = None, bbox: BBox | None = None
+) -> QuerySet:
+    queryset = Neighborhood.objects.select_related("region", "district")
+    if region:
+        queryset = queryset.filter(region__code=region)
+    if district:
+        queryset = queryset.filter(district__code=district)
+    return _in_bbox(queryset, bbox).order_by("region__code", "code")
+
+
+def region_list() -> QuerySet:
+    return Region.objects.order_by("name")
+
+
+def attributions() -> list[str]:
+    """Attribution lines for every boundary source that currently has boundaries loaded."""
+    sources = BoundarySource.objects.filter(
+        id__in=District.objects.values("source").union(Neighborhood.objects.values("source"))
+    ).exclude(attribution="")
+    return sorted({s.attribution for s in sources})
+
+
+def region_summaries() -> list[dict]:
+    """Regions with their extent and boundary counts, for the map's region picker."""
+    queryset = (
+        Region.objects.annotate(
+            district_count=Count("district", distinct=True),
+            neighborhood_count=Count("neighborhood", distinct=True),
+            xmin=XMin("geom"),
+            ymin=YMin("geom"),
+            xmax=XMax("geom"),
+            ymax=YMax("geom"),
+        )
+        .defer("geom")
+        .order_by("name")
+    )
+    return [
+        {
+            "code": r.code,
+            "name": r.name,
+            "metric_srid": r.metric_srid,
+            "synthetic": r.synthetic,
+            "bbox": None
+            if r.xmin is None
+            else [round(v, 6) for v in (r.xmin, r.ymin, r.xmax, r.ymax)],
+            "districts": r.district_count,
+            "neighborhoods": r.neighborhood_count,
+        }
+        for r in queryset
+    ]

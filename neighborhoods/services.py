@@ -1,0 +1,415 @@
+"""Writes for boundaries: file imports (one core for the command, packs and the demo)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
+from django.db import IntegrityError, connection, transaction
+
+from geo.conf import STORAGE_SRID, utm_srid_for
+from geo.io import FeatureProblem, VectorFileError, VectorRead, read_vector
+from neighborhoods.models import BoundarySource, District, Neighborhood, Region
+from neighborhoods.text import normalize_name
+
+LEVELS = ("district", "neighborhood")
+
+
+class BoundaryImportError(Exception):
+    """Raised when nothing was written; ``report`` says why (if rows were examined)."""
+
+    def __init__(self, message: str, report: BoundaryImportReport | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class SourceInfo:
+    slug: str
+    name: str
+    attribution: str = ""
+    licence: str = ""
+    url: str = ""
+    synthetic: bool = False
+
+
+@dataclass
+class BoundaryImportReport:
+    path: str
+    region_code: str
+    level: str
+    dry_run: bool
+    region_created: bool = False
+    metric_srid: int | None = None
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    repaired: list[FeatureProblem] = field(default_factory=list)
+    refused: list[FeatureProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    @property
+    def written(self) -> bool:
+        return self.ok and not self.dry_run
+
+    def summary(self) -> str:
+        verb = "would be" if self.dry_run or not self.ok else "were"
+        return (
+            f"{self.level} boundaries of region {self.region_code} from {Path(self.path).name}: "
+            f"{len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged ({verb} written), {len(self.repaired)} repaired, "
+            f"{len(self.refused)} refused"
+        )
+
+    def lines(self) -> list[str]:
+        out = [self.summary()]
+        if self.region_created:
+            out.append(
+                f"region {self.region_code} {'would be' if not self.written else 'was'} created "
+                f"with metric CRS EPSG:{self.metric_srid}"
+            )
+        out += [f"repaired: {p}" for p in self.repaired]
+        out += [f"refused: {p}" for p in self.refused]
+        if self.refused:
+            out.append("nothing was written: fix the refused features and run again")
+        elif self.dry_run:
+            out.append("dry run: nothing was written")
+        return out
+
+
+def _to_multipolygon(geometry) -> MultiPolygon:
+    geos = GEOSGeometry(memoryview(shapely.to_wkb(shapely.force_2d(geometry))), srid=STORAGE_SRID)
+    if geos.geom_type == "Polygon":
+        geos = MultiPolygon(geos, srid=STORAGE_SRID)
+    return geos
+
+
+def _clean(value) -> str:
+    if value is None:
+        return ""
+    text = str(value).strip()
+    return "" if text.lower() in ("nan", "none", "<na>") else text
+
+
+def _code(value) -> str:
+    """Codes read as numbers by pandas ("13101.0") are written back as whole numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return _clean(value)
+
+
+def read_boundary_file(
+    path: str | Path, *, crs: str | None = None, label_fields: Iterable[str] = ()
+) -> VectorRead:
+    return read_vector(path, crs=crs, label_fields=list(label_fields), polygonal=True)
+
+
+def _require_fields(frame: gpd.GeoDataFrame, names: dict[str, str | None]) -> None:
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    for option, name in names.items():
+        if name and name not in frame.columns:
+            raise BoundaryImportError(
+                f"{option} {name!r} is not a field of the file; its fields are: "
+                + ", ".join(columns)
+            )
+
+
+def _parent_resolver(region: Region | None, parent_field: str | None):
+    """Maps a parent value to a district by code, else by accent-insensitive name."""
+    districts = list(District.objects.filter(region=region)) if region else []
+    by_code = {d.code: d for d in districts}
+    by_name: dict[str, District] = {}
+    for d in districts:
+        by_name.setdefault(normalize_name(d.name), d)
+
+    def resolve(value) -> District | None:
+        key = _code(value)
+        return by_code.get(key) or by_name.get(normalize_name(key))
+
+    return resolve, bool(districts)
+
+
+def _spatial_parents(region: Region | None, geometries: dict[int, MultiPolygon]):
+    """District that contains each neighborhood's point-on-surface, in one query."""
+    if region is None or not geometries:
+        return {}
+    points = [
+        (n, shapely.from_wkb(bytes(g.wkb)).point_on_surface().wkt) for n, g in geometries.items()
+    ]
+    # A VALUES list joined in SQL: the ORM cannot join against an in-memory list of points.
+    sql = (
+        "SELECT p.n, d.id FROM (VALUES "
+        + ",".join(["(%s, ST_GeomFromText(%s, 4326))"] * len(points))
+        + ") AS p(n, pt) JOIN neighborhoods_district d ON d.region_id = %s "
+        "AND ST_Covers(d.geom, p.pt) ORDER BY p.n, d.code"
+    )
+    params: list = [v for pair in points for v in pair] + [region.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found: dict[int, int] = {}
+        for number, district_id in cursor.fetchall():
+            found.setdefault(number, district_id)
+    districts = District.objects.in_bulk(set(found.values()))
+    return {n: districts[d] for n, d in found.items()}
+
+
+def refresh_region_geometry(region: Region) -> None:
+    # ST_Union over the region's districts (or neighborhoods when it has none) in one
+    # statement; ST_MakeValid guards against slivers the union may leave.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE neighborhoods_region r SET geom = (
+              SELECT ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Union(a.geom)), 3))
+              FROM (
+                SELECT geom FROM neighborhoods_district WHERE region_id = %s
+                UNION ALL
+                SELECT geom FROM neighborhoods_neighborhood WHERE region_id = %s
+                  AND NOT EXISTS (SELECT 1 FROM neighborhoods_district WHERE region_id = %s)
+              ) a)
+            WHERE r.id = %s
+            """,
+            [region.pk, region.pk, region.pk, region.pk],
+        )
+
+
+def import_boundaries(
+    *,
+    path: str | Path,
+    region_code: str,
+    level: str,
+    code_field: str,
+    name_field: str,
+    parent_field: str | None = None,
+    population_field: str | None = None,
+    region_name: str | None = None,
+    crs: str | None = None,
+    dry_run: bool = False,
+    source: SourceInfo | None = None,
+    synthetic: bool = False,
+) -> BoundaryImportReport:
+    """Reads a boundary file and upserts it; see :func:`import_boundary_frame`."""
+    label_fields = [f for f in (code_field, name_field) if f]
+    try:
+        read = read_boundary_file(path, crs=crs, label_fields=label_fields)
+    except VectorFileError as exc:
+        raise BoundaryImportError(str(exc)) from None
+    return import_boundary_frame(
+        read=read,
+        path=str(path),
+        region_code=region_code,
+        level=level,
+        code_field=code_field,
+        name_field=name_field,
+        parent_field=parent_field,
+        population_field=population_field,
+        region_name=region_name,
+        dry_run=dry_run,
+        source=source,
+        synthetic=synthetic,
+    )
+
+
+def import_boundary_frame(
+    *,
+    read: VectorRead,
+    path: str,
+    region_code: str,
+    level: str,
+    code_field: str,
+    name_field: str,
+    parent_field: str | None = None,
+    population_field: str | None = None,
+    region_name: str | None = None,
+    dry_run: bool = False,
+    source: SourceInfo | None = None,
+    synthetic: bool = False,
+) -> BoundaryImportReport:
+    """Upserts districts or neighborhoods of a region by code, all or nothing.
+
+    The region is created when missing, its metric CRS being the UTM zone of the data's
+    centre. Any refused feature (null geometry, missing code or name, duplicate code,
+    unknown parent) means nothing is written; the report lists every one of them.
+    """
+    if level not in LEVELS:
+        raise BoundaryImportError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    frame = read.frame
+    _require_fields(
+        frame,
+        {
+            "--code-field": code_field,
+            "--name-field": name_field,
+            "--parent-field": parent_field,
+            "--population-field": population_field,
+        },
+    )
+    report = BoundaryImportReport(
+        path=path,
+        region_code=region_code,
+        level=level,
+        dry_run=dry_run,
+        repaired=list(read.repaired),
+        refused=list(read.refused),
+    )
+    refused_numbers = {p.feature for p in read.refused}
+    region = Region.objects.filter(code=region_code).first()
+
+    rows: dict[int, dict] = {}
+    first_seen: dict[str, int] = {}
+    resolve_parent, has_districts = _parent_resolver(region, parent_field)
+    for number, record in frame.iterrows():
+        if number in refused_numbers:
+            continue
+        code = _code(record[code_field])
+        name = _clean(record[name_field])
+        label = f"{code_field}={code or '?'}, {name_field}={name or '?'}"
+        problems = []
+        if not code:
+            problems.append(f"no code in field {code_field!r}")
+        if not name:
+            problems.append(f"no name in field {name_field!r}")
+        if code and code in first_seen:
+            problems.append(f"code {code} already used by feature {first_seen[code]}")
+        population = None
+        if population_field and _clean(record[population_field]):
+            try:
+                population = int(float(record[population_field]))
+                if population < 0:
+                    raise ValueError
+            except ValueError:
+                problems.append(f"population {record[population_field]!r} is not a whole number")
+        parent = None
+        if level == "neighborhood" and parent_field:
+            parent_value = _clean(record[parent_field])
+            parent = resolve_parent(parent_value) if parent_value else None
+            if parent_value and parent is None:
+                where = (
+                    f"region {region_code}"
+                    if has_districts
+                    else f"region {region_code} (it has no districts yet)"
+                )
+                problems.append(f"parent district {parent_value!r} not found in {where}")
+        if problems:
+            report.refused.append(FeatureProblem(number, label, "; ".join(problems)))
+            continue
+        first_seen[code] = number
+        rows[number] = {
+            "code": code,
+            "name": name,
+            "population": population,
+            "parent": parent,
+            "geom": _to_multipolygon(record.geometry),
+        }
+
+    if region is None:
+        if frame.geometry.notna().any():
+            min_x, min_y, max_x, max_y = frame.geometry.dropna().total_bounds
+            report.metric_srid = utm_srid_for((min_x + max_x) / 2, (min_y + max_y) / 2)
+        report.region_created = True
+    else:
+        report.metric_srid = region.metric_srid
+
+    report.refused.sort(key=lambda p: p.feature)
+    if not report.ok:
+        return report
+    if report.metric_srid is None:
+        raise BoundaryImportError(f"{Path(path).name} has no features to import", report)
+
+    model = District if level == "district" else Neighborhood
+    try:
+        _write(
+            region,
+            report,
+            rows,
+            model,
+            level,
+            region_code,
+            region_name,
+            source,
+            parent_field,
+            synthetic,
+        )
+    except IntegrityError as exc:
+        raise BoundaryImportError(f"the database refused the boundaries: {exc}", report) from None
+    return report
+
+
+def _write(
+    region, report, rows, model, level, region_code, region_name, source, parent_field, synthetic
+):
+    with transaction.atomic():
+        if region is None:
+            region = Region.objects.create(
+                code=region_code,
+                name=region_name or region_code,
+                metric_srid=report.metric_srid,
+                synthetic=synthetic,
+            )
+        elif region_name and region.name != region_name:
+            region.name = region_name
+            region.save(update_fields=["name"])
+        source_obj = None
+        if source is not None:
+            source_obj, _ = BoundarySource.objects.update_or_create(
+                slug=source.slug,
+                defaults={
+                    "name": source.name,
+                    "attribution": source.attribution,
+                    "licence": source.licence,
+                    "url": source.url,
+                    "synthetic": source.synthetic,
+                },
+            )
+        if level == "neighborhood" and not parent_field:
+            parents = _spatial_parents(region, {n: r["geom"] for n, r in rows.items()})
+            for number, row in rows.items():
+                row["parent"] = parents.get(number)
+
+        existing = {obj.code: obj for obj in model.objects.filter(region=region)}
+        to_create, to_update = [], []
+        for row in rows.values():
+            values = {
+                "name": row["name"],
+                "population": row["population"],
+                "geom": row["geom"],
+                "source": source_obj,
+            }
+            if level == "neighborhood":
+                values["district"] = row["parent"]
+            current = existing.get(row["code"])
+            if current is None:
+                to_create.append(model(region=region, code=row["code"], **values))
+                report.created.append(row["code"])
+                continue
+            changed = [
+                name
+                for name, value in values.items()
+                if (getattr(current, name) != value)
+                and not (name == "source" and source_obj is None)
+            ]
+            if not changed:
+                report.unchanged.append(row["code"])
+                continue
+            for name in changed:
+                setattr(current, name, values[name])
+            to_update.append(current)
+            report.updated.append(row["code"])
+        model.objects.bulk_create(to_create, batch_size=500)
+        if to_update:
+            model.objects.bulk_update(
+                to_update,
+                ["name", "population", "geom", "source"]
+                + (["district"] if level == "neighborhood" else []),
+                batch_size=500,
+            )
+        if to_create or to_update or report.region_created:
+            refresh_region_geometry(region)
+        if report.dry_run:
+            transaction.set_rollback(True)

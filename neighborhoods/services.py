@@ -50,6 +50,7 @@ class BoundaryImportReport:
     unchanged: list[str] = field(default_factory=list)
     repaired: list[FeatureProblem] = field(default_factory=list)
     refused: list[FeatureProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,11 +61,10 @@ class BoundaryImportReport:
         return self.ok and not self.dry_run
 
     def summary(self) -> str:
-        verb = "would be" if self.dry_run or not self.ok else "were"
         return (
             f"{self.level} boundaries of region {self.region_code} from {Path(self.path).name}: "
             f"{len(self.created)} created, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged ({verb} written), {len(self.repaired)} repaired, "
+            f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired, "
             f"{len(self.refused)} refused"
         )
 
@@ -75,6 +75,9 @@ class BoundaryImportReport:
                 f"region {self.region_code} {'would be' if not self.written else 'was'} created "
                 f"with metric CRS EPSG:{self.metric_srid}"
             )
+        if self.notes:
+            out.append(f"{len(self.notes)} note(s):")
+            out += [f"note: {n}" for n in self.notes]
         out += [f"repaired: {p}" for p in self.repaired]
         out += [f"refused: {p}" for p in self.refused]
         if self.refused:
@@ -413,3 +416,28 @@ def _write(
             refresh_region_geometry(region)
         if report.dry_run:
             transaction.set_rollback(True)
+
+
+def district_for_geometry(*, region: Region, geom) -> District | None:
+    """The region's district holding most of ``geom`` (by the point on its surface)."""
+    return (
+        District.objects.filter(region=region, geom__covers=geom.point_on_surface)
+        .order_by("code")
+        .first()
+    )
+
+
+@transaction.atomic
+def save_drawn_neighborhood(*, neighborhood: Neighborhood) -> Neighborhood:
+    """Saves a neighborhood drawn on the map: marks it as drawn, finds its district when
+    none was chosen, and refreshes the region's outline."""
+    neighborhood.drawn = True
+    if neighborhood.district_id is None:
+        neighborhood.district = district_for_geometry(
+            region=neighborhood.region, geom=neighborhood.geom
+        )
+    neighborhood.full_clean()
+    neighborhood.save()
+    if not District.objects.filter(region=neighborhood.region).exists():
+        refresh_region_geometry(neighborhood.region)
+    return neighborhood

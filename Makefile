@@ -53,7 +53,7 @@ db-status:
 
 migrate: venv db-start
 	@$(MANAGE) migrate --noinput -v 0
-	@$(MANAGE) compilemessages --ignore '.venv/*' -v 0
+	@$(MANAGE) compilemessages --ignore '.venv/*' --ignore '.pgdata/*' -v 0
 
 demo: migrate
 ifeq ($(DATA_DIR),)
@@ -67,7 +67,7 @@ run: demo
 	@$(MANAGE) runserver --noreload "$(HOST):$(PORT)"
 
 test: venv db-start
-	@$(MANAGE) compilemessages --ignore '.venv/*' -v 0
+	@$(MANAGE) compilemessages --ignore '.venv/*' --ignore '.pgdata/*' -v 0
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 fast-test: venv db-start

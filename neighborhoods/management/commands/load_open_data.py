@@ -25,7 +25,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"no boundary pack found under {data_dir}; known packs: "
                     + "; ".join(
-                        f"{p.name} ({', '.join(l.file_name for l in p.layers)})"
+                        f"{p.name} ({', '.join(layer.file_name for layer in p.layers)})"
                         for p in PACKS.values()
                     )
                 )

@@ -1,3 +1,6 @@
+import os
+
+from config.env import env
 from config.settings.base import *  # noqa: F403
 
 DEBUG = False
@@ -6,3 +9,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MAP_TILE_URL = ""
 ALLOWED_HOSTS = ["*"]
+
+# One test database per test process, so that several runs on one machine (a developer's
+# suite and a helper's, or CI) never drop each other's database.
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": env("BARRIO_TEST_DB_NAME", default=f"test_barrio_{os.getpid()}")
+}

@@ -1,0 +1,62 @@
+"""The platform the product stands on: PostGIS present, version floors, offline assets."""
+
+import re
+from importlib.metadata import version
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+from packaging.version import Version
+
+EXTERNAL_URL = re.compile(r"""(?:src|href)=["'](https?:)?//""", re.IGNORECASE)
+
+
+@pytest.mark.django_db
+def test_postgis_extension_is_installed():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        (installed,) = cursor.fetchone()
+    assert Version(installed) >= Version("3.0")
+
+
+def test_version_floors_exclude_known_vulnerable_releases():
+    assert Version(version("Django")) >= Version("5.2.18")
+    assert Version(version("Django")) < Version("6.0")
+    assert Version(version("djangorestframework")) >= Version("3.17.2")
+
+
+def test_storage_srid_is_wgs84():
+    assert settings.GEO_STORAGE_SRID == 4326
+
+
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    for path in ("/api/v1/areas/lookup/", "/api/v1/districts/", "/api/v1/neighborhoods/"):
+        assert path in text
+
+
+@pytest.mark.django_db
+def test_schema_and_docs_are_served_from_this_server(client):
+    schema = client.get(reverse("api-schema"))
+    assert schema.status_code == 200
+    docs = client.get(reverse("api-docs"))
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "swagger-ui-bundle.js" in html
+    assert not EXTERNAL_URL.search(html), "API docs must not load assets from another host"
+
+
+@pytest.mark.django_db
+def test_admin_map_widget_uses_vendored_openlayers(admin_client):
+    response = admin_client.get(reverse("admin:neighborhoods_neighborhood_add"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/vendor/ol-7.2.2/ol.js" in html
+    assert not EXTERNAL_URL.search(html), "the admin must not load assets from another host"
+    # No tile server configured: the widget draws district outlines instead of OSM tiles.
+    assert "ol.source.OSM" not in html
+    assert reverse("district-geojson") in html

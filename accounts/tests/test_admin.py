@@ -1,6 +1,6 @@
 import pytest
-from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.contrib.auth.models import Group
+from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.urls import reverse
 
 from accounts.models import Role, StaffProfile

@@ -44,10 +44,15 @@ class Region(models.Model):
                 | Q(metric_srid__gte=32701, metric_srid__lte=32760),
                 name="region_metric_srid_is_utm",
             ),
-            models.CheckConstraint(
-                condition=Q(geom__isnull=True) | Q(geom__isvalid=True), name="region_geom_valid"
-            ),
+            # NULL passes a CHECK, so a region without boundaries yet is fine.
+            models.CheckConstraint(condition=Q(geom__isvalid=True), name="region_geom_valid"),
         ]
+
+    def validate_constraints(self, exclude=None):
+        # Django evaluates the geometry check in Python too, and IsValid cannot take NULL.
+        if self.geom is None:
+            exclude = {*(exclude or ()), "geom"}
+        super().validate_constraints(exclude=exclude)
 
     def __str__(self) -> str:
         return self.name
@@ -88,8 +93,10 @@ class District(Area):
 class Neighborhood(Area):
     """CDMX colonia, or a Safe Neighborhood "barrio" drawn by program staff."""
 
+    # RESTRICT: a district with neighborhoods cannot be deleted on its own, but deleting
+    # the whole region removes both.
     district = models.ForeignKey(
-        District, on_delete=models.PROTECT, null=True, blank=True, related_name="neighborhoods"
+        District, on_delete=models.RESTRICT, null=True, blank=True, related_name="neighborhoods"
     )
     drawn = models.BooleanField(
         default=False, help_text=_("Drawn by program staff rather than loaded from a file.")

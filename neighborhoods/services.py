@@ -10,6 +10,7 @@ import geopandas as gpd
 import shapely
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from geo.conf import STORAGE_SRID, utm_srid_for
 from geo.io import FeatureProblem, VectorFileError, VectorRead, read_vector
@@ -344,6 +345,13 @@ def import_boundary_frame(
     return report
 
 
+def _differs(current, name: str, value) -> bool:
+    """Compares foreign keys by id, so checking a row never loads its related objects."""
+    if name in ("source", "district"):
+        return getattr(current, f"{name}_id") != (value.pk if value is not None else None)
+    return getattr(current, name) != value
+
+
 def _write(
     region, report, rows, model, level, region_code, region_name, source, parent_field, synthetic
 ):
@@ -376,6 +384,7 @@ def _write(
                 row["parent"] = parents.get(number)
 
         existing = {obj.code: obj for obj in model.objects.filter(region=region)}
+        now = timezone.now()
         to_create, to_update = [], []
         for row in rows.values():
             values = {
@@ -394,21 +403,21 @@ def _write(
             changed = [
                 name
                 for name, value in values.items()
-                if (getattr(current, name) != value)
-                and not (name == "source" and source_obj is None)
+                if _differs(current, name, value) and not (name == "source" and source_obj is None)
             ]
             if not changed:
                 report.unchanged.append(row["code"])
                 continue
             for name in changed:
                 setattr(current, name, values[name])
+            current.updated_at = now
             to_update.append(current)
             report.updated.append(row["code"])
         model.objects.bulk_create(to_create, batch_size=500)
         if to_update:
             model.objects.bulk_update(
                 to_update,
-                ["name", "population", "geom", "source"]
+                ["name", "population", "geom", "source", "updated_at"]
                 + (["district"] if level == "neighborhood" else []),
                 batch_size=500,
             )

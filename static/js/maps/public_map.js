@@ -1,0 +1,634 @@
+/*
+ * Barrio public map: regions, districts and (zoomed in) neighborhoods from /api/v1/.
+ *
+ * Settings and translated labels come from the page (json_script). Every string that
+ * comes from data (area names, attributions) reaches the DOM as text: textContent,
+ * DOM nodes for tooltips, or HTML-escaped where Leaflet only takes HTML (attribution).
+ * With no tile URL configured there is no tile layer and the page talks only to its
+ * own origin.
+ */
+(function () {
+  "use strict";
+
+  function readJSON(id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : {};
+  }
+
+  var config = readJSON("map-config");
+  var labels = readJSON("map-labels");
+  var mapNode = document.getElementById("map");
+  if (!mapNode || typeof L === "undefined") {
+    return;
+  }
+
+  var MAX_API_ZOOM = 24;
+  var FULL_DETAIL_ZOOM = 16; // the API stops simplifying geometry from this zoom on
+  var NEIGHBORHOOD_MIN_ZOOM = config.neighborhoodMinZoom || 12;
+  var MAX_SUGGESTIONS = 8;
+
+  var STYLES = {
+    region: {
+      pane: "regions",
+      interactive: false,
+      fill: false,
+      color: "#4a3b7a",
+      weight: 2,
+      opacity: 0.8,
+      dashArray: "8 6",
+    },
+    district: {
+      color: "#1f5f8b",
+      weight: 2,
+      opacity: 0.9,
+      fillColor: "#4f9bd1",
+      fillOpacity: 0.12,
+    },
+    districtHover: { weight: 3.5, fillOpacity: 0.28 },
+    districtSelected: { color: "#0b3557", weight: 4, fillOpacity: 0.3 },
+    neighborhood: {
+      color: "#c0561b",
+      weight: 1.2,
+      opacity: 0.9,
+      fillColor: "#f29a5c",
+      fillOpacity: 0.06,
+    },
+    neighborhoodHover: { weight: 2.5, fillOpacity: 0.3 },
+    // District borders drawn again above the neighborhoods, so they stay visible.
+    districtOutline: {
+      fill: false,
+      color: "#1f5f8b",
+      weight: 2.5,
+      opacity: 0.9,
+    },
+  };
+
+  // --- small helpers -------------------------------------------------------------
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  /* Accent-, case- and space-insensitive key, like neighborhoods.text.normalize_name. */
+  function normalize(text) {
+    return String(text)
+      .normalize("NFKD")
+      .replace(/[\u0300-\u036f]/g, "")
+      .toLowerCase()
+      .replace(/\s+/g, " ")
+      .trim();
+  }
+
+  function format(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
+    });
+  }
+
+  function apiUrl(base, params) {
+    // Relative API paths resolved against this page: requests stay on this origin.
+    var url = new URL(base, window.location.href);
+    Object.keys(params || {}).forEach(function (key) {
+      var value = params[key];
+      if (value !== undefined && value !== null && value !== "") {
+        url.searchParams.set(key, value);
+      }
+    });
+    return url.pathname + url.search;
+  }
+
+  function getJSON(url, signal) {
+    return fetch(url, {
+      headers: { Accept: "application/json, application/geo+json" },
+      credentials: "same-origin",
+      signal: signal,
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status + " for " + url);
+      }
+      return response.json();
+    });
+  }
+
+  function apiZoom() {
+    return Math.max(0, Math.min(MAX_API_ZOOM, Math.round(map.getZoom())));
+  }
+
+  function viewBBox() {
+    var b = map.getBounds();
+    var west = Math.max(-180, b.getWest());
+    var east = Math.min(180, b.getEast());
+    var south = Math.max(-90, b.getSouth());
+    var north = Math.min(90, b.getNorth());
+    if (!(west < east && south < north)) {
+      return null;
+    }
+    return [west, south, east, north]
+      .map(function (v) {
+        return v.toFixed(6);
+      })
+      .join(",");
+  }
+
+  var statusNode = document.getElementById("map-status");
+  function setStatus(text, isError) {
+    if (!statusNode) {
+      return;
+    }
+    statusNode.textContent = text || "";
+    statusNode.hidden = !text;
+    statusNode.classList.toggle("is-error", Boolean(isError));
+  }
+
+  // --- map, panes, controls ------------------------------------------------------
+
+  var map = L.map(mapNode, {
+    center: config.center || [0, 0],
+    zoom: typeof config.zoom === "number" ? config.zoom : 11,
+    minZoom: 2,
+    maxZoom: 19,
+    zoomControl: false,
+    attributionControl: false,
+  });
+
+  [
+    ["regions", 390],
+    ["districts", 410],
+    ["neighborhoods", 420],
+    ["districtOutlines", 430],
+  ].forEach(function (pane) {
+    map.createPane(pane[0]).style.zIndex = String(pane[1]);
+  });
+
+  // Leaflet writes attributions as HTML: escape every one, they are plain text here.
+  // Added before the zoom buttons so it stays in the bottom corner, under them.
+  var attributionControl = L.control.attribution({ position: "bottomright", prefix: false });
+  attributionControl.addTo(map);
+  (config.attributions || []).forEach(function (text) {
+    attributionControl.addAttribution(escapeHtml(text));
+  });
+
+  L.control
+    .zoom({ position: "bottomright", zoomInTitle: labels.zoomIn, zoomOutTitle: labels.zoomOut })
+    .addTo(map);
+
+  if (config.tileUrl) {
+    L.tileLayer(config.tileUrl, {
+      maxZoom: 19,
+      attribution: config.tileAttribution ? escapeHtml(config.tileAttribution) : "",
+    }).addTo(map);
+  } else {
+    mapNode.classList.add("map-no-tiles");
+  }
+
+  function recordView() {
+    mapNode.setAttribute("data-zoom", String(map.getZoom()));
+  }
+  map.on("zoomend", recordView);
+  recordView();
+
+  var legend = document.getElementById("map-legend");
+  if (legend && window.matchMedia && window.matchMedia("(max-width: 640px)").matches) {
+    legend.open = false;
+  }
+
+  // --- tooltips -----------------------------------------------------------------
+
+  var regionsByCode = {};
+
+  function isSynthetic(regionCode) {
+    var region = regionsByCode[regionCode];
+    return Boolean(region && region.synthetic);
+  }
+
+  function tooltipContent(kind, name, detail, regionCode) {
+    var box = document.createElement("div");
+    box.className = "area-tooltip";
+    var kindNode = document.createElement("span");
+    kindNode.className = "area-tooltip-kind";
+    kindNode.textContent = kind;
+    var nameNode = document.createElement("strong");
+    nameNode.className = "area-tooltip-name";
+    nameNode.textContent = name;
+    box.appendChild(kindNode);
+    box.appendChild(nameNode);
+    if (detail) {
+      var detailNode = document.createElement("span");
+      detailNode.className = "area-tooltip-detail";
+      detailNode.textContent = detail;
+      box.appendChild(detailNode);
+    }
+    if (isSynthetic(regionCode)) {
+      var badge = document.createElement("span");
+      badge.className = "badge badge-synthetic";
+      badge.textContent = labels.syntheticBadge;
+      box.appendChild(badge);
+    }
+    return box;
+  }
+
+  /* Level and code on each drawn path (as attributes, never markup): handy for styling
+     and for the browser tests. */
+  function tagPath(featureLayer, level, code) {
+    var element = featureLayer.getElement && featureLayer.getElement();
+    if (element) {
+      element.setAttribute("data-level", level);
+      element.setAttribute("data-code", code == null ? "" : String(code));
+    }
+  }
+
+  // --- districts ----------------------------------------------------------------
+
+  var districtLayer = null;
+  var districtOutlineLayer = null;
+  var districtZoom = null;
+  var districtRequest = null;
+  var districtIndex = [];
+  var selected = null; // {region, code} of the district picked in the search box
+
+  function isSelected(props) {
+    return Boolean(selected && props.region === selected.region && props.code === selected.code);
+  }
+
+  function districtStyle(feature) {
+    var props = feature.properties || {};
+    return L.extend({}, STYLES.district, isSelected(props) ? STYLES.districtSelected : {});
+  }
+
+  function districtOutlineStyle(feature) {
+    var props = feature.properties || {};
+    return L.extend(
+      {},
+      STYLES.districtOutline,
+      isSelected(props) ? { color: STYLES.districtSelected.color, weight: 4 } : {}
+    );
+  }
+
+  function restyleDistricts() {
+    [districtLayer, districtOutlineLayer].forEach(function (group) {
+      if (group) {
+        group.eachLayer(function (featureLayer) {
+          group.resetStyle(featureLayer);
+        });
+      }
+    });
+  }
+
+  function buildDistrictLayer(data) {
+    var index = [];
+    var layer = L.geoJSON(data, {
+      pane: "districts",
+      style: districtStyle,
+      onEachFeature: function (feature, featureLayer) {
+        var props = feature.properties || {};
+        var name = props.name == null ? "" : String(props.name);
+        featureLayer.bindTooltip(tooltipContent(labels.district, name, null, props.region), {
+          sticky: true,
+          direction: "top",
+          offset: [0, -8],
+          className: "area-tooltip-wrap",
+        });
+        featureLayer.on("mouseover", function () {
+          featureLayer.setStyle(STYLES.districtHover);
+        });
+        featureLayer.on("mouseout", function () {
+          layer.resetStyle(featureLayer);
+        });
+        featureLayer.on("add", function () {
+          tagPath(featureLayer, "district", props.code);
+        });
+        index.push({ name: name, key: normalize(name), props: props, layer: featureLayer });
+      },
+    });
+    index.sort(function (a, b) {
+      return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+    });
+    var outline = L.geoJSON(data, {
+      pane: "districtOutlines",
+      interactive: false,
+      style: districtOutlineStyle,
+    });
+    return { layer: layer, outline: outline, index: index };
+  }
+
+  function loadDistricts() {
+    var zoom = apiZoom();
+    if (districtRequest) {
+      districtRequest.abort();
+    }
+    var request = new AbortController();
+    districtRequest = request;
+    return getJSON(apiUrl(config.api.districts, { zoom: zoom }), request.signal).then(
+      function (data) {
+        if (districtRequest !== request) {
+          return;
+        }
+        districtRequest = null;
+        var built = buildDistrictLayer(data);
+        built.layer.addTo(map);
+        built.outline.addTo(map);
+        if (districtLayer) {
+          map.removeLayer(districtLayer);
+          map.removeLayer(districtOutlineLayer);
+        }
+        districtLayer = built.layer;
+        districtOutlineLayer = built.outline;
+        districtIndex = built.index;
+        districtZoom = zoom;
+        if (data.truncated) {
+          setStatus(labels.truncated);
+        }
+        return data;
+      }
+    );
+  }
+
+  // --- neighborhoods ------------------------------------------------------------
+
+  var neighborhoodLayer = null;
+  var neighborhoodRequest = null;
+
+  function clearNeighborhoods() {
+    if (neighborhoodRequest) {
+      neighborhoodRequest.abort();
+      neighborhoodRequest = null;
+    }
+    if (neighborhoodLayer) {
+      map.removeLayer(neighborhoodLayer);
+      neighborhoodLayer = null;
+    }
+  }
+
+  function loadNeighborhoods() {
+    var zoom = apiZoom();
+    var bbox = viewBBox();
+    if (zoom < NEIGHBORHOOD_MIN_ZOOM || !bbox) {
+      clearNeighborhoods();
+      return Promise.resolve(null);
+    }
+    if (neighborhoodRequest) {
+      neighborhoodRequest.abort();
+    }
+    var request = new AbortController();
+    neighborhoodRequest = request;
+    var url = apiUrl(config.api.neighborhoods, { bbox: bbox, zoom: zoom });
+    return getJSON(url, request.signal).then(function (data) {
+      if (neighborhoodRequest !== request) {
+        return null;
+      }
+      neighborhoodRequest = null;
+      var layer = L.geoJSON(data, {
+        pane: "neighborhoods",
+        style: function () {
+          return STYLES.neighborhood;
+        },
+        onEachFeature: function (feature, featureLayer) {
+          var props = feature.properties || {};
+          var name = props.name == null ? "" : String(props.name);
+          var detail = props.district_name ? String(props.district_name) : null;
+          featureLayer.bindTooltip(
+            tooltipContent(labels.neighborhood, name, detail, props.region),
+            { sticky: true, direction: "top", offset: [0, -8], className: "area-tooltip-wrap" }
+          );
+          featureLayer.on("add", function () {
+            tagPath(featureLayer, "neighborhood", props.code);
+          });
+          featureLayer.on("mouseover", function () {
+            featureLayer.setStyle(STYLES.neighborhoodHover);
+          });
+          featureLayer.on("mouseout", function () {
+            layer.resetStyle(featureLayer);
+          });
+        },
+      });
+      layer.addTo(map);
+      if (neighborhoodLayer) {
+        map.removeLayer(neighborhoodLayer);
+      }
+      neighborhoodLayer = layer;
+      setStatus(data.truncated ? labels.truncated : "");
+      return data;
+    });
+  }
+
+  function reportError(error) {
+    if (error && error.name === "AbortError") {
+      return;
+    }
+    if (window.console) {
+      window.console.error(error);
+    }
+    setStatus(labels.loadError, true);
+  }
+
+  var moveTimer = null;
+  function onMoveEnd() {
+    window.clearTimeout(moveTimer);
+    moveTimer = window.setTimeout(function () {
+      // Districts come simplified for the zoom they were asked at: ask again, finer,
+      // when zooming in past it (up to the zoom the API stops simplifying at).
+      if (districtZoom !== null && apiZoom() > districtZoom && districtZoom < FULL_DETAIL_ZOOM) {
+        loadDistricts().catch(reportError);
+      }
+      loadNeighborhoods().catch(reportError);
+    }, 200);
+  }
+
+  // --- regions and start-up -----------------------------------------------------
+
+  var syntheticNotice = document.getElementById("synthetic-notice");
+
+  function showRegions(regions) {
+    var bounds = null;
+    regions.forEach(function (region) {
+      regionsByCode[region.code] = region;
+      var b = region.bbox;
+      if (!Array.isArray(b) || b.length !== 4) {
+        return;
+      }
+      var extent = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+      L.rectangle(extent, STYLES.region).addTo(map);
+      bounds = bounds ? bounds.extend(extent) : L.latLngBounds(extent.getSouthWest(), extent.getNorthEast());
+    });
+    if (syntheticNotice && regions.some(function (r) { return r.synthetic; })) {
+      syntheticNotice.hidden = false;
+    }
+    if (bounds && bounds.isValid()) {
+      map.fitBounds(bounds, { padding: [16, 16] });
+    }
+    return bounds;
+  }
+
+  function start() {
+    setStatus(labels.loading);
+    getJSON(config.api.regions)
+      .then(function (regions) {
+        showRegions(Array.isArray(regions) ? regions : []);
+        return loadDistricts();
+      })
+      .then(function (data) {
+        var count = data && data.features ? data.features.length : 0;
+        if (!count) {
+          setStatus(labels.noData);
+        } else if (!data.truncated) {
+          setStatus("");
+        }
+        mapNode.setAttribute("data-districts", String(count));
+        map.on("moveend", onMoveEnd);
+        return loadNeighborhoods();
+      })
+      .catch(reportError);
+  }
+
+  // --- district search (combobox) ----------------------------------------------
+
+  var form = document.getElementById("district-search-form");
+  var input = document.getElementById("district-search");
+  var list = document.getElementById("district-suggestions");
+  var searchStatus = document.getElementById("district-search-status");
+  var matches = [];
+  var active = -1;
+
+  function findDistricts(query) {
+    var key = normalize(query);
+    if (!key) {
+      return [];
+    }
+    var ranked = [];
+    districtIndex.forEach(function (entry) {
+      var at = entry.key.indexOf(key);
+      if (at < 0) {
+        return;
+      }
+      // Whole name first, then names starting with the text, then words starting with it.
+      var rank = entry.key === key ? 0 : at === 0 ? 1 : entry.key.charAt(at - 1) === " " ? 2 : 3;
+      ranked.push({ rank: rank, entry: entry });
+    });
+    ranked.sort(function (a, b) {
+      return a.rank - b.rank || (a.entry.key < b.entry.key ? -1 : a.entry.key > b.entry.key ? 1 : 0);
+    });
+    return ranked.map(function (r) {
+      return r.entry;
+    });
+  }
+
+  function announce(text) {
+    if (searchStatus) {
+      searchStatus.textContent = text;
+    }
+  }
+
+  function closeSuggestions() {
+    list.hidden = true;
+    list.textContent = "";
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+    active = -1;
+  }
+
+  function setActive(index) {
+    var options = list.querySelectorAll("[role=option]");
+    if (!options.length) {
+      return;
+    }
+    active = (index + options.length) % options.length;
+    options.forEach(function (option, i) {
+      option.setAttribute("aria-selected", i === active ? "true" : "false");
+      option.classList.toggle("is-active", i === active);
+    });
+    input.setAttribute("aria-activedescendant", options[active].id);
+    options[active].scrollIntoView({ block: "nearest" });
+  }
+
+  function renderSuggestions() {
+    matches = findDistricts(input.value);
+    list.textContent = "";
+    active = -1;
+    input.removeAttribute("aria-activedescendant");
+    if (!normalize(input.value)) {
+      closeSuggestions();
+      announce("");
+      return;
+    }
+    if (!matches.length) {
+      var empty = document.createElement("li");
+      empty.className = "district-suggestion-empty";
+      empty.textContent = labels.noMatches;
+      list.appendChild(empty);
+      list.hidden = false;
+      input.setAttribute("aria-expanded", "false");
+      announce(labels.noMatches);
+      return;
+    }
+    matches.slice(0, MAX_SUGGESTIONS).forEach(function (entry, i) {
+      var option = document.createElement("li");
+      option.id = "district-option-" + i;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", "false");
+      option.className = "district-suggestion";
+      option.textContent = entry.name;
+      if (isSynthetic(entry.props.region)) {
+        var badge = document.createElement("span");
+        badge.className = "badge badge-synthetic";
+        badge.textContent = labels.syntheticBadge;
+        option.appendChild(document.createTextNode(" "));
+        option.appendChild(badge);
+      }
+      // mousedown, not click: keep the focus in the input until the choice is made.
+      option.addEventListener("mousedown", function (event) {
+        event.preventDefault();
+        choose(entry);
+      });
+      list.appendChild(option);
+    });
+    list.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+    announce(
+      matches.length === 1 ? labels.matchesOne : format(labels.matchesMany, { count: matches.length })
+    );
+  }
+
+  function choose(entry) {
+    if (!entry) {
+      return;
+    }
+    selected = { region: entry.props.region, code: entry.props.code };
+    restyleDistricts();
+    input.value = entry.name;
+    closeSuggestions();
+    map.fitBounds(entry.layer.getBounds(), { padding: [24, 24], maxZoom: 15 });
+    announce(format(labels.zoomedTo, { name: entry.name }));
+  }
+
+  if (form && input && list) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var current = findDistricts(input.value);
+      choose(active >= 0 && matches[active] ? matches[active] : current[0]);
+    });
+    input.addEventListener("input", renderSuggestions);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        if (list.hidden) {
+          renderSuggestions();
+        }
+        if (matches.length) {
+          event.preventDefault();
+          setActive(active + (event.key === "ArrowDown" ? 1 : -1));
+        }
+      } else if (event.key === "Escape") {
+        if (!list.hidden) {
+          event.preventDefault();
+          closeSuggestions();
+        }
+      }
+    });
+    input.addEventListener("blur", function () {
+      window.setTimeout(closeSuggestions, 150);
+    });
+  }
+
+  start();
+})();

@@ -123,7 +123,9 @@ def measure(
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
+        traced_start = time.perf_counter()
         func()
+        traced_seconds = time.perf_counter() - traced_start
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -147,7 +149,8 @@ def measure(
     )
     log(
         f"  {method}: best {result.seconds:.3f} s of "
-        f"{', '.join(f'{r:.3f}' for r in runs)}; peak {result.peak_python_mb:.1f} MB"
+        f"{', '.join(f'{r:.3f}' for r in runs)}; peak {result.peak_python_mb:.1f} MB "
+        f"(traced warm-up {traced_seconds:.1f} s)"
     )
     return result, output
 

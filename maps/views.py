@@ -42,6 +42,7 @@ def public_map(request):
         "attributions": attributions(),
         "api": {
             "regions": reverse("region-list"),
+            "regionOutlines": reverse("region-geojson"),
             "districts": reverse("district-geojson"),
             "neighborhoods": reverse("neighborhood-geojson"),
         },

@@ -150,6 +150,7 @@ def test_map_config_carries_api_urls_and_settings(client, settings):
     config = json.loads(page.json_scripts["map-config"])
     assert config["api"] == {
         "regions": "/api/v1/regions/",
+        "regionOutlines": "/api/v1/regions/geojson/",
         "districts": "/api/v1/districts/",
         "neighborhoods": "/api/v1/neighborhoods/",
     }

@@ -147,3 +147,20 @@ class RegionListView(APIView):
     @extend_schema(responses={200: RegionSerializer(many=True)}, summary="Regions")
     def get(self, request):
         return Response(selectors.region_summaries())
+
+
+class RegionGeoJSONView(APIView):
+    @extend_schema(
+        parameters=[ZOOM_PARAM],
+        responses={200: GEOJSON_RESPONSE},
+        summary="Region outlines (union of their districts) as a GeoJSON FeatureCollection",
+    )
+    def get(self, request):
+        _bbox, zoom = _map_params(request)
+        return feature_collection_response(
+            selectors.region_list().filter(geom__isnull=False),
+            geom_field="geom",
+            properties={"code": "code", "name": "name", "synthetic": "synthetic"},
+            zoom=zoom,
+            max_features=settings.GEOJSON_MAX_FEATURES,
+        )

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import shapely
 from django.urls import reverse
 from rest_framework.test import APIClient
 from shapely.geometry import shape
@@ -295,3 +296,16 @@ def test_neighborhoods_queries_do_not_grow_with_the_number_of_neighborhoods(
         assert {f["properties"]["district"] for f in collection["features"]} == {"D"}
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1]
+
+
+def test_region_outlines_are_the_union_of_their_districts(api, boundaries):
+    response = api.get(reverse("region-geojson"), {"zoom": 14})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/geo+json"
+    collection = json.loads(b"".join(response.streaming_content))
+    by_code = {f["properties"]["code"]: f for f in collection["features"]}
+    assert set(by_code) == {"lima", "santiago"}
+    lima = shape(by_code["lima"]["geometry"])
+    expected = shapely.union_all([grid_cell(0), grid_cell(1), grid_cell(2)])
+    assert lima.symmetric_difference(expected).area < 1e-9
+    assert by_code["lima"]["properties"]["synthetic"] is False

@@ -449,7 +449,6 @@
         return;
       }
       var extent = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
-      L.rectangle(extent, STYLES.region).addTo(map);
       bounds = bounds ? bounds.extend(extent) : L.latLngBounds(extent.getSouthWest(), extent.getNorthEast());
     });
     if (syntheticNotice && regions.some(function (r) { return r.synthetic; })) {
@@ -461,11 +460,24 @@
     return bounds;
   }
 
+  // Region outlines are context only: drawn once, at the zoom the map starts at.
+  function loadRegionOutlines() {
+    if (!config.api.regionOutlines) {
+      return Promise.resolve(null);
+    }
+    var url = config.api.regionOutlines + "?zoom=" + Math.round(map.getZoom());
+    return getJSON(url).then(function (data) {
+      L.geoJSON(data, { style: function () { return STYLES.region; }, interactive: false }).addTo(map);
+      return data;
+    }).catch(function () { return null; });
+  }
+
   function start() {
     setStatus(labels.loading);
     getJSON(config.api.regions)
       .then(function (regions) {
         showRegions(Array.isArray(regions) ? regions : []);
+        loadRegionOutlines();
         return loadDistricts();
       })
       .then(function (data) {

@@ -110,3 +110,24 @@ class Neighborhood(Area):
             models.CheckConstraint(condition=Q(geom__isvalid=True), name="neighborhood_geom_valid"),
         ]
         indexes = [models.Index(fields=["region", "name"])]
+
+
+class AreaPart(models.Model):
+    """Districts and neighborhoods cut into pieces of at most 256 vertices (``ST_Subdivide``).
+
+    Point-in-polygon tests against pieces are far faster than against a detailed
+    alcaldía outline with thousands of vertices: incident imports assign areas with them.
+    Rebuilt for a region after every boundary load (services.refresh_area_parts).
+    """
+
+    class Kind(models.TextChoices):
+        DISTRICT = "district"
+        NEIGHBORHOOD = "neighborhood"
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    area_id = models.BigIntegerField()
+    geom = models.PolygonField(srid=STORAGE_SRID)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "area_id"])]

@@ -164,6 +164,24 @@ def _spatial_parents(region: Region | None, geometries: dict[int, MultiPolygon])
     return {n: districts[d] for n, d in found.items()}
 
 
+def refresh_area_parts(region: Region) -> None:
+    # ST_Subdivide is a set-returning function: the ORM cannot express INSERT ... SELECT of it.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM neighborhoods_areapart WHERE region_id = %s", [region.pk])
+        for kind, table in (
+            ("district", "neighborhoods_district"),
+            ("neighborhood", "neighborhoods_neighborhood"),
+        ):
+            cursor.execute(
+                f"""
+                INSERT INTO neighborhoods_areapart (region_id, kind, area_id, geom)
+                SELECT region_id, %s, id, ST_Subdivide(geom, 256)
+                FROM {table} WHERE region_id = %s
+                """,  # noqa: S608 - table names are constants above
+                [kind, region.pk],
+            )
+
+
 def refresh_region_geometry(region: Region) -> None:
     # ST_Union over the region's districts (or neighborhoods when it has none) in one
     # statement; ST_MakeValid guards against slivers the union may leave.
@@ -423,6 +441,7 @@ def _write(
             )
         if to_create or to_update or report.region_created:
             refresh_region_geometry(region)
+            refresh_area_parts(region)
         if report.dry_run:
             transaction.set_rollback(True)
 
@@ -449,4 +468,5 @@ def save_drawn_neighborhood(*, neighborhood: Neighborhood) -> Neighborhood:
     neighborhood.save()
     if not District.objects.filter(region=neighborhood.region).exists():
         refresh_region_geometry(neighborhood.region)
+    refresh_area_parts(neighborhood.region)
     return neighborhood

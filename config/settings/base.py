@@ -16,6 +16,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.gis",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework_gis",
     "django_filters",
@@ -24,6 +25,7 @@ INSTALLED_APPS = [
     "geo",
     "accounts",
     "neighborhoods",
+    "incidents",
     "maps",
 ]
 

@@ -1,0 +1,189 @@
+"""Recorded crime and incivilities: the raw, police-only incident table and its imports.
+
+Nothing here is ever published as is: the public map reads precomputed, suppressed
+aggregates (a later app), never this table.
+"""
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import BrinIndex, GistIndex
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from geo.conf import STORAGE_SRID
+
+
+class Family(models.TextChoices):
+    CRIME = "crime", _("Crime")
+    INCIVILITY = "incivility", _("Incivility")
+
+
+class Category(models.Model):
+    """A category of the product's taxonomy, or an "unclassified" placeholder for a source
+    label nobody has mapped yet (kept, never public until a planner maps it)."""
+
+    code = models.SlugField(max_length=120, unique=True)
+    name_es = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200)
+    family = models.CharField(max_length=20, choices=Family.choices)
+    sensitive = models.BooleanField(
+        default=False,
+        help_text=_("Sexual offences, domestic violence, child abuse, trafficking: never public."),
+    )
+    unclassified = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["family", "code"]
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name_en if self.name_en == self.name_es else f"{self.name_es} / {self.name_en}"
+
+    @property
+    def publishable(self) -> bool:
+        return not (self.sensitive or self.unclassified)
+
+
+class IncidentSource(models.Model):
+    """A data publisher or system incidents come from (e.g. "cdmx-fgj", "boston-311")."""
+
+    name = models.SlugField(max_length=80, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    attribution = models.TextField(blank=True)
+    licence = models.CharField(max_length=200, blank=True)
+    default_family = models.CharField(max_length=20, choices=Family.choices, default=Family.CRIME)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceLabel(models.Model):
+    """Maps a source's own label (a CDMX `delito`, a Boston 311 type...) to a category."""
+
+    source = models.ForeignKey(IncidentSource, on_delete=models.CASCADE, related_name="labels")
+    label = models.CharField(max_length=300)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="labels")
+
+    class Meta:
+        ordering = ["source", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "label"], name="source_label_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.label} → {self.category.code}"
+
+
+class ImportBatch(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed: nothing written")
+
+    source = models.ForeignKey(IncidentSource, on_delete=models.PROTECT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    # [{"name": ..., "sha256": ..., "rows": ...}, ...]
+    files = models.JSONField(default=list)
+    options = models.JSONField(default=dict, help_text=_("Profile and column options used."))
+    skip_bad = models.BooleanField(default=False)
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    rows_unchanged = models.PositiveIntegerField(default=0)
+    rows_refused = models.PositiveIntegerField(default=0)
+    rows_unassigned = models.PositiveIntegerField(
+        default=0, help_text=_("Kept inside a region but outside all of its districts.")
+    )
+    duration_s = models.FloatField(null=True, blank=True)
+    progress = models.FloatField(default=0.0)
+    # Summary for people: unmapped labels, timings per step, error message.
+    report = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name_plural = _("import batches")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.source} {self.status}"
+
+
+class RefusedRow(models.Model):
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="refused_rows")
+    file_name = models.CharField(max_length=300)
+    row_number = models.PositiveIntegerField(help_text=_("Spreadsheet numbering: header is row 1."))
+    reason = models.CharField(max_length=500)
+    raw = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["batch", "file_name", "row_number"]
+
+
+class TimePrecision(models.TextChoices):
+    EXACT = "exact", _("Exact time")
+    DAY = "day", _("Day only")
+    MONTH = "month", _("Month only")
+    RANGE = "range", _("Time range")
+
+
+class LocationQuality(models.TextChoices):
+    EXACT = "exact", _("Exact")
+    ROUNDED = "rounded", _("Rounded")
+    SNAPPED = "snapped", _("Snapped to an anonymised point")
+    GEOCODED = "geocoded", _("Geocoded from an address")
+    PLACEHOLDER = "placeholder", _("Placeholder location")
+
+
+class Incident(models.Model):
+    source = models.ForeignKey(IncidentSource, on_delete=models.PROTECT, db_index=False)
+    external_id = models.CharField(max_length=120)
+    point = models.PointField(srid=STORAGE_SRID, spatial_index=False)
+    # When only a day, a month or a range is known, occurred_at is the start of that
+    # window and occurred_until its (exclusive) end.
+    occurred_at = models.DateTimeField()
+    occurred_until = models.DateTimeField(null=True, blank=True)
+    time_precision = models.CharField(
+        max_length=10, choices=TimePrecision.choices, default=TimePrecision.EXACT
+    )
+    label = models.ForeignKey(SourceLabel, on_delete=models.PROTECT, db_index=False)
+    # Denormalised from label.category so that filters need no join; kept in step by
+    # incidents.services.labels.map_label.
+    category = models.ForeignKey(Category, on_delete=models.PROTECT)
+    region = models.ForeignKey("neighborhoods.Region", on_delete=models.CASCADE, db_index=False)
+    district = models.ForeignKey(
+        "neighborhoods.District", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    neighborhood = models.ForeignKey(
+        "neighborhoods.Neighborhood", on_delete=models.SET_NULL, null=True, blank=True
+    )
+    location_quality = models.CharField(
+        max_length=12, choices=LocationQuality.choices, default=LocationQuality.EXACT
+    )
+    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, db_index=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], name="incident_external_id_unique_per_source"
+            ),
+            models.CheckConstraint(
+                condition=Q(occurred_until__isnull=True)
+                | Q(occurred_until__gt=models.F("occurred_at")),
+                name="incident_window_ordered",
+            ),
+        ]
+        indexes = [
+            GistIndex(fields=["point"], name="incident_point_gist"),
+            # Imports arrive roughly in time order, so a BRIN index is small and cheap to
+            # keep current on million-row loads.
+            BrinIndex(fields=["occurred_at"], name="incident_occurred_brin"),
+            models.Index(fields=["region", "occurred_at"], name="incident_region_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.external_id}"

@@ -8,6 +8,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "neighborhoods.view_region",
         "neighborhoods.view_district",
         "neighborhoods.view_neighborhood",
+        "incidents.view_incident",
+        "incidents.view_category",
+        "incidents.view_incidentsource",
+        "incidents.view_sourcelabel",
+        "incidents.change_sourcelabel",
+        "incidents.view_importbatch",
+        "incidents.add_importbatch",
+        "incidents.view_refusedrow",
     ],
     Role.MUNICIPAL: [
         "neighborhoods.view_district",
@@ -41,3 +49,8 @@ def ensure_role_groups(**kwargs) -> None:
 
 def user_has_role(user, role: str) -> bool:
     return user.is_authenticated and (user.is_superuser or user.groups.filter(name=role).exists())
+
+
+def is_planner(user) -> bool:
+    """Police planners (and superusers) may read raw incidents; nobody else."""
+    return user_has_role(user, Role.PLANNER)

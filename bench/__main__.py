@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+from pathlib import Path
 
 # Benchmark modules, run in this order. A new benchmark is a module following the
 # contract in bench/common.py, added here (e.g. "bench.incident_import", "bench.hotspots").
@@ -120,9 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  check: {check}")
         for note in result.notes:
             print(f"  note:  {note}")
-        print(f"  results written to {write_results(result, env).relative_to(os.getcwd())}")
-    print(f"\n{len(modules) - len(failed)} of {len(modules)} benchmark(s) ran in "
-          f"{time.perf_counter() - started:.0f} s")
+        path = write_results(result, env)
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        print(f"  results written to {shown}")
+    print(
+        f"\n{len(modules) - len(failed)} of {len(modules)} benchmark(s) ran in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -130,4 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

@@ -9,8 +9,8 @@ A benchmark module (listed in ``bench/__main__.py``) defines::
 
     def run(ctx: BenchContext) -> BenchResult: ...
 
-``run`` builds its data inside the bench database, measures each method with
-:func:`measure`, checks the methods agree, and returns a :class:`BenchResult` whose rows
+``run`` builds its data inside the bench database, measures its :class:`Method` list with
+:func:`measure_methods`, checks the methods agree, and returns a :class:`BenchResult` whose rows
 are shown as ratios against the baseline rows measured in the same run.
 """
 
@@ -19,8 +19,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import platform
+import signal
 import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -100,59 +103,139 @@ def _mb(n: int) -> float:
     return n / (1024 * 1024)
 
 
-def measure(
-    method: str,
-    func: Callable[[], bytes],
-    *,
-    items: int,
-    repeat: int,
-    baseline: bool = False,
-    note: str = "",
-    log: Callable[[str], None] = print,
-) -> tuple[Measurement, bytes]:
-    """Times ``func`` (which returns the complete output) and records its memory peak.
+@dataclass
+class Method:
+    """One way of doing the benchmark's job; ``func`` returns its complete output."""
 
-    One warm-up run under tracemalloc (the Python-heap peak), then ``repeat`` timed runs:
-    the best counts, the others only add noise from the machine. The garbage collector
-    stays on (a server runs with it) but is emptied before each run.
-    Returns the measurement and the output of the last timed run, for the agreement checks.
-    """
-    # Warm-up (imports, query plans, PostgreSQL's buffer cache), traced for the memory
-    # peak: tracing slows allocation-heavy code a lot, so it never overlaps a timed run.
+    name: str
+    func: Callable[[], bytes]
+    baseline: bool = False
+    note: str = ""
+
+
+def _traced_peak(func: Callable[[], bytes]) -> int:
     gc.collect()
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        traced_start = time.perf_counter()
         func()
-        traced_seconds = time.perf_counter() - traced_start
-        _, peak = tracemalloc.get_traced_memory()
+        return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    runs: list[float] = []
-    output = b""
-    for _ in range(repeat):
-        output = b""
-        gc.collect()
-        start = time.perf_counter()
-        output = func()
-        runs.append(time.perf_counter() - start)
-    result = Measurement(
-        method=method,
-        baseline=baseline,
-        items=items,
-        seconds=min(runs),
-        runs=runs,
-        peak_python_mb=_mb(peak),
-        output_bytes=len(output),
-        note=note,
-    )
+
+
+def python_memory_peaks(
+    methods: list[Method], log: Callable[[str], None] = print
+) -> dict[str, int]:
+    """tracemalloc peak (bytes) of one run of each method, each in a forked child, all at once.
+
+    Tracing slows allocation-heavy code three- or fourfold, so it never overlaps a timed
+    run; running the methods side by side in their own processes keeps that cost to the
+    slowest one instead of the sum (the peak does not depend on speed). The children open
+    their own database connections; these runs also warm PostgreSQL's buffer cache.
+    """
+    if not hasattr(os, "fork"):
+        return {m.name: _traced_peak(m.func) for m in methods}
+    from django.db import connections
+
+    connections.close_all()  # never share a socket with a child; Django reconnects lazily
+    sys.stdout.flush()
+    sys.stderr.flush()
+    start = time.perf_counter()
+    children: dict[str, tuple[int, int]] = {}
+    try:
+        for method in methods:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: report through the pipe, never return into the runner
+                status = 1
+                try:
+                    os.close(read_fd)
+                    try:
+                        message = {"peak": _traced_peak(method.func)}
+                        status = 0
+                    except BaseException as exc:
+                        message = {"error": f"{type(exc).__name__}: {exc}"}
+                    connections.close_all()
+                    with os.fdopen(write_fd, "w") as pipe:
+                        json.dump(message, pipe)
+                finally:
+                    os._exit(status)
+            os.close(write_fd)
+            children[method.name] = (pid, read_fd)
+        peaks: dict[str, int] = {}
+        errors = []
+        for name, (pid, read_fd) in list(children.items()):
+            with os.fdopen(read_fd) as pipe:
+                text = pipe.read()
+            os.waitpid(pid, 0)
+            del children[name]
+            try:
+                message = json.loads(text)
+            except ValueError:
+                message = {"error": "the process died without a result"}
+            if "error" in message:
+                errors.append(f"{name}: {message['error']}")
+            else:
+                peaks[name] = message["peak"]
+    finally:
+        for pid, read_fd in children.values():  # interrupted: stop the children we started
+            with contextlib.suppress(OSError):
+                os.close(read_fd)
+                os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    if errors:
+        raise BenchmarkError("memory run failed: " + "; ".join(errors))
     log(
-        f"  {method}: best {result.seconds:.3f} s of "
-        f"{', '.join(f'{r:.3f}' for r in runs)}; peak {result.peak_python_mb:.1f} MB "
-        f"(traced warm-up {traced_seconds:.1f} s)"
+        f"  memory peaks traced, {len(methods)} methods side by side, in "
+        f"{time.perf_counter() - start:.1f} s"
     )
-    return result, output
+    return peaks
+
+
+def measure_methods(
+    methods: list[Method],
+    *,
+    items: int,
+    repeat: int,
+    log: Callable[[str], None] = print,
+) -> tuple[list[Measurement], dict[str, bytes]]:
+    """Memory peaks first (:func:`python_memory_peaks`, which is also the warm-up: imports,
+    query plans, PostgreSQL's buffer cache), then ``repeat`` timed runs of each method in
+    this process, one method after the other. The best run counts: the others only add
+    noise from the machine. The garbage collector stays on (a server runs with it) but is
+    emptied before each run. Returns the measurements and each method's last output, for
+    the benchmark's agreement checks.
+    """
+    peaks = python_memory_peaks(methods, log)
+    measurements, outputs = [], {}
+    for method in methods:
+        runs: list[float] = []
+        output = b""
+        for _ in range(repeat):
+            output = b""
+            gc.collect()
+            start = time.perf_counter()
+            output = method.func()
+            runs.append(time.perf_counter() - start)
+        result = Measurement(
+            method=method.name,
+            baseline=method.baseline,
+            items=items,
+            seconds=min(runs),
+            runs=runs,
+            peak_python_mb=_mb(peaks[method.name]),
+            output_bytes=len(output),
+            note=method.note,
+        )
+        log(
+            f"  {method.name}: best {result.seconds:.3f} s of "
+            f"{', '.join(f'{r:.3f}' for r in runs)}; peak {result.peak_python_mb:.1f} MB"
+        )
+        measurements.append(result)
+        outputs[method.name] = output
+    return measurements, outputs
 
 
 @contextlib.contextmanager

@@ -64,7 +64,9 @@ endif
 
 run: demo
 	@echo "Barrio is serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
-	@$(MANAGE) runserver --noreload "$(HOST):$(PORT)"
+	@$(MANAGE) db_worker --no-startup-delay -v 0 & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(MANAGE) runserver --noreload "$(HOST):$(PORT)"
 
 test: venv db-start
 	@$(MANAGE) compilemessages --ignore '.venv/*' --ignore '.pgdata/*' -v 0

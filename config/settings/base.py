@@ -22,6 +22,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "geo",
     "accounts",
     "neighborhoods",
@@ -107,6 +109,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Background jobs (imports, later hotspot runs) in the database; `make run` starts a worker
+# (`manage.py db_worker`).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # --- Spatial policy -------------------------------------------------------------
 # Everything is stored in WGS84; metric work uses each region's own UTM zone

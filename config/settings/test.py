@@ -15,3 +15,6 @@ ALLOWED_HOSTS = ["*"]
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": env("BARRIO_TEST_DB_NAME", default=f"test_barrio_{os.getpid()}")
 }
+
+# Jobs run inline when enqueued, so a test sees their result at once.
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

@@ -121,3 +121,39 @@ def build_demo_city(seed: int = DEMO_SEED) -> tuple[VectorRead, VectorRead]:
         return VectorRead(frame=frame, source_crs=f"EPSG:{DEMO_METRIC_SRID}", driver="generated")
 
     return to_read(district_rows), to_read(hood_rows)
+
+
+def load_demo_boundaries() -> list:
+    """Loads (or confirms) the demo city's districts and neighborhoods; returns reports."""
+    from neighborhoods.services import SourceInfo, import_boundary_frame
+
+    source = SourceInfo(
+        slug="barrio-demo",
+        name="Ciudad Demo",
+        attribution="Ciudad Demo: datos sintéticos generados por Barrio / synthetic demo data",
+        licence="CC0 (generated)",
+        synthetic=True,
+    )
+    districts, neighborhoods = build_demo_city()
+    reports = []
+    for read, level, parent in (
+        (districts, "district", None),
+        (neighborhoods, "neighborhood", "district_code"),
+    ):
+        report = import_boundary_frame(
+            read=read,
+            path="demo city (generated)",
+            region_code=DEMO_REGION_CODE,
+            level=level,
+            code_field="code",
+            name_field="name",
+            parent_field=parent,
+            population_field="population",
+            region_name=DEMO_REGION_NAME,
+            source=source,
+            synthetic=True,
+        )
+        reports.append(report)
+        if not report.ok:
+            break
+    return reports

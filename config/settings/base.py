@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "neighborhoods",
     "incidents",
     "maps",
+    "opendata",
     "demo",
 ]
 

@@ -47,7 +47,15 @@ def _load_boundaries(path, **options):
 
 def _load_pack(pack, data_dir):
     stdout, stderr = StringIO(), StringIO()
-    call_command("load_open_data", pack, "--from", str(data_dir), stdout=stdout, stderr=stderr)
+    call_command(
+        "load_open_data",
+        pack,
+        "--from",
+        str(data_dir),
+        "--boundaries-only",
+        stdout=stdout,
+        stderr=stderr,
+    )
     return stdout.getvalue(), stderr.getvalue()
 
 

@@ -272,7 +272,7 @@ def test_load_open_data_all_with_no_pack_lists_the_known_packs(tmp_path):
     with pytest.raises(CommandError) as exc:
         call_command("load_open_data", "all", "--from", str(tmp_path), stdout=StringIO())
     message = str(exc.value)
-    assert "no boundary pack found" in message
+    assert "no data pack found" in message
     for pack in ("lima", "santiago", "cdmx"):
         assert pack in message
 

@@ -1,0 +1,226 @@
+"""Reads of the raw incident table, for planners only (views check the role).
+
+Every incident endpoint filters through :func:`incident_list`, so the GeoJSON, the CSV,
+the counts, the clusters, the heat map and the vector tiles always agree on what a
+filter means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Avg, Count, F, Func, JSONField, Max, Min, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import get_language
+
+from geo.db.mvt_functions import MakePoint, PointX, PointY
+from geo.geojson import BBox
+from geo.mvt import pixel_grid
+from incidents.models import Category, Incident
+
+# Grid cells in screen pixels at the requested zoom.
+CLUSTER_CELL_PX = 60
+HEAT_CELL_PX = 8
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    """A validated filter; ids are resolved from the codes the client sent."""
+
+    bbox: BBox | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    category_ids: tuple[int, ...] = ()
+    family: str | None = None
+    region_id: int | None = None
+    district_id: int | None = None
+    neighborhood_id: int | None = None
+    source_id: int | None = None
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """Midnight at the start of ``day`` in the current time zone (settings.TIME_ZONE)."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def incident_list(filters: IncidentFilters | None = None) -> QuerySet:
+    """Incidents matching ``filters``, in a stable order (id).
+
+    Dates are whole days, both ends included. An incident known only to a window (a day,
+    a month, a range: ``occurred_at`` to the exclusive ``occurred_until``) matches when
+    that window overlaps the requested days.
+    """
+    f = filters or IncidentFilters()
+    queryset = Incident.objects.all()
+    if f.bbox is not None:
+        # For points the bounding-box operator is exact (edges included) and uses the
+        # GiST index.
+        queryset = queryset.filter(point__bboverlaps=f.bbox.as_geometry())
+    if f.date_from is not None:
+        start = day_start(f.date_from)
+        queryset = queryset.filter(Q(occurred_at__gte=start) | Q(occurred_until__gt=start))
+    if f.date_to is not None and f.date_to < dt.date.max:
+        queryset = queryset.filter(occurred_at__lt=day_start(f.date_to + dt.timedelta(days=1)))
+    if f.category_ids:
+        queryset = queryset.filter(category_id__in=f.category_ids)
+    if f.family:
+        queryset = queryset.filter(category__family=f.family)
+    if f.region_id is not None:
+        queryset = queryset.filter(region_id=f.region_id)
+    if f.district_id is not None:
+        queryset = queryset.filter(district_id=f.district_id)
+    if f.neighborhood_id is not None:
+        queryset = queryset.filter(neighborhood_id=f.neighborhood_id)
+    if f.source_id is not None:
+        queryset = queryset.filter(source_id=f.source_id)
+    return queryset.order_by("id")
+
+
+def page(queryset: QuerySet, *, offset: int = 0, after_id: int | None = None) -> QuerySet:
+    """Offset or keyset (``after_id``: the last id of the previous page) pagination."""
+    if after_id is not None:
+        queryset = queryset.filter(id__gt=after_id)
+    return queryset[offset:] if offset else queryset
+
+
+def name_field(prefix: str = "") -> str:
+    """``name_es`` or ``name_en`` for the active language (Spanish unless English)."""
+    language = (get_language() or "es").lower()
+    return f"{prefix}name_{'en' if language.startswith('en') else 'es'}"
+
+
+def category_name(category: Category) -> str:
+    return getattr(category, name_field())
+
+
+def category_list() -> QuerySet:
+    return Category.objects.order_by("family", "code")
+
+
+def category_counts(queryset: QuerySet) -> dict:
+    """``{"total": n, "by_category": [{"code", "name", "family", "sensitive", "count"}]}``,
+    most frequent first, in one query."""
+    rows = (
+        queryset.order_by()
+        .values(
+            "category__code",
+            "category__family",
+            "category__sensitive",
+            name=F(name_field("category__")),
+        )
+        .annotate(count=Count("id"))
+        .order_by("-count", "category__code")
+    )
+    by_category = [
+        {
+            "code": row["category__code"],
+            "name": row["name"],
+            "family": row["category__family"],
+            "sensitive": row["category__sensitive"],
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+    return {"total": sum(c["count"] for c in by_category), "by_category": by_category}
+
+
+class _JSONArray(Func):
+    function = "JSONB_BUILD_ARRAY"
+    output_field = JSONField()
+
+
+def cluster_cells(queryset: QuerySet, *, zoom: int) -> QuerySet:
+    """Incidents grouped on a grid of about 60 screen pixels at ``zoom`` (in Web
+    Mercator). Each row has ``cluster_id`` (the smallest incident id in the cell, stable),
+    ``count``, ``center`` (the mean position of its incidents, WGS84) and ``bbox``
+    (``[minlon, minlat, maxlon, maxlat]`` of its incidents); largest clusters first."""
+    return (
+        queryset.order_by()
+        .values(cell=pixel_grid("point", zoom, CLUSTER_CELL_PX))
+        .annotate(
+            cluster_id=Min("id"),
+            count=Count("id"),
+            center=MakePoint(Avg(PointX("point")), Avg(PointY("point"))),
+            bbox=_JSONArray(
+                Min(PointX("point")),
+                Min(PointY("point")),
+                Max(PointX("point")),
+                Max(PointY("point")),
+            ),
+        )
+        .order_by("-count", "cluster_id")
+    )
+
+
+def heat_cells(queryset: QuerySet, *, zoom: int, limit: int) -> tuple[list[list], bool]:
+    """``([[lat, lon, count], ...], truncated)`` on a grid of about 8 screen pixels at
+    ``zoom``: each cell at the mean position of its incidents, heaviest cells first.
+    Latitude comes first, as Leaflet.heat wants it."""
+    rows = list(
+        queryset.order_by()
+        .values(cell=pixel_grid("point", zoom, HEAT_CELL_PX))
+        .annotate(
+            weight=Count("id"),
+            lat=Avg(PointY("point")),
+            lon=Avg(PointX("point")),
+            first_id=Min("id"),
+        )
+        .order_by("-weight", "first_id")
+        .values_list("lat", "lon", "weight")[: limit + 1]
+    )
+    truncated = len(rows) > limit
+    return [[round(lat, 6), round(lon, 6), weight] for lat, lon, weight in rows[:limit]], truncated
+
+
+EXPORT_COLUMNS = [
+    "id",
+    "source",
+    "external_id",
+    "label",
+    "category",
+    "category_name",
+    "family",
+    "sensitive",
+    "occurred_at",
+    "occurred_until",
+    "time_precision",
+    "region",
+    "district",
+    "district_name",
+    "neighborhood",
+    "neighborhood_name",
+    "location_quality",
+    "lon",
+    "lat",
+]
+
+
+def export_rows(queryset: QuerySet, *, chunk_size: int = 2000) -> Iterator[tuple]:
+    """Rows in the order of :data:`EXPORT_COLUMNS`, read through a server-side cursor."""
+    return (
+        queryset.annotate(lon=PointX("point"), lat=PointY("point"))
+        .values_list(
+            "id",
+            "source__name",
+            "external_id",
+            "label__label",
+            "category__code",
+            name_field("category__"),
+            "category__family",
+            "category__sensitive",
+            "occurred_at",
+            "occurred_until",
+            "time_precision",
+            "region__code",
+            "district__code",
+            "district__name",
+            "neighborhood__code",
+            "neighborhood__name",
+            "location_quality",
+            "lon",
+            "lat",
+        )
+        .iterator(chunk_size=chunk_size)
+    )

@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("neighborhoods.api.urls")),
     path("", include("incidents.api.urls")),
+    path("", include("incidents.api.batch_urls")),
 ]

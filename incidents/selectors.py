@@ -8,6 +8,7 @@ filter means.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -38,11 +39,15 @@ class IncidentFilters:
     district_id: int | None = None
     neighborhood_id: int | None = None
     source_id: int | None = None
+    # Days are counted in the region's time zone when the filter names a region (or an
+    # area of one), else in settings.TIME_ZONE.
+    time_zone: str | None = None
 
 
-def day_start(day: dt.date) -> dt.datetime:
-    """Midnight at the start of ``day`` in the current time zone (settings.TIME_ZONE)."""
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+def day_start(day: dt.date, time_zone: str | None = None) -> dt.datetime:
+    """Midnight at the start of ``day`` in ``time_zone`` (default settings.TIME_ZONE)."""
+    zone = zoneinfo.ZoneInfo(time_zone) if time_zone else timezone.get_default_timezone()
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), zone)
 
 
 def incident_list(filters: IncidentFilters | None = None) -> QuerySet:
@@ -59,10 +64,12 @@ def incident_list(filters: IncidentFilters | None = None) -> QuerySet:
         # GiST index.
         queryset = queryset.filter(point__bboverlaps=f.bbox.as_geometry())
     if f.date_from is not None:
-        start = day_start(f.date_from)
+        start = day_start(f.date_from, f.time_zone)
         queryset = queryset.filter(Q(occurred_at__gte=start) | Q(occurred_until__gt=start))
     if f.date_to is not None and f.date_to < dt.date.max:
-        queryset = queryset.filter(occurred_at__lt=day_start(f.date_to + dt.timedelta(days=1)))
+        queryset = queryset.filter(
+            occurred_at__lt=day_start(f.date_to + dt.timedelta(days=1), f.time_zone)
+        )
     if f.category_ids:
         queryset = queryset.filter(category_id__in=f.category_ids)
     if f.family:

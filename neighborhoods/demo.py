@@ -152,6 +152,7 @@ def load_demo_boundaries() -> list:
             region_name=DEMO_REGION_NAME,
             source=source,
             synthetic=True,
+            time_zone="America/Lima",
         )
         reports.append(report)
         if not report.ok:

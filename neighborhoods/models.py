@@ -34,6 +34,14 @@ class Region(models.Model):
     # Union of the region's districts, refreshed after every boundary load.
     geom = models.MultiPolygonField(srid=STORAGE_SRID, null=True, blank=True)
     synthetic = models.BooleanField(default=False)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        help_text=_(
+            "IANA time zone of the region (e.g. America/Lima): days and months of "
+            "its incidents are counted in it."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

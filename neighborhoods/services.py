@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import shapely
+from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -216,6 +218,7 @@ def import_boundaries(
     dry_run: bool = False,
     source: SourceInfo | None = None,
     synthetic: bool = False,
+    time_zone: str | None = None,
 ) -> BoundaryImportReport:
     """Reads a boundary file and upserts it; see :func:`import_boundary_frame`."""
     label_fields = [f for f in (code_field, name_field) if f]
@@ -236,6 +239,7 @@ def import_boundaries(
         dry_run=dry_run,
         source=source,
         synthetic=synthetic,
+        time_zone=time_zone,
     )
 
 
@@ -253,6 +257,7 @@ def import_boundary_frame(
     dry_run: bool = False,
     source: SourceInfo | None = None,
     synthetic: bool = False,
+    time_zone: str | None = None,
 ) -> BoundaryImportReport:
     """Upserts districts or neighborhoods of a region by code, all or nothing.
 
@@ -262,6 +267,13 @@ def import_boundary_frame(
     """
     if level not in LEVELS:
         raise BoundaryImportError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    if time_zone:
+        try:
+            zoneinfo.ZoneInfo(time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise BoundaryImportError(
+                f"unknown time zone {time_zone!r} (use an IANA name such as America/Lima)"
+            ) from None
     frame = read.frame
     _require_fields(
         frame,
@@ -347,16 +359,17 @@ def import_boundary_frame(
     model = District if level == "district" else Neighborhood
     try:
         _write(
-            region,
-            report,
-            rows,
-            model,
-            level,
-            region_code,
-            region_name,
-            source,
-            parent_field,
-            synthetic,
+            region=region,
+            report=report,
+            rows=rows,
+            model=model,
+            level=level,
+            region_code=region_code,
+            region_name=region_name,
+            source=source,
+            parent_field=parent_field,
+            synthetic=synthetic,
+            time_zone=time_zone,
         )
     except IntegrityError as exc:
         raise BoundaryImportError(f"the database refused the boundaries: {exc}", report) from None
@@ -371,7 +384,18 @@ def _differs(current, name: str, value) -> bool:
 
 
 def _write(
-    region, report, rows, model, level, region_code, region_name, source, parent_field, synthetic
+    *,
+    region,
+    report,
+    rows,
+    model,
+    level,
+    region_code,
+    region_name,
+    source,
+    parent_field,
+    synthetic,
+    time_zone,
 ):
     with transaction.atomic():
         if region is None:
@@ -380,10 +404,16 @@ def _write(
                 name=region_name or region_code,
                 metric_srid=report.metric_srid,
                 synthetic=synthetic,
+                time_zone=time_zone or settings.TIME_ZONE,
             )
-        elif region_name and region.name != region_name:
-            region.name = region_name
-            region.save(update_fields=["name"])
+        else:
+            changed = {}
+            if region_name and region.name != region_name:
+                changed["name"] = region_name
+            if time_zone and region.time_zone != time_zone:
+                changed["time_zone"] = time_zone
+            if changed:
+                Region.objects.filter(pk=region.pk).update(**changed)
         source_obj = None
         if source is not None:
             source_obj, _ = BoundarySource.objects.update_or_create(

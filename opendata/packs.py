@@ -60,6 +60,7 @@ class Pack:
     download: str
     layers: list[Layer] = field(default_factory=list)
     incidents: list[IncidentLayer] = field(default_factory=list)
+    time_zone: str = "UTC"
 
 
 def _titled_names(column: str):
@@ -108,6 +109,7 @@ PACKS: dict[str, Pack] = {
     "lima": Pack(
         name="lima",
         region_code="lima",
+        time_zone="America/Lima",
         region_name="Lima Metropolitana y Callao",
         source=SourceInfo(
             slug="lima-ign-distritos",
@@ -133,6 +135,7 @@ PACKS: dict[str, Pack] = {
     "santiago": Pack(
         name="santiago",
         region_code="santiago",
+        time_zone="America/Santiago",
         region_name="Región Metropolitana de Santiago",
         source=SourceInfo(
             slug="chile-bcn-comunas",
@@ -156,6 +159,7 @@ PACKS: dict[str, Pack] = {
     "cdmx": Pack(
         name="cdmx",
         region_code="cdmx",
+        time_zone="America/Mexico_City",
         region_name="Ciudad de México",
         source=SourceInfo(
             slug="cdmx-alcaldias-colonias",
@@ -190,6 +194,7 @@ PACKS: dict[str, Pack] = {
     "boston": Pack(
         name="boston",
         region_code="boston",
+        time_zone="America/New_York",
         region_name="Boston (extent of the 311 data)",
         source=SourceInfo(
             slug="boston-311-extent",
@@ -218,6 +223,7 @@ PACKS: dict[str, Pack] = {
     "lancashire": Pack(
         name="lancashire",
         region_code="lancashire",
+        time_zone="Europe/London",
         region_name="Lancashire",
         source=SourceInfo(
             slug="ons-lancashire",
@@ -249,6 +255,7 @@ PACKS: dict[str, Pack] = {
     "northumbria": Pack(
         name="northumbria",
         region_code="northumbria",
+        time_zone="Europe/London",
         region_name="Northumbria",
         source=SourceInfo(
             slug="ons-northumbria",
@@ -412,6 +419,7 @@ def load_pack(
             region_name=pack.region_name,
             dry_run=dry_run,
             source=pack.source,
+            time_zone=pack.time_zone,
         )
         report.notes.extend(notes)
         result.boundaries.append(report)

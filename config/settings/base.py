@@ -88,6 +88,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# Uploaded incident files wait here for their import job; never served.
+INCIDENT_UPLOAD_ROOT = env("BARRIO_UPLOAD_ROOT", default=str(BASE_DIR / "var" / "uploads"))
 
 LOGIN_URL = "admin:login"
 

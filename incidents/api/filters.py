@@ -180,6 +180,23 @@ def parse_filters(params: Mapping) -> IncidentFilters:
 
     if errors:
         raise ValidationError(errors)
+    region_of_filter = values.get("region_id")
+    if region_of_filter is None and values.get("district_id") is not None:
+        region_of_filter = (
+            District.objects.filter(pk=values["district_id"])
+            .values_list("region_id", flat=True)
+            .first()
+        )
+    if region_of_filter is None and values.get("neighborhood_id") is not None:
+        region_of_filter = (
+            Neighborhood.objects.filter(pk=values["neighborhood_id"])
+            .values_list("region_id", flat=True)
+            .first()
+        )
+    if region_of_filter is not None:
+        values["time_zone"] = (
+            Region.objects.filter(pk=region_of_filter).values_list("time_zone", flat=True).first()
+        )
     return IncidentFilters(**values)
 
 

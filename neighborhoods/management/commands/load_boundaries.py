@@ -23,6 +23,9 @@ class Command(BaseCommand):
         parser.add_argument("--population-field")
         parser.add_argument("--region-name", help="name for a region created by this load")
         parser.add_argument("--crs", help="CRS of a file that has none, e.g. EPSG:32718")
+        parser.add_argument(
+            "--time-zone", help="IANA time zone of the region, e.g. America/Lima (default: UTC)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
 
     def handle(self, *args, **options):
@@ -37,6 +40,7 @@ class Command(BaseCommand):
                 population_field=options["population_field"],
                 region_name=options["region_name"],
                 crs=options["crs"],
+                time_zone=options["time_zone"],
                 dry_run=options["dry_run"],
             )
         except BoundaryImportError as exc:

@@ -1,0 +1,384 @@
+"""Imports started from the web: the uploads are saved under INCIDENT_UPLOAD_ROOT/imports/<batch id>/,
+a QUEUED ImportBatch records the options, and a background job (incidents.tasks) runs the
+import service on them, then deletes the files.
+
+The page and the API offer the options of ``manage.py import_incidents`` under the same
+names; ``option_errors`` and ``upload_errors`` check them for both (and
+``start_web_import`` checks again, so nothing is saved from a bad request whoever calls it).
+
+Progress: ``import_incidents`` reads, validates and writes everything inside one
+transaction and calls its progress callback from inside it. An UPDATE of the batch made
+there on the job's own connection is invisible to every other connection (the page that
+polls) until the import commits, is rolled back with a refused import, and would hold a
+lock on the batch row for the whole import. So the job writes progress only where a write
+commits at once: RUNNING at 0 when it starts (a visible phase boundary), and the service
+writes 1.0 with the final status. In between the page shows "running" with the elapsed
+time, not a percentage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import get_valid_filename, slugify
+from django.utils.translation import gettext as _
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from incidents.models import Family, ImportBatch, LocationQuality
+from incidents.profiles import PROFILES
+from incidents.services.imports import (
+    ImportRefused,
+    ImportRequest,
+    get_or_create_source,
+    import_incidents,
+    profile_named,
+)
+from incidents.services.reading import ColumnMapping, IncidentFileError
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_SUFFIXES = (".csv", ".geojson", ".json", ".gpkg")
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+UPLOAD_FOLDER = "imports"
+# Column options, named as in the command (--id, --date, ... --crs).
+COLUMN_OPTIONS = ("id", "date", "time", "category", "lat", "lon", "x", "y", "crs")
+TEXT_OPTIONS = ("source", "profile", *COLUMN_OPTIONS, "timezone", "family", "location_quality")
+FLAG_OPTIONS = ("skip_bad", "dry_run")
+# The service records a dry run as "dry-run", which is not one of ImportBatch.Status.
+DRY_RUN_STATUS = "dry-run"
+FINISHED_STATUSES = frozenset(
+    {ImportBatch.Status.SUCCEEDED, ImportBatch.Status.FAILED, DRY_RUN_STATUS}
+)
+# Throttle for progress writes (when a write can be seen at all, see the module doc).
+PROGRESS_MIN_INTERVAL_S = 1.0
+PROGRESS_MIN_STEP = 0.01
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "INCIDENT_UPLOAD_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def upload_dir(batch_id: int) -> Path:
+    # Not under MEDIA_ROOT: raw police files must never be downloadable, even in DEBUG.
+    return Path(settings.INCIDENT_UPLOAD_ROOT) / UPLOAD_FOLDER / str(int(batch_id))
+
+
+def is_finished(batch: ImportBatch) -> bool:
+    return batch.status in FINISHED_STATUSES
+
+
+def status_label(status: str) -> str:
+    if status == DRY_RUN_STATUS:
+        return _("Dry run: nothing written")
+    try:
+        return str(ImportBatch.Status(status).label)
+    except ValueError:
+        return status
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f}"
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+def upload_errors(files: Iterable) -> list[str]:
+    """Messages about the uploaded files (suffix, emptiness, total size); [] when fine."""
+    files = list(files)
+    if not files:
+        return [_("Choose at least one file.")]
+    errors = []
+    for upload in files:
+        name = Path(str(upload.name)).name
+        if Path(name).suffix.lower() not in ALLOWED_SUFFIXES:
+            errors.append(
+                _("%(name)s: only %(suffixes)s files can be imported.")
+                % {"name": name, "suffixes": ", ".join(ALLOWED_SUFFIXES)}
+            )
+        elif not upload.size:
+            errors.append(_("%(name)s is empty.") % {"name": name})
+    total = sum(upload.size or 0 for upload in files)
+    limit = max_upload_bytes()
+    if total > limit:
+        errors.append(
+            _("The files add up to %(size)s MB; at most %(limit)s MB can be uploaded at once.")
+            % {"size": _megabytes(total), "limit": _megabytes(limit)}
+        )
+    return errors
+
+
+def normalize_options(data: Mapping) -> dict:
+    """Every option, blanks as None, flags as booleans."""
+    options: dict = {}
+    for name in TEXT_OPTIONS:
+        value = data.get(name)
+        value = str(value).strip() if value is not None else ""
+        options[name] = value or None
+    for name in FLAG_OPTIONS:
+        value = data.get(name)
+        if isinstance(value, str):
+            value = value.strip().lower() not in ("", "0", "false", "off", "no")
+        options[name] = bool(value)
+    return options
+
+
+def option_errors(data: Mapping) -> dict[str, list[str]]:
+    """Field → messages for options that cannot work together; {} when fine."""
+    options = normalize_options(data)
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    profile = options["profile"]
+    if profile and profile not in PROFILES:
+        add("profile", _("Unknown profile; known profiles: %s.") % ", ".join(PROFILES))
+    source = options["source"]
+    if not source and not profile:
+        add("source", _("Give the source's name, or choose a profile (it names its source)."))
+    elif source and (slugify(source) != source or len(source) > 80):
+        add(
+            "source",
+            _("Use lowercase letters, digits and hyphens only (at most 80), e.g. cdmx-fgj."),
+        )
+    for name in COLUMN_OPTIONS:
+        if options[name] and len(options[name]) > 200:
+            add(name, _("At most 200 characters."))
+    if bool(options["x"]) != bool(options["y"]):
+        add("y" if options["x"] else "x", _("X and Y columns go together."))
+    if bool(options["lat"]) != bool(options["lon"]):
+        add("lon" if options["lat"] else "lat", _("Latitude and longitude columns go together."))
+    if (options["x"] or options["y"]) and (options["lat"] or options["lon"]):
+        add("x", _("Give either latitude/longitude columns or X/Y columns, not both."))
+    if (options["x"] or options["y"]) and not options["crs"]:
+        add(
+            "crs",
+            _(
+                "X/Y are projected coordinates and their CRS cannot be guessed: "
+                "give it, e.g. EPSG:32718."
+            ),
+        )
+    if options["crs"]:
+        try:
+            CRS.from_user_input(options["crs"])
+        except (CRSError, ValueError, TypeError):
+            add("crs", _("Unknown CRS; write it as EPSG:XXXX."))
+    if options["timezone"]:
+        try:
+            zoneinfo.ZoneInfo(options["timezone"])
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            add("timezone", _("Unknown time zone; write it like America/Lima."))
+    if options["family"] and options["family"] not in Family.values:
+        add("family", _("Choose one of: %s.") % ", ".join(Family.values))
+    if options["location_quality"] and options["location_quality"] not in LocationQuality.values:
+        add("location_quality", _("Choose one of: %s.") % ", ".join(LocationQuality.values))
+    return errors
+
+
+# --- starting a job ------------------------------------------------------------------------
+
+
+def safe_file_names(names: Iterable[str]) -> list[str]:
+    """Plain, unique file names (no folders, no dots in front) keeping the suffix."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for number, name in enumerate(names, start=1):
+        base = Path(str(name).replace("\\", "/")).name
+        try:
+            cleaned = get_valid_filename(base)
+        except SuspiciousFileOperation:
+            cleaned = ""
+        suffix = Path(cleaned).suffix.lower()
+        stem = Path(cleaned).stem.lstrip(".")[:100] or f"file-{number}"
+        candidate = f"{stem}{suffix}"
+        if candidate.lower() in seen:
+            candidate = f"{stem}-{number}{suffix}"
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def options_record(options: dict) -> dict:
+    """What the batch keeps: the service's own layout (profile, columns, timezone, family,
+    skip_bad) plus the source, location quality and dry run the job needs."""
+    return {
+        "source": options["source"],
+        "profile": options["profile"],
+        "columns": {name: options[name] for name in COLUMN_OPTIONS if options[name]},
+        "timezone": options["timezone"],
+        "family": options["family"],
+        "location_quality": options["location_quality"],
+        "skip_bad": options["skip_bad"],
+        "dry_run": options["dry_run"],
+        "via": "web",
+    }
+
+
+def request_from_record(record: Mapping, paths: list[Path]) -> ImportRequest:
+    return ImportRequest(
+        paths=paths,
+        source=record["source"],
+        profile=profile_named(record.get("profile")),
+        columns=ColumnMapping(**record.get("columns", {})),
+        timezone=record.get("timezone"),
+        family=record.get("family"),
+        location_quality=record.get("location_quality"),
+        skip_bad=bool(record.get("skip_bad")),
+        dry_run=bool(record.get("dry_run")),
+    )
+
+
+def _save_upload(upload, path: Path) -> dict:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("xb") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+    return {"name": path.name, "sha256": digest.hexdigest(), "bytes": size}
+
+
+def start_web_import(*, user, uploaded_files, options: Mapping) -> ImportBatch:
+    """Checks the upload and options, saves the files and queues the import job.
+
+    Raises ValidationError (field → messages; "files" for the uploads) and saves nothing
+    when anything is wrong. Returns the batch as it is after enqueueing (with an immediate
+    task backend, already finished).
+    """
+    uploaded_files = list(uploaded_files)
+    errors = option_errors(options)
+    if problems := upload_errors(uploaded_files):
+        errors["files"] = problems
+    if errors:
+        raise ValidationError(errors)
+    options = normalize_options(options)
+    if not options["source"]:
+        options["source"] = PROFILES[options["profile"]].source
+    record = options_record(options)
+
+    names = safe_file_names(upload.name for upload in uploaded_files)
+    with transaction.atomic():
+        source = get_or_create_source(request_from_record(record, []))
+        batch = ImportBatch.objects.create(
+            source=source,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            status=ImportBatch.Status.QUEUED,
+            options=record,
+            skip_bad=options["skip_bad"],
+        )
+        directory = upload_dir(batch.pk)
+        try:
+            directory.mkdir(parents=True, exist_ok=False)
+            batch.files = [
+                _save_upload(upload, directory / name)
+                for upload, name in zip(uploaded_files, names, strict=True)
+            ]
+            batch.save(update_fields=["files"])
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    from incidents.tasks import run_import_batch
+
+    try:
+        run_import_batch.enqueue(batch.pk)
+    except BaseException as exc:
+        _fail_unfinished(batch.pk, _("The import job could not be queued: %s") % exc)
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    batch.refresh_from_db()
+    return batch
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+class ProgressWriter:
+    """The service's progress callback: throttled ``update(progress=...)`` of the batch,
+    skipped while the connection is inside a transaction (nobody else could see it; see
+    the module doc)."""
+
+    def __init__(self, batch_id: int):
+        self.batch_id = batch_id
+        self.latest = 0.0
+        self.written = 0.0
+        self.written_at = 0.0
+        self.writes = 0
+
+    def __call__(self, fraction: float) -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        self.latest = fraction
+        if connection.in_atomic_block:
+            return
+        now = time.monotonic()
+        if fraction < 1.0 and (
+            now - self.written_at < PROGRESS_MIN_INTERVAL_S
+            or fraction - self.written < PROGRESS_MIN_STEP
+        ):
+            return
+        ImportBatch.objects.filter(pk=self.batch_id).update(progress=round(fraction, 4))
+        self.written, self.written_at = fraction, now
+        self.writes += 1
+
+
+def _fail_unfinished(batch_id: int, error: str) -> None:
+    """Marks a batch failed unless the service finished it already."""
+    ImportBatch.objects.filter(
+        pk=batch_id, status__in=[ImportBatch.Status.QUEUED, ImportBatch.Status.RUNNING]
+    ).update(
+        status=ImportBatch.Status.FAILED,
+        finished_at=timezone.now(),
+        progress=1.0,
+        report={"error": error},
+    )
+
+
+def run_web_import(batch_id: int) -> dict:
+    """The job's body: runs the import of a queued batch once, then deletes its files."""
+    directory = upload_dir(batch_id)
+    batch = ImportBatch.objects.select_related("created_by").filter(pk=batch_id).first()
+    if batch is None:
+        shutil.rmtree(directory, ignore_errors=True)
+        return {"batch": batch_id, "status": "missing"}
+    # Claim it: a job run twice (a retry, a second worker) never imports the files twice.
+    claimed = ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.QUEUED).update(
+        status=ImportBatch.Status.RUNNING, progress=0.0
+    )
+    if not claimed:
+        return {"batch": batch_id, "status": batch.status}
+    try:
+        request = request_from_record(
+            batch.options, [directory / entry["name"] for entry in batch.files]
+        )
+        result = import_incidents(
+            request=request,
+            user=batch.created_by,
+            batch=batch,
+            progress=ProgressWriter(batch_id),
+        )
+        status = result.status
+    except ImportRefused:
+        status = ImportBatch.Status.FAILED
+    except IncidentFileError as exc:
+        _fail_unfinished(batch_id, str(exc))
+        status = ImportBatch.Status.FAILED
+    except Exception as exc:
+        logger.exception("import batch %s failed", batch_id)
+        _fail_unfinished(batch_id, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return {"batch": batch_id, "status": str(status)}

@@ -1,0 +1,193 @@
+"""Planner pages for incident imports: the batches, an upload form with the options of
+``manage.py import_incidents``, and each batch's live progress and full report.
+
+Planners (and superusers) only: anybody else gets 403, anonymous visitors the login page.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.roles import is_planner
+from incidents.forms import ImportUploadForm
+from incidents.models import ImportBatch
+from incidents.services.batches import (
+    COLUMN_OPTIONS,
+    is_finished,
+    max_upload_bytes,
+    start_web_import,
+    status_label,
+)
+
+BATCHES_PER_PAGE = 50
+REFUSED_PER_PAGE = 200
+POLL_INTERVAL_MS = 1000
+
+
+def planner_required(view):
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not is_planner(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _timing_labels() -> dict[str, str]:
+    return {
+        "read_validate_copy": _("Read, check and stage the rows"),
+        "index_staging": _("Index the staged rows"),
+        "labels_duplicates": _("Labels and duplicate ids"),
+        "assign_insert": _("Find areas and write"),
+        "commit": _("Commit"),
+    }
+
+
+def _progress_labels() -> dict[str, str]:
+    """Every string the progress script shows, translated for the active language."""
+    return {
+        "queued": _("Waiting for a worker to start the import…"),
+        # "%(seconds)s" is replaced by the script.
+        "running": _("Importing… %(seconds)s s so far."),
+        "runningPercent": _("Importing… %(percent)s done, %(seconds)s s so far."),
+        "finished": _("Finished. Loading the report…"),
+        "pollError": _("The progress could not be read; retrying…"),
+    }
+
+
+def progress_payload(batch: ImportBatch) -> dict:
+    finished = is_finished(batch)
+    end = batch.finished_at or timezone.now()
+    return {
+        "id": batch.pk,
+        "status": batch.status,
+        "status_label": status_label(batch.status),
+        "finished": finished,
+        "progress": round(batch.progress, 4),
+        "elapsed_s": max(0, round((end - batch.started_at).total_seconds())),
+        "rows_read": batch.rows_read,
+        "rows_refused": batch.rows_refused,
+    }
+
+
+@require_GET
+@planner_required
+def import_list(request):
+    batches = ImportBatch.objects.select_related("source", "created_by").order_by("-pk")
+    page = Paginator(batches, BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "batch": batch,
+            "status_label": status_label(batch.status),
+            "finished": is_finished(batch),
+            "percent": round(100 * batch.progress),
+            "file_names": ", ".join(f.get("name", "") for f in batch.files),
+        }
+        for batch in page
+    ]
+    return render(request, "incidents/import_list.html", {"page": page, "rows": rows})
+
+
+@require_http_methods(["GET", "POST"])
+@planner_required
+def import_new(request):
+    if request.method == "POST":
+        form = ImportUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                batch = start_web_import(
+                    user=request.user,
+                    uploaded_files=form.cleaned_data["files"],
+                    options=form.cleaned_data,
+                )
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    for message in messages:
+                        form.add_error(field if field in form.fields else None, message)
+            else:
+                return redirect("incidents:import-detail", pk=batch.pk)
+    else:
+        form = ImportUploadForm()
+    context = {
+        "form": form,
+        "column_fields": [form[name] for name in COLUMN_OPTIONS],
+        "max_megabytes": round(max_upload_bytes() / (1024 * 1024)),
+    }
+    return render(request, "incidents/import_new.html", context)
+
+
+def _admin_labels_url(batch: ImportBatch) -> str:
+    try:
+        url = reverse("admin:incidents_sourcelabel_changelist")
+    except NoReverseMatch:
+        return ""
+    return f"{url}?source__id__exact={batch.source_id}&category__unclassified__exact=1"
+
+
+@require_GET
+@never_cache
+@planner_required
+def import_detail(request, pk: int):
+    batch = get_object_or_404(ImportBatch.objects.select_related("source", "created_by"), pk=pk)
+    refused = Paginator(
+        batch.refused_rows.only("file_name", "row_number", "reason"), REFUSED_PER_PAGE
+    )
+    refused_page = refused.get_page(request.GET.get("page"))
+    report = batch.report or {}
+    timing_labels = _timing_labels()
+    options = batch.options or {}
+    context = {
+        "batch": batch,
+        "status_label": status_label(batch.status),
+        "finished": is_finished(batch),
+        "percent": round(100 * batch.progress),
+        "payload": progress_payload(batch),
+        "options": options,
+        "columns": sorted((options.get("columns") or {}).items()),
+        # In pipeline order (jsonb keeps keys in its own order).
+        "timings": [
+            (timing_labels.get(name, name), seconds)
+            for name, seconds in sorted(
+                (report.get("timings_s") or {}).items(),
+                key=lambda kv: (
+                    list(timing_labels).index(kv[0])
+                    if kv[0] in timing_labels
+                    else len(timing_labels)
+                ),
+            )
+        ],
+        "unmapped_labels": sorted(
+            (report.get("unmapped_labels") or {}).items(), key=lambda kv: (-kv[1], kv[0])
+        ),
+        "refused_reasons": sorted(
+            (report.get("refused_reasons") or {}).items(), key=lambda kv: (-kv[1], kv[0])
+        ),
+        "error": report.get("error", ""),
+        "refused_page": refused_page,
+        "labels_admin_url": _admin_labels_url(batch),
+        "progress_config": {
+            "url": reverse("incidents:import-progress", args=[batch.pk]),
+            "intervalMs": POLL_INTERVAL_MS,
+        },
+        "progress_labels": _progress_labels(),
+    }
+    return render(request, "incidents/import_detail.html", context)
+
+
+@require_GET
+@never_cache
+@planner_required
+def import_progress(request, pk: int):
+    batch = get_object_or_404(ImportBatch, pk=pk)
+    return JsonResponse(progress_payload(batch))

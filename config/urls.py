@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("maps.urls")),
     path("planner/imports/", include("incidents.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -91,7 +91,10 @@ MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
 # Uploaded incident files wait here for their import job; never served.
 INCIDENT_UPLOAD_ROOT = env("BARRIO_UPLOAD_ROOT", default=str(BASE_DIR / "var" / "uploads"))
 
-LOGIN_URL = "admin:login"
+# Staff who are not admin users (planners, municipal staff) sign in here.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "planner-map"
+LOGOUT_REDIRECT_URL = "public-map"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -38,7 +38,7 @@ def test_anonymous_is_sent_to_the_login_page(client):
     response = client.get(PLANNER_URL)
     assert response.status_code == 302
     location = urlsplit(response["Location"])
-    assert location.path == resolve_url(settings.LOGIN_URL) == reverse("admin:login")
+    assert location.path == resolve_url(settings.LOGIN_URL) == reverse("login")
     assert location.query == "next=/planner/"
 
 

@@ -120,7 +120,15 @@ def test_public_map(live_server, map_data, map_page):
     expect(search).to_have_attribute("aria-activedescendant", "district-option-0")
     search.press("Enter")
     expect(page.locator("#district-search-status")).to_have_text("Mostrando SAN MARTÍN DE PORRES.")
-    page.wait_for_timeout(600)  # the fly-to animation and the reloads after moveend
+    expect(page.locator("#map")).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "code => { const p = document.querySelector(`#map path[data-code='${code}']`);"
+        " if (!p) return false; const r = p.getBoundingClientRect(),"
+        " m = document.querySelector('#map').getBoundingClientRect();"
+        " return r.width > m.width * 0.4 || r.height > m.height * 0.4; }",
+        arg="e2e-3",
+        timeout=TIMEOUT_MS,
+    )
     assert _fills_map(page, "e2e-3")
     page.screenshot(path="/tmp/public_map_search.png")
     search.fill("zzz")
@@ -279,12 +287,19 @@ def test_demo_city(live_server, demo_data, map_page):
         timeout=TIMEOUT_MS,
     )
     assert _zoom(page) >= 12
-    page.wait_for_timeout(600)  # let the fly-to animation settle
+    expect(page.locator("#map")).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
 
     # The map is centred on the chosen district: its middle is one of its neighborhoods.
+    # Neighborhoods reload after the move and may be redrawn under the pointer: hover
+    # again until the tooltip shows.
     map_box = page.locator("#map").bounding_box()
-    page.mouse.move(map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2)
     tooltip = page.locator(".leaflet-tooltip")
+    centre = (map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2)
+    for attempt in range(20):
+        page.mouse.move(centre[0] + attempt % 3, centre[1])
+        if tooltip.is_visible():
+            break
+        page.wait_for_timeout(250)
     expect(tooltip).to_be_visible()
     expect(tooltip).to_contain_text("Barrio")
     expect(tooltip).to_contain_text("sintético")

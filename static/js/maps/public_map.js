@@ -188,6 +188,9 @@
   }
   map.on("zoomend", recordView);
   recordView();
+  // Lets tests (and assistive tooling) wait for the map to stand still instead of sleeping.
+  map.on("movestart", function () { mapNode.setAttribute("data-moving", "true"); });
+  map.on("moveend", function () { mapNode.setAttribute("data-moving", "false"); });
 
   var legend = document.getElementById("map-legend");
   if (legend && window.matchMedia && window.matchMedia("(max-width: 640px)").matches) {

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "accounts",
     "neighborhoods",
     "incidents",
+    "hotspots",
     "maps",
     "opendata",
     "demo",

@@ -1,5 +1,6 @@
-"""Incident import: validated chunks → COPY into a staging table → one INSERT that assigns
-region, district and neighborhood with a spatial join and upserts by (source, external id).
+"""Incident import: validated chunks, each point given its region, district and
+neighborhood → COPY BINARY into a staging table → one INSERT that upserts by (source,
+external id).
 
 One core serves the command, the web upload and the benchmarks. All or nothing by
 default: any refused row rolls the whole import back and the report names every one.
@@ -7,6 +8,7 @@ default: any refused row rolls the whole import back and the report names every 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -24,13 +27,13 @@ from incidents.models import Category, ImportBatch, IncidentSource
 from incidents.models import RefusedRow as RefusedRowModel
 from incidents.profiles import PROFILES, Profile
 from incidents.services.reading import (
-    STAGING_COLUMNS,
     ChunkValidator,
     ColumnMapping,
     IncidentFileError,
     ReadOptions,
     RefusedRow,
     csv_header,
+    postgres_microseconds,
     read_csv_chunks,
     read_vector_points,
     sha256_of,
@@ -45,6 +48,13 @@ REGION_TOLERANCE_M = getattr(settings, "INCIDENT_REGION_TOLERANCE_M", 500)
 
 _LAT_NAMES = ("lat", "latitude", "latitud", "y_lat")
 _LON_NAMES = ("lon", "lng", "long", "longitude", "longitud", "x_lon")
+# Without a profile, columns with these exact names (any case) play these roles. The id is
+# never guessed: a column named "id" may be a row number that is not unique per source.
+_GUESSED_NAMES = {
+    "date": ("date", "datetime", "occurred_at", "fecha"),
+    "time": ("time", "hora"),
+    "category": ("category", "type", "offense", "crime_type", "delito"),
+}
 
 
 class ImportRefused(Exception):
@@ -101,7 +111,9 @@ class ImportResult:
         for label, count in sorted(self.unmapped_labels.items(), key=lambda kv: (-kv[1], kv[0])):
             out.append(f"unclassified label (map it to a category): {label!r} × {count}")
         for row in self.refused[:limit]:
-            out.append(f"refused: {row.file_name} row {row.row_number}: {row.reason}")
+            # Vector files are numbered by feature, CSV files by spreadsheet row.
+            unit = "feature" if Path(row.file_name).suffix.lower() in VECTOR_SUFFIXES else "row"
+            out.append(f"refused: {row.file_name} {unit} {row.row_number}: {row.reason}")
         if self.rows_refused > limit:
             out.append(
                 f"… and {self.rows_refused - limit} more refused rows (see the batch report)"
@@ -145,6 +157,8 @@ def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -
             setattr(mapping, role, explicit)
         elif profile is not None and role in ("id", "date", "time", "category", "lat", "lon"):
             setattr(mapping, role, _first_present(getattr(profile, role), header))
+        elif profile is None and role in _GUESSED_NAMES:
+            setattr(mapping, role, _first_present(_GUESSED_NAMES[role], header))
     if profile is not None and mapping.constant_label is None and mapping.category is None:
         mapping.constant_label = profile.constant_label
     if mapping.x or mapping.y:
@@ -176,8 +190,195 @@ def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -
     return mapping
 
 
-# --- staging -----------------------------------------------------------------------------
+# --- areas ---------------------------------------------------------------------------------
 
+
+class AreaIndex:
+    """Point-in-polygon against the subdivided district and neighborhood pieces
+    (neighborhoods_areapart, at most 256 vertices each), in this process, chunk by chunk.
+
+    Polygon-first: the chunk's points are sorted by longitude once; each prepared piece
+    takes the points of its bounding box (a binary search, then a latitude mask) and tests
+    them in one vectorised call, so a piece is prepared once and used for many points. No
+    index is built on the staged rows and PostgreSQL only inserts. A point on a shared
+    border (``intersects`` includes the boundary) belongs to the lowest area id, so the
+    assignment is deterministic. Points inside no piece get the region whose outline is
+    within ``REGION_TOLERANCE_M`` (a geography distance, in PostGIS), or are refused.
+    """
+
+    NONE = 0
+
+    def __init__(self, cursor, tolerance_m: float = REGION_TOLERANCE_M):
+        self.tolerance_m = tolerance_m
+        # Pieces of areas that no longer exist (parts not refreshed after a delete) are
+        # skipped: they would point the incident at a missing row.
+        cursor.execute(
+            """
+            SELECT p.kind, p.area_id, p.region_id, ST_AsBinary(p.geom)
+            FROM neighborhoods_areapart p
+            WHERE (p.kind = 'district' AND EXISTS (
+                     SELECT FROM neighborhoods_district d WHERE d.id = p.area_id))
+               OR (p.kind = 'neighborhood' AND EXISTS (
+                     SELECT FROM neighborhoods_neighborhood n WHERE n.id = p.area_id))
+            ORDER BY p.kind, p.area_id, p.id
+            """
+        )
+        rows = cursor.fetchall()
+        self.levels = {}
+        for kind in ("district", "neighborhood"):
+            mine = [r for r in rows if r[0] == kind]
+            geometries = shapely.from_wkb([bytes(r[3]) for r in mine])
+            shapely.prepare(geometries)
+            self.levels[kind] = (
+                geometries,
+                np.array([r[1] for r in mine], dtype=np.int64),
+                np.array([r[2] for r in mine], dtype=np.int64),
+                shapely.bounds(geometries).reshape(-1, 4),
+            )
+
+    def _level(self, kind, lon, lat, order, sorted_lon) -> tuple[np.ndarray, np.ndarray]:
+        geometries, area, region, bounds = self.levels[kind]
+        best = np.zeros(len(lon), dtype=np.int64)
+        best_region = np.zeros(len(lon), dtype=np.int64)
+        if not len(lon):
+            return best, best_region
+        # Only the pieces that overlap the chunk's extent (other regions' never do).
+        near = (bounds[:, 0] <= sorted_lon[-1]) & (bounds[:, 2] >= sorted_lon[0])
+        near &= (bounds[:, 1] <= lat.max()) & (bounds[:, 3] >= lat.min())
+        for piece in np.flatnonzero(near):
+            min_x, min_y, max_x, max_y = bounds[piece]
+            start = np.searchsorted(sorted_lon, min_x, "left")
+            stop = np.searchsorted(sorted_lon, max_x, "right")
+            if start == stop:
+                continue
+            candidates = order[start:stop]
+            band = lat[candidates]
+            candidates = candidates[(band >= min_y) & (band <= max_y)]
+            if not len(candidates):
+                continue
+            inside = candidates[
+                shapely.intersects_xy(geometries[piece], lon[candidates], lat[candidates])
+            ]
+            # Lowest area id wins; pieces come in area order, so only unset points change.
+            inside = inside[(best[inside] == self.NONE) | (best[inside] > area[piece])]
+            best[inside] = area[piece]
+            best_region[inside] = region[piece]
+        return best, best_region
+
+    def assign(self, cursor, lon: np.ndarray, lat: np.ndarray):
+        """(region, district, neighborhood) ids per point, 0 for none."""
+        order = np.argsort(lon, kind="stable")
+        sorted_lon = lon[order]
+        district, district_region = self._level("district", lon, lat, order, sorted_lon)
+        neighborhood, hood_region = self._level("neighborhood", lon, lat, order, sorted_lon)
+        region = np.where(district_region != self.NONE, district_region, hood_region)
+        loose = np.flatnonzero(region == self.NONE)
+        if len(loose):
+            region[loose] = self._regions_near(cursor, lon[loose], lat[loose])
+        return region, district, neighborhood
+
+    def _regions_near(self, cursor, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        # ST_DWithin on geography: the tolerance is metres wherever the region is. The
+        # bounding-box prefilter errs on the generous side: a degree of latitude is at
+        # least 110.57 km, one of longitude that times cos(latitude).
+        cursor.execute(
+            """
+            SELECT (SELECT r.id FROM neighborhoods_region r
+                    WHERE r.geom IS NOT NULL
+                      AND p.pt && ST_Expand(r.geom,
+                          %(deg)s / greatest(cos(radians(u.lat)), 0.05), %(deg)s)
+                      AND ST_DWithin(p.pt::geography, r.geom::geography, %(metres)s)
+                    ORDER BY r.id LIMIT 1)
+            FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS u(lon, lat, n)
+            CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS pt) p
+            ORDER BY u.n
+            """,
+            {
+                "lon": lon.tolist(),
+                "lat": lat.tolist(),
+                "metres": self.tolerance_m,
+                "deg": self.tolerance_m / 110_574.0,
+            },
+        )
+        return np.array([r[0] or self.NONE for r in cursor.fetchall()], dtype=np.int64)
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+class LabelMapper:
+    """Source labels to (SourceLabel id, category id), creating a SourceLabel for every new
+    label on the way (by the profile's rules, else an unclassified category of its own).
+    Created inside the import's transaction: a refused import leaves none behind."""
+
+    def __init__(self, request: ImportRequest, source: IncidentSource):
+        from incidents.models import SourceLabel
+
+        self.request = request
+        self.source = source
+        self.known = {
+            sl.label: (sl.pk, sl.category_id, sl.category.unclassified)
+            for sl in SourceLabel.objects.filter(source=source).select_related("category")
+        }
+        self.counts: dict[str, int] = {}
+        self._categories = None
+
+    def ids(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
+        label_ids = np.empty(len(uniques), dtype=np.int64)
+        category_ids = np.empty(len(uniques), dtype=np.int64)
+        per_code = np.bincount(codes, minlength=len(uniques))
+        for code, label in enumerate(uniques):
+            label_ids[code], category_ids[code], _ = self._get(label)
+            self.counts[label] = self.counts.get(label, 0) + int(per_code[code])
+        return label_ids[codes], category_ids[codes]
+
+    def forget(self, label_ids: list[int]) -> None:
+        """Rows removed from staging (duplicates) no longer count for their label."""
+        by_id = {pk: label for label, (pk, _, _) in self.known.items()}
+        for pk in label_ids:
+            self.counts[by_id[pk]] -= 1
+
+    def unmapped(self) -> dict[str, int]:
+        return {
+            label: count for label, count in self.counts.items() if count and self.known[label][2]
+        }
+
+    def _get(self, label: str) -> tuple[int, int, bool]:
+        if label in self.known:
+            return self.known[label]
+        from incidents.models import SourceLabel
+
+        request, source = self.request, self.source
+        if self._categories is None:
+            self._categories = {c.code: c for c in Category.objects.filter(unclassified=False)}
+        code = request.profile.category_for(label) if request.profile else None
+        category = self._categories.get(code) if code else None
+        if category is None:
+            family = request.family or (
+                request.profile.family if request.profile else source.default_family
+            )
+            # Labels that slugify alike ("Daño", "DANO") still get categories of their own.
+            slug = slugify(f"{source.name} {label}")[:96]
+            digest = hashlib.sha1(f"{source.name}\n{label}".encode(), usedforsecurity=False)
+            category, _ = Category.objects.get_or_create(
+                code=f"{UNCLASSIFIED_PREFIX}{slug}-{digest.hexdigest()[:8]}",
+                defaults={
+                    "name_es": f"Sin clasificar: {label or '(vacío)'}"[:200],
+                    "name_en": f"Unclassified: {label or '(blank)'}"[:200],
+                    "family": family,
+                    "unclassified": True,
+                },
+            )
+        made = SourceLabel.objects.create(source=source, label=label, category=category)
+        self.known[label] = (made.pk, category.pk, category.unclassified)
+        return self.known[label]
+
+
+# --- staging ---------------------------------------------------------------------------------
+
+# Staged rows are complete incidents: areas and labels are resolved before COPY, so the
+# final INSERT only builds the point and upserts.
 _STAGING_DDL = """
 CREATE TEMP TABLE incident_staging (
     file_no integer NOT NULL,
@@ -188,34 +389,143 @@ CREATE TEMP TABLE incident_staging (
     occurred_at timestamptz NOT NULL,
     occurred_until timestamptz,
     time_precision text NOT NULL,
-    label text NOT NULL,
-    k bigint GENERATED ALWAYS AS IDENTITY,
-    point geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED
+    label_id bigint NOT NULL,
+    category_id bigint NOT NULL,
+    region_id bigint NOT NULL,
+    district_id bigint,
+    neighborhood_id bigint
 )
 """
+_STAGED = (
+    "file_no", "row_no", "external_id", "lon", "lat", "occurred_at", "occurred_until",
+    "time_precision", "label_id", "category_id", "region_id", "district_id", "neighborhood_id",
+)  # fmt: skip
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, no flags, no extension
+_COPY_TRAILER = b"\xff\xff"
 
 
-def _copy_chunk(cursor, good: pd.DataFrame) -> None:
+def _text_field(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes of every value, concatenated, and the byte length of each."""
+    strings = values.tolist()
+    blob = "".join(strings).encode()
+    lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+    if len(blob) != int(lengths.sum()):  # not all ASCII: lengths in bytes, one by one
+        encoded = [s.encode() for s in strings]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        blob = b"".join(encoded)
+    return np.frombuffer(blob, dtype=np.uint8), lengths
+
+
+def binary_copy(fields: list[tuple[str, np.ndarray, np.ndarray | None]]) -> bytes:
+    """Rows in PostgreSQL's COPY BINARY format, built column by column with numpy.
+
+    ``fields`` are (kind, values, null mask) with kind one of int4, int8, float8, text,
+    timestamptz (int64 microseconds since 2000-01-01 UTC). Each row is a 16-bit field
+    count, then per field a 32-bit byte length (-1 for NULL) and the big-endian value."""
+    count = len(fields[0][1])
+    widths = {"int4": 4, "int8": 8, "float8": 8, "timestamptz": 8}
+    numbers = {"int4": ">i4", "int8": ">i8", "float8": ">f8", "timestamptz": ">i8"}
+    prepared = []
+    row_size = np.full(count, 2, dtype=np.int64)
+    for kind, values, nulls in fields:
+        if kind == "text":
+            data, size = _text_field(values)
+        else:
+            data = np.ascontiguousarray(values.astype(numbers[kind])).view(np.uint8)
+            size = np.full(count, widths[kind], dtype=np.int64)
+        if nulls is not None:
+            size = np.where(nulls, 0, size)
+        prepared.append((kind, data, size, nulls))
+        row_size += 4 + size
+    starts = np.zeros(count, dtype=np.int64)
+    np.cumsum(row_size[:-1], out=starts[1:])
+    out = np.empty(int(row_size.sum()), dtype=np.uint8)
+    out[starts[:, None] + np.arange(2)] = np.frombuffer(
+        len(fields).to_bytes(2, "big"), dtype=np.uint8
+    )
+    position = starts + 2
+    for kind, data, size, nulls in prepared:
+        length = size.astype(np.int32) if nulls is None else np.where(nulls, -1, size)
+        header = length.astype(">i4").view(np.uint8).reshape(count, 4)
+        out[position[:, None] + np.arange(4)] = header
+        position += 4
+        if kind == "text":
+            offsets = np.zeros(count, dtype=np.int64)
+            np.cumsum(size[:-1], out=offsets[1:])
+            out[np.repeat(position - offsets, size) + np.arange(len(data))] = data
+        else:
+            width = widths[kind]
+            rows = data.reshape(count, width)
+            present = slice(None) if nulls is None else ~nulls
+            out[position[present, None] + np.arange(width)] = rows[present]
+        position += size
+    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
+
+
+@dataclass
+class _Staging:
+    """What went into the staging table, and what was refused on the way."""
+
+    areas: AreaIndex
+    labels: LabelMapper
+    refused: list[RefusedRow] = field(default_factory=list)
+    staged: int = 0
+    unassigned: int = 0
+
+
+def _stage_chunk(cursor, staging: _Staging, chunk, frame, row_numbers, file_name) -> None:
+    staging.refused.extend(chunk.refused)
+    good = chunk.good
     if good.empty:
         return
-    buffer = io.StringIO()
-    frame = good[STAGING_COLUMNS].copy()
-    for column in ("occurred_at", "occurred_until"):
-        frame[column] = pd.to_datetime(frame[column], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S+00")
-    frame.to_csv(buffer, header=False, index=False, na_rep="")
-    buffer.seek(0)
-    # COPY is the fastest way into PostgreSQL; the ORM has no COPY.
-    cursor.copy_expert(
-        "COPY incident_staging (" + ",".join(STAGING_COLUMNS) + ") FROM STDIN WITH (FORMAT csv)",
-        buffer,
+    region, district, neighborhood = staging.areas.assign(
+        cursor, good["lon"].to_numpy(), good["lat"].to_numpy()
     )
+    outside = region == AreaIndex.NONE
+    if outside.any():
+        positions = np.searchsorted(row_numbers, good["row_no"].to_numpy()[outside])
+        staging.refused.extend(
+            RefusedRow(file_name, int(row_numbers[p]), "outside every loaded region",
+                       frame.iloc[p].to_dict())
+            for p in positions
+        )  # fmt: skip
+        keep = ~outside
+        good, region = good[keep], region[keep]
+        district, neighborhood = district[keep], neighborhood[keep]
+        if good.empty:
+            return
+    label_ids, category_ids = staging.labels.ids(good["label"].to_numpy())
+    occurred_at, _ = postgres_microseconds(good["occurred_at"].dt.tz_localize(None).to_numpy())
+    until, no_until = postgres_microseconds(good["occurred_until"].dt.tz_localize(None).to_numpy())
+    payload = binary_copy(
+        [
+            ("int4", good["file_no"].to_numpy(), None),
+            ("int4", good["row_no"].to_numpy(), None),
+            ("text", good["external_id"].to_numpy(), None),
+            ("float8", good["lon"].to_numpy(), None),
+            ("float8", good["lat"].to_numpy(), None),
+            ("timestamptz", occurred_at, None),
+            ("timestamptz", until, no_until),
+            ("text", good["time_precision"].to_numpy(), None),
+            ("int8", label_ids, None),
+            ("int8", category_ids, None),
+            ("int8", region, None),
+            ("int8", district, district == AreaIndex.NONE),
+            ("int8", neighborhood, neighborhood == AreaIndex.NONE),
+        ]
+    )
+    # COPY is the fastest way into PostgreSQL, and its binary form the cheapest to parse;
+    # the ORM has no COPY.
+    cursor.copy_expert(
+        f"COPY incident_staging ({', '.join(_STAGED)}) FROM STDIN WITH (FORMAT binary)",
+        io.BytesIO(payload),
+    )
+    staging.staged += len(good)
+    staging.unassigned += int((district == AreaIndex.NONE).sum())
 
 
-def _stage_file(
-    cursor, request, path, file_no, progress, done_bytes, total_bytes
-) -> tuple[int, list]:
-    refused: list[RefusedRow] = []
-    rows = 0
+def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, total_bytes) -> int:
+    """Reads, validates and stages one file; returns the number of rows read."""
     options_base = dict(
         timezone=request.timezone
         or (request.profile.timezone if request.profile else settings.TIME_ZONE),
@@ -244,26 +554,34 @@ def _stage_file(
             path.name,
         )
         validator = ChunkValidator(ReadOptions(columns=columns, **options_base), file_no, path.name)
-        chunk = validator.validate(table, table.index.to_numpy())
-        _copy_chunk(cursor, chunk.good)
-        refused.extend(chunk.refused)
+        staging.refused.extend(refused)
+        numbers = table.index.to_numpy()
+        chunk = validator.validate(table, numbers)
+        _stage_chunk(cursor, staging, chunk, table, numbers, path.name)
         progress((done_bytes + path.stat().st_size) / total_bytes)
-        return len(table) + len(refused) - len(chunk.refused), refused
+        return len(table) + len(refused)
 
     header = csv_header(path)
     columns = resolve_columns(request, header, path.name)
     validator = ChunkValidator(ReadOptions(columns=columns, **options_base), file_no, path.name)
+    rows = 0
     for frame, first_row, position in read_csv_chunks(path):
-        row_numbers = np.arange(first_row, first_row + len(frame))
-        chunk = validator.validate(frame, row_numbers)
-        _copy_chunk(cursor, chunk.good)
-        refused.extend(chunk.refused)
+        numbers = np.arange(first_row, first_row + len(frame))
+        chunk = validator.validate(frame, numbers)
+        _stage_chunk(cursor, staging, chunk, frame, numbers, path.name)
         rows += chunk.rows
         progress((done_bytes + position) / total_bytes)
-    return rows, refused
+    return rows
 
 
-def _refuse_duplicates(cursor, file_names: list[str]) -> list[RefusedRow]:
+def _refuse_duplicates(cursor, file_names: list[str], staging: _Staging) -> list[RefusedRow]:
+    """The later rows of an id seen twice, each naming the first. Most imports have none:
+    a hash aggregate says so before the window function sorts anything."""
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM incident_staging GROUP BY external_id HAVING count(*) > 1)"
+    )
+    if not cursor.fetchone()[0]:
+        return []
     # A window function over the staged rows: the ORM does not reach temp tables.
     cursor.execute(
         """
@@ -277,112 +595,36 @@ def _refuse_duplicates(cursor, file_names: list[str]) -> list[RefusedRow]:
         )
         DELETE FROM incident_staging s USING ranked r
         WHERE r.n > 1 AND s.file_no = r.file_no AND s.row_no = r.row_no
-        RETURNING s.file_no, s.row_no, s.external_id, r.first_file, r.first_row
+        RETURNING s.file_no, s.row_no, s.external_id, r.first_file, r.first_row,
+                  s.label_id, s.district_id IS NULL
         """
     )
+    removed = cursor.fetchall()
+    staging.staged -= len(removed)
+    staging.unassigned -= sum(1 for row in removed if row[6])
+    staging.labels.forget([row[5] for row in removed])
     return [
         RefusedRow(
             file_names[file_no],
             row_no,
             f"duplicate id {external_id!r} (first at {file_names[first_file]} row {first_row})",
         )
-        for file_no, row_no, external_id, first_file, first_row in cursor.fetchall()
+        for file_no, row_no, external_id, first_file, first_row, _, _ in removed
     ]
 
 
-def _map_labels(cursor, request: ImportRequest, source: IncidentSource) -> dict[str, int]:
-    """Creates a SourceLabel for every new label (by the profile's rules, else an
-    unclassified category of its own) and fills the temp table the INSERT joins."""
-    from incidents.models import SourceLabel
-
-    cursor.execute("SELECT label, count(*) FROM incident_staging GROUP BY label")
-    counts = dict(cursor.fetchall())
-    known = {
-        sl.label: sl for sl in SourceLabel.objects.filter(source=source, label__in=list(counts))
-    }
-    categories = {c.code: c for c in Category.objects.filter(unclassified=False)}
-    family = request.family or (
-        request.profile.family if request.profile else source.default_family
-    )
-    for label in counts:
-        if label in known:
-            continue
-        code = request.profile.category_for(label) if request.profile else None
-        category = categories.get(code) if code else None
-        if category is None:
-            slug = slugify(f"{source.name} {label}")[:100] or "blank"
-            category, _ = Category.objects.get_or_create(
-                code=f"{UNCLASSIFIED_PREFIX}{slug}",
-                defaults={
-                    "name_es": f"Sin clasificar: {label or '(vacío)'}"[:200],
-                    "name_en": f"Unclassified: {label or '(blank)'}"[:200],
-                    "family": family,
-                    "unclassified": True,
-                },
-            )
-        known[label] = SourceLabel.objects.create(source=source, label=label, category=category)
-    cursor.execute(
-        "CREATE TEMP TABLE incident_labels (label text PRIMARY KEY, label_id bigint, category_id bigint)"
-    )
-    cursor.executemany(
-        "INSERT INTO incident_labels VALUES (%s, %s, %s)",
-        [(label, sl.pk, sl.category_id) for label, sl in known.items()],
-    )
-    unclassified = set(
-        Category.objects.filter(
-            unclassified=True, labels__source=source, labels__label__in=list(counts)
-        ).values_list("labels__label", flat=True)
-    )
-    return {label: counts[label] for label in unclassified}
-
-
-# One statement assigns areas and upserts. The spatial join runs once, at insert time,
-# polygon-first: for each subdivided boundary piece (neighborhoods_areapart, at most 256
-# vertices) the GiST index on the staged points finds the points inside it, so each
-# piece's prepared geometry is reused across its points. Probing the pieces' index once
-# per point instead is about twenty times slower. A point on a shared border belongs to
-# the lowest area id, so the assignment is deterministic.
+# Upsert by (source, external id): a row whose values all equal the stored ones is left
+# alone (it keeps the batch that wrote it), so importing the same file twice changes nothing.
 _INSERT_SQL = """
-WITH in_district AS (
-  SELECT s.k, min(p.area_id) AS district_id,
-         (array_agg(p.region_id ORDER BY p.area_id))[1] AS region_id
-  FROM neighborhoods_areapart p JOIN incident_staging s
-    ON p.kind = 'district' AND ST_Intersects(p.geom, s.point)
-  GROUP BY s.k
-),
-in_neighborhood AS (
-  SELECT s.k, min(p.area_id) AS neighborhood_id,
-         (array_agg(p.region_id ORDER BY p.area_id))[1] AS region_id
-  FROM neighborhoods_areapart p JOIN incident_staging s
-    ON p.kind = 'neighborhood' AND ST_Intersects(p.geom, s.point)
-  GROUP BY s.k
-),
-assigned AS MATERIALIZED (
-  SELECT s.*, d.district_id, n.neighborhood_id,
-         COALESCE(d.region_id, n.region_id, (
-           SELECT r.id FROM neighborhoods_region r
-           WHERE r.geom IS NOT NULL
-             AND s.point && ST_Expand(r.geom, %(tolerance_deg)s)
-             AND ST_DWithin(s.point::geography, r.geom::geography, %(tolerance_m)s)
-           ORDER BY r.id LIMIT 1)) AS region_id
-  FROM incident_staging s
-  LEFT JOIN in_district d ON d.k = s.k
-  LEFT JOIN in_neighborhood n ON n.k = s.k
-),
-outside AS (
-  INSERT INTO incident_outside (file_no, row_no)
-  SELECT file_no, row_no FROM assigned WHERE region_id IS NULL
-  RETURNING 1
-),
-upserted AS (
+WITH upserted AS (
   INSERT INTO incidents_incident AS i (
     source_id, external_id, point, occurred_at, occurred_until, time_precision,
     label_id, category_id, region_id, district_id, neighborhood_id, location_quality, batch_id)
-  SELECT %(source_id)s, a.external_id, a.point, a.occurred_at, a.occurred_until,
-         a.time_precision, lb.label_id, lb.category_id, a.region_id, a.district_id,
-         a.neighborhood_id, %(location_quality)s, %(batch_id)s
-  FROM assigned a JOIN incident_labels lb ON lb.label = a.label
-  WHERE a.region_id IS NOT NULL
+  SELECT %(source_id)s, s.external_id, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
+         s.occurred_at, s.occurred_until, s.time_precision, s.label_id, s.category_id,
+         s.region_id, s.district_id, s.neighborhood_id, %(location_quality)s, %(batch_id)s
+  FROM incident_staging s
+  WHERE s.ctid >= %(first)s::tid {before_stop}
   ON CONFLICT (source_id, external_id) DO UPDATE SET
     point = EXCLUDED.point, occurred_at = EXCLUDED.occurred_at,
     occurred_until = EXCLUDED.occurred_until, time_precision = EXCLUDED.time_precision,
@@ -399,17 +641,52 @@ upserted AS (
          EXCLUDED.location_quality)
   RETURNING (xmax = 0) AS inserted
 )
-SELECT
-  (SELECT count(*) FROM upserted WHERE inserted),
-  (SELECT count(*) FROM upserted WHERE NOT inserted),
-  (SELECT count(*) FROM outside),
-  (SELECT count(*) FROM assigned WHERE region_id IS NOT NULL AND district_id IS NULL),
-  (SELECT count(*) FROM assigned WHERE region_id IS NOT NULL)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
+# Rows per INSERT statement. The foreign keys of the incident table are checked at the
+# end of each statement (they are deferrable, and deferred until commit by default):
+# PostgreSQL queues one event per row and key until then, so slices keep the server's
+# memory flat however large the import.
+INSERT_SLICE_ROWS = 250_000
+
+
+def _insert_staged(cursor, staged: int, params: dict) -> tuple[int, int]:
+    """Upserts the staged rows in slices of about INSERT_SLICE_ROWS, by physical position
+    in the staging table (a TID range scan: each slice reads only its own pages)."""
+    cursor.execute(
+        """
+        SELECT conname FROM pg_constraint
+        WHERE conrelid = 'incidents_incident'::regclass AND contype = 'f' AND condeferrable
+        """
+    )
+    keys = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
+    cursor.execute(
+        "SELECT pg_relation_size('incident_staging') / current_setting('block_size')::int"
+    )
+    pages = max(1, cursor.fetchone()[0])
+    step = max(1, -(-pages * INSERT_SLICE_ROWS // max(staged, 1)))
+    created = updated = 0
+    if keys:
+        cursor.execute(f"SET CONSTRAINTS {keys} IMMEDIATE")
+    try:
+        for first in range(0, pages, step):
+            stop = first + step if first + step < pages else None
+            before_stop = "" if stop is None else "AND s.ctid < %(stop)s::tid"
+            cursor.execute(
+                _INSERT_SQL.replace("{before_stop}", before_stop),
+                {**params, "first": f"({first},0)", "stop": f"({stop},0)"},
+            )
+            slice_created, slice_updated = cursor.fetchone()
+            created += slice_created
+            updated += slice_updated
+    finally:
+        if keys:
+            cursor.execute(f"SET CONSTRAINTS {keys} DEFERRED")
+    return created, updated
 
 
 def _drop_temp_tables(cursor) -> None:
-    cursor.execute("DROP TABLE IF EXISTS incident_staging, incident_labels, incident_outside")
+    cursor.execute("DROP TABLE IF EXISTS incident_staging")
 
 
 def get_or_create_source(request: ImportRequest) -> IncidentSource:
@@ -444,7 +721,8 @@ def import_incidents(
             raise IncidentFileError(f"{path}: no such file")
     files = [{"name": p.name, "sha256": sha256_of(p), "bytes": p.stat().st_size} for p in paths]
     total_bytes = sum(f["bytes"] for f in files) or 1
-    source = get_or_create_source(request)
+    # A dry run creates its source (if new) inside the transaction it rolls back.
+    source = None if request.dry_run and batch is None else get_or_create_source(request)
     location_quality = request.location_quality or (
         request.profile.location_quality if request.profile else "exact"
     )
@@ -476,69 +754,57 @@ def import_incidents(
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             mark = time.perf_counter()
+            if source is None:
+                source = get_or_create_source(request)
+            # JIT compilation costs more than it saves on these statements.
+            cursor.execute("SET LOCAL jit = off")
             _drop_temp_tables(cursor)
             cursor.execute(_STAGING_DDL)
-            cursor.execute("CREATE TEMP TABLE incident_outside (file_no integer, row_no integer)")
+            staging = _Staging(areas=AreaIndex(cursor), labels=LabelMapper(request, source))
             done_bytes = 0
             file_names = [p.name for p in paths]
             for file_no, path in enumerate(paths):
-                rows, refused = _stage_file(
+                rows = _stage_file(
                     cursor,
                     request,
                     path,
                     file_no,
+                    staging,
                     lambda f: report_progress(0.8 * f),
                     done_bytes,
                     total_bytes,
                 )
                 result.rows_read += rows
-                result.refused.extend(refused)
                 files[file_no]["rows"] = rows
                 done_bytes += path.stat().st_size
             mark = step("read_validate_copy", mark)
 
-            # JIT compilation costs more than it saves on these statements.
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute("CREATE INDEX ON incident_staging USING gist (point)")
-            cursor.execute("ANALYZE incident_staging")
-            mark = step("index_staging", mark)
-            result.refused.extend(_refuse_duplicates(cursor, file_names))
-            result.unmapped_labels = _map_labels(cursor, request, source)
-            mark = step("labels_duplicates", mark)
+            staging.refused.extend(_refuse_duplicates(cursor, file_names, staging))
+            result.refused = staging.refused
+            result.unmapped_labels = staging.labels.unmapped()
+            result.rows_unassigned = staging.unassigned
+            mark = step("duplicates", mark)
 
-            tolerance_m = REGION_TOLERANCE_M
-            cursor.execute(
-                _INSERT_SQL,
-                {
-                    "source_id": source.pk,
-                    "location_quality": location_quality,
-                    "batch_id": batch.pk if batch else _dry_run_batch(source).pk,
-                    "tolerance_m": tolerance_m,
-                    # Bounding-box prefilter only: a degree is at least 0.9 km... here
-                    # over-generous on purpose (1 degree of latitude ≈ 111 km).
-                    "tolerance_deg": tolerance_m / 50_000.0,
-                },
-            )
-            created, updated, outside, unassigned, kept = cursor.fetchone()
-            mark = step("assign_insert", mark)
-            if outside:
-                cursor.execute(
-                    "SELECT file_no, row_no FROM incident_outside ORDER BY file_no, row_no"
-                )
-                result.refused.extend(
-                    RefusedRow(file_names[f], r, "outside every loaded region")
-                    for f, r in cursor.fetchall()
-                )
-            result.rows_created, result.rows_updated = created, updated
-            result.rows_unchanged = kept - created - updated
-            result.rows_unassigned = unassigned
-            result.refused.sort(key=lambda r: (file_names.index(r.file_name), r.row_number))
-            _drop_temp_tables(cursor)
             failed = bool(result.refused) and not request.skip_bad
+            if not failed:  # a refused import writes nothing: no need to try
+                result.rows_created, result.rows_updated = _insert_staged(
+                    cursor,
+                    staging.staged,
+                    {
+                        "source_id": source.pk,
+                        "location_quality": location_quality,
+                        "batch_id": batch.pk if batch else _dry_run_batch(source).pk,
+                    },
+                )
+                result.rows_unchanged = staging.staged - result.rows_created - result.rows_updated
+                mark = step("insert", mark)
+            order = {name: number for number, name in reversed(list(enumerate(file_names)))}
+            result.refused.sort(key=lambda r: (order.get(r.file_name, 0), r.row_number))
+            _drop_temp_tables(cursor)
             if failed or request.dry_run:
                 transaction.set_rollback(True)
-            else:
-                step("commit", mark)
+        if not (failed or request.dry_run):
+            step("commit", mark)
     except Exception as exc:
         if batch is not None:
             _finish_batch(batch, result, started, error=str(exc))

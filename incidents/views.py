@@ -47,9 +47,8 @@ def planner_required(view):
 def _timing_labels() -> dict[str, str]:
     return {
         "read_validate_copy": _("Read, check and stage the rows"),
-        "index_staging": _("Index the staged rows"),
-        "labels_duplicates": _("Labels and duplicate ids"),
-        "assign_insert": _("Find areas and write"),
+        "duplicates": _("Labels and duplicate ids"),
+        "insert": _("Find areas and write"),
         "commit": _("Commit"),
     }
 

@@ -7,13 +7,13 @@ names; ``option_errors`` and ``upload_errors`` check them for both (and
 ``start_web_import`` checks again, so nothing is saved from a bad request whoever calls it).
 
 Progress: ``import_incidents`` reads, validates and writes everything inside one
-transaction and calls its progress callback from inside it. An UPDATE of the batch made
-there on the job's own connection is invisible to every other connection (the page that
-polls) until the import commits, is rolled back with a refused import, and would hold a
-lock on the batch row for the whole import. So the job writes progress only where a write
-commits at once: RUNNING at 0 when it starts (a visible phase boundary), and the service
-writes 1.0 with the final status. In between the page shows "running" with the elapsed
-time, not a percentage.
+transaction and calls its progress callback from inside it. An UPDATE of the batch made on
+the job's own connection would stay invisible to the page that polls until the import
+commits (and be rolled back with a refused import). So while the job is inside that
+transaction, each (throttled) progress write is made from a short-lived thread, which
+Django gives a connection of its own in autocommit: the page sees it at once. It does not
+wait on the import: the incidents' foreign key to the batch takes only a KEY SHARE lock on
+the batch row, which an UPDATE of its progress column does not conflict with.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import threading
 import time
 import zoneinfo
 from collections.abc import Iterable, Mapping
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
@@ -308,8 +309,8 @@ def start_web_import(*, user, uploaded_files, options: Mapping) -> ImportBatch:
 
 class ProgressWriter:
     """The service's progress callback: throttled ``update(progress=...)`` of the batch,
-    skipped while the connection is inside a transaction (nobody else could see it; see
-    the module doc)."""
+    written on a connection of its own while the job is inside the import's transaction
+    (see the module doc)."""
 
     def __init__(self, batch_id: int):
         self.batch_id = batch_id
@@ -321,17 +322,31 @@ class ProgressWriter:
     def __call__(self, fraction: float) -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
         self.latest = fraction
-        if connection.in_atomic_block:
-            return
         now = time.monotonic()
         if fraction < 1.0 and (
             now - self.written_at < PROGRESS_MIN_INTERVAL_S
             or fraction - self.written < PROGRESS_MIN_STEP
         ):
             return
-        ImportBatch.objects.filter(pk=self.batch_id).update(progress=round(fraction, 4))
+        if connection.in_atomic_block:
+            writer = threading.Thread(target=self._write_elsewhere, args=(fraction,))
+            writer.start()
+            writer.join(timeout=5)
+        else:
+            self._write(fraction)
         self.written, self.written_at = fraction, now
         self.writes += 1
+
+    def _write(self, fraction: float) -> None:
+        ImportBatch.objects.filter(pk=self.batch_id).update(progress=round(fraction, 4))
+
+    def _write_elsewhere(self, fraction: float) -> None:
+        try:
+            self._write(fraction)
+        except Exception:  # progress is best effort: the import itself must go on
+            logger.warning("progress of import batch %s not written", self.batch_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
 
 
 def _fail_unfinished(batch_id: int, error: str) -> None:

@@ -351,16 +351,31 @@ def test_safe_file_names():
     ]
 
 
-def test_progress_is_not_written_inside_a_transaction(region):
-    """Inside the import's transaction a progress UPDATE would be invisible to the page
-    (and hold the batch row locked), so the writer skips it."""
-    from django.db import transaction
+@pytest.mark.django_db(transaction=True)
+def test_progress_written_inside_the_import_transaction_is_seen_by_other_connections():
+    """The page polls on another connection while the import's transaction is open: the
+    writer's progress must be visible there at once, and survive a rollback."""
+    import threading
 
-    batch = ImportBatch.objects.create(source=_source())
+    from django.db import connections, transaction
+
+    batch = ImportBatch.objects.create(source=_source(), status=ImportBatch.Status.RUNNING)
     writer = batches.ProgressWriter(batch.pk)
+    seen = {}
+
+    def read_elsewhere():
+        seen["progress"] = ImportBatch.objects.get(pk=batch.pk).progress
+        connections.close_all()
+
     with transaction.atomic():
         writer(0.5)
-    assert writer.writes == 0 and writer.latest == 0.5
+        reader = threading.Thread(target=read_elsewhere)
+        reader.start()
+        reader.join()
+        transaction.set_rollback(True)
+    assert writer.writes == 1
+    assert seen["progress"] == 0.5
+    assert ImportBatch.objects.get(pk=batch.pk).progress == 0.5
 
 
 def _source():

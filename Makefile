@@ -64,7 +64,7 @@ endif
 
 run: demo
 	@echo "Barrio is serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
-	@$(MANAGE) db_worker --no-startup-delay -v 0 & worker=$$!; \
+	@$(MANAGE) db_worker --no-startup-delay --no-reload -v 0 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(MANAGE) runserver --noreload "$(HOST):$(PORT)"
 

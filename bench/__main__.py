@@ -20,6 +20,8 @@ from pathlib import Path
 # contract in bench/common.py, added here (e.g. "bench.incident_import", "bench.hotspots").
 BENCHMARKS = [
     "bench.geojson_output",
+    "bench.incident_import",
+    "bench.hotspot_run",
 ]
 
 

@@ -1,0 +1,157 @@
+"""Hotspot runs and their results: grid cells with Getis-Ord Gi* and merged hot zones.
+
+A run records everything needed to repeat it (area, period, categories, method, every
+parameter with the random seed, software versions, the metric CRS used); the same inputs
+give the same cells and zones. Results are written in one transaction at the end of a
+run, so a failed run leaves no cells or zones behind.
+"""
+
+from django.conf import settings
+from django.contrib.gis.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from geo.conf import STORAGE_SRID
+
+
+class HotspotRun(models.Model):
+    class Method(models.TextChoices):
+        GISTAR = "gistar", _("Grid + Getis-Ord Gi*")
+        # Recorded choices for the methods still to come; services refuse them until
+        # they are implemented (hotspots.services.SUPPORTED_METHODS).
+        DBSCAN = "dbscan", _("Density clustering (DBSCAN)")
+        KDE = "kde", _("Kernel density")
+        EMERGING = "emerging", _("Emerging hot spots")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed: nothing written")
+
+    # --- area ---------------------------------------------------------------------------
+    region = models.ForeignKey("neighborhoods.Region", on_delete=models.CASCADE)
+    districts = models.ManyToManyField("neighborhoods.District", blank=True)
+    neighborhoods = models.ManyToManyField("neighborhoods.Neighborhood", blank=True)
+    polygon = models.MultiPolygonField(
+        srid=STORAGE_SRID,
+        null=True,
+        blank=True,
+        spatial_index=False,
+        help_text=_("A drawn area; intersected with the region or the chosen areas."),
+    )
+    # The analysis area as resolved when the run executed (boundaries may change later).
+    area_geom = models.MultiPolygonField(
+        srid=STORAGE_SRID, null=True, blank=True, spatial_index=False
+    )
+    area_m2 = models.FloatField(null=True, blank=True)
+    # --- what ---------------------------------------------------------------------------
+    date_from = models.DateField()
+    date_to = models.DateField(help_text=_("Included."))
+    family = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[("crime", _("Crime")), ("incivility", _("Incivility"))],
+    )
+    categories = models.ManyToManyField("incidents.Category", blank=True)
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.GISTAR)
+    # Every parameter of the method: grid kind, cell size (and why, when chosen
+    # automatically), neighbour rule, alpha, fdr, permutations, seed...
+    params = models.JSONField(default=dict)
+    metric_srid = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("EPSG code the grid and distances were computed in.")
+    )
+    software_version = models.CharField(max_length=300, blank=True)
+    # --- how it went --------------------------------------------------------------------
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    message = models.TextField(blank=True)
+    progress = models.FloatField(default=0.0)
+    timings = models.JSONField(default=dict, help_text=_("Seconds per step."))
+    # Headline numbers for lists and the API: incidents, cells, significant cells, zones.
+    summary = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["region", "-created_at"], name="hotspotrun_region_created"),
+            models.Index(fields=["status"], name="hotspotrun_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(date_to__gte=models.F("date_from")), name="hotspotrun_period_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=1),
+                name="hotspotrun_progress_fraction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.method} {self.region_id} {self.date_from}–{self.date_to}"
+
+
+class HotspotZone(models.Model):
+    """Contiguous significant hot cells merged into one polygon."""
+
+    run = models.ForeignKey(HotspotRun, on_delete=models.CASCADE, related_name="zones")
+    rank = models.PositiveIntegerField(help_text=_("1 = most incidents."))
+    geom = models.MultiPolygonField(srid=STORAGE_SRID)
+    cell_count = models.PositiveIntegerField()
+    incident_count = models.PositiveIntegerField()
+    area_m2 = models.FloatField()
+    density_per_km2 = models.FloatField()
+    share = models.FloatField(help_text=_("Share of the analysis area's incidents (0–1)."))
+    # [{"code": ..., "count": ...}, ...], most frequent first.
+    top_categories = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["run", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "rank"], name="hotspotzone_rank_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} zone {self.rank}"
+
+
+class HotspotCell(models.Model):
+    """One grid cell of a run (zero-count cells included)."""
+
+    run = models.ForeignKey(
+        HotspotRun, on_delete=models.CASCADE, related_name="cells", db_index=False
+    )
+    # Cell indices on the run's grid, anchored at the metric CRS origin as PostGIS'
+    # ST_SquareGrid / ST_HexagonGrid number them.
+    i = models.IntegerField()
+    j = models.IntegerField()
+    # No spatial index: cells are always read run by run (the unique index below), and a
+    # GiST index made writing a run's 40,000 cells 60 % slower.
+    geom = models.PolygonField(srid=STORAGE_SRID, spatial_index=False)
+    count = models.PositiveIntegerField()
+    gi_z = models.FloatField()
+    gi_p = models.FloatField()
+    gi_bin = models.SmallIntegerField(
+        help_text=_("+3/+2/+1 hot at 99/95/90 %, negative cold, 0 not significant (after FDR).")
+    )
+    zone = models.ForeignKey(
+        HotspotZone, on_delete=models.SET_NULL, null=True, blank=True, related_name="cells"
+    )
+
+    class Meta:
+        ordering = ["run", "i", "j"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "i", "j"], name="hotspotcell_ij_unique"),
+            models.CheckConstraint(
+                condition=Q(gi_bin__gte=-3) & Q(gi_bin__lte=3), name="hotspotcell_bin_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "gi_bin"], name="hotspotcell_run_bin")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} cell ({self.i}, {self.j})"

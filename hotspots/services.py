@@ -416,7 +416,9 @@ def _compute(run: HotspotRun, progress: Progress | None) -> Computed:
 
     zone_bin = bin_for_alpha(params["alpha"])
     labels = zone_labels(grids.adjacency_matrix(grid, i, j), result.bins >= zone_bin)
-    codes = dict(Category.objects.filter(pk__in=set(category_ids.tolist())).values_list("pk", "code"))
+    codes = dict(
+        Category.objects.filter(pk__in=set(category_ids.tolist())).values_list("pk", "code")
+    )
     zones = build_zones(
         labels,
         counts,

@@ -196,7 +196,10 @@ def touching_pairs(grid: Grid, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray
         groups = [(np.arange(len(i)), _SQUARE_OFFSETS)]
     else:
         odd = (i % 2) != 0
-        groups = [(np.flatnonzero(~odd), _HEX_OFFSETS_EVEN), (np.flatnonzero(odd), _HEX_OFFSETS_ODD)]
+        groups = [
+            (np.flatnonzero(~odd), _HEX_OFFSETS_EVEN),
+            (np.flatnonzero(odd), _HEX_OFFSETS_ODD),
+        ]
     for members, offsets in groups:
         for di, dj in offsets:
             wanted = cell_keys(i[members] + di, j[members] + dj)

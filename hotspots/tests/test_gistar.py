@@ -151,7 +151,9 @@ def test_bins_reflect_fdr_but_z_and_p_are_never_adjusted():
     for level, alpha in ((1, 0.10), (2, 0.05), (3, 0.01)):
         assert np.array_equal(np.abs(raw.bins) >= level, raw.p <= alpha)
         assert np.array_equal(np.abs(adjusted.bins) >= level, textbook_bh(adjusted.p, alpha))
-    assert np.array_equal(np.sign(adjusted.bins[adjusted.bins != 0]), np.sign(adjusted.z[adjusted.bins != 0]))
+    assert np.array_equal(
+        np.sign(adjusted.bins[adjusted.bins != 0]), np.sign(adjusted.z[adjusted.bins != 0])
+    )
     assert (np.abs(adjusted.bins) > 0).sum() <= (np.abs(raw.bins) > 0).sum()
     assert bin_for_alpha(0.05) == 2
     with pytest.raises(HotspotRefused):
@@ -180,7 +182,9 @@ def test_random_points_about_alpha_significant_before_fdr_almost_none_after(kind
         cx, cy = grid.centres(i, j)
         half_w = grid.size if kind == "hex" else grid.size / 2
         half_h = grid.spacing_m / 2 if kind == "hex" else grid.size / 2
-        whole = (cx - half_w >= 0) & (cx + half_w <= 3000) & (cy - half_h >= 0) & (cy + half_h <= 3000)
+        whole = (
+            (cx - half_w >= 0) & (cx + half_w <= 3000) & (cy - half_h >= 0) & (cy + half_h <= 3000)
+        )
         i, j, counts = i[whole], j[whole], counts[whole]
         weights = grids.weights_matrix(grid, i, j)
         before += int((run_gistar(counts, weights, fdr=False).p <= 0.05).sum())

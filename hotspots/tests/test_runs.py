@@ -154,7 +154,9 @@ def test_planted_clusters_are_found_and_runs_are_repeatable(town):
         cells = HotspotCell.objects.filter(zone=zone)
         assert zone.cell_count == cells.count()
         assert zone.incident_count == sum(c.count for c in cells)
-        assert zone.area_m2 == pytest.approx(zone.cell_count * run.summary["cell_area_m2"], rel=1e-6)
+        assert zone.area_m2 == pytest.approx(
+            zone.cell_count * run.summary["cell_area_m2"], rel=1e-6
+        )
         assert zone.density_per_km2 == pytest.approx(zone.incident_count / (zone.area_m2 / 1e6))
         assert zone.share == pytest.approx(zone.incident_count / total)
         assert all(c.gi_bin >= 2 for c in cells)
@@ -231,7 +233,9 @@ def test_area_districts_polygon_and_categories(town):
     d1 = planted_town(town, seed=5, background=700)
     d2 = district(town, "D2")
     rng = np.random.default_rng(9)
-    add_incidents(town, X0 + 4000 + rng.uniform(1, 3999, 500), Y0 + rng.uniform(1, 3999, 500), district=d2)
+    add_incidents(
+        town, X0 + 4000 + rng.uniform(1, 3999, 500), Y0 + rng.uniform(1, 3999, 500), district=d2
+    )
 
     whole = run_for(town, params={"grid": "square", "cell_size_m": 200})
     only_d2 = run_for(town, districts=[d2], params={"grid": "square", "cell_size_m": 200})
@@ -284,7 +288,9 @@ def test_period_is_whole_days_in_the_region_time_zone(town):
 def test_spatially_random_points_about_alpha_before_fdr_and_almost_none_after(town):
     d1 = district(town, "D1")
     rng = np.random.default_rng(2024)
-    add_incidents(town, X0 + rng.uniform(1, 3999, 24_000), Y0 + rng.uniform(1, 3999, 24_000), district=d1)
+    add_incidents(
+        town, X0 + rng.uniform(1, 3999, 24_000), Y0 + rng.uniform(1, 3999, 24_000), district=d1
+    )
     # 100 m squares on grid lines: 1,600 whole cells, ~15 incidents each.
     run = run_for(town, districts=[d1], params={"grid": "square", "cell_size_m": 100})
     s = run.summary
@@ -318,7 +324,9 @@ def test_fewer_than_30_incidents_is_refused_and_writes_nothing(town):
 
 def test_constant_counts_are_refused_with_no_variation(make_region):
     # A 600 m square on 100 m grid lines (inset 1 m): exactly 36 cells, 2 incidents each.
-    region = make_region("flatville", {"F": ("Plana", metric_box(X0, Y0, X0 + 600, Y0 + 600, inset=1))})
+    region = make_region(
+        "flatville", {"F": ("Plana", metric_box(X0, Y0, X0 + 600, Y0 + 600, inset=1))}
+    )
     i, j = np.meshgrid(np.arange(6), np.arange(6))
     xs = np.repeat(X0 + 100 * i.ravel() + 50, 2) + np.tile([-20, 20], 36)
     ys = np.repeat(Y0 + 100 * j.ravel() + 50, 2)
@@ -390,7 +398,9 @@ def test_the_task_executes_a_queued_run(town):
     assert run.summary["zones"] >= 3
     assert run.params["cell_size_reason"]
 
-    empty = services.create_run(region=town, date_from=dt.date(2020, 1, 1), date_to=dt.date(2020, 1, 31))
+    empty = services.create_run(
+        region=town, date_from=dt.date(2020, 1, 1), date_to=dt.date(2020, 1, 31)
+    )
     empty = services.enqueue_run(empty)
     assert empty.status == HotspotRun.Status.FAILED and "only 0 incidents" in empty.message
 

@@ -93,7 +93,9 @@ class Command(BaseCommand):
                 method=options["method"],
                 params=params,
             )
-            self.stdout.write(f"hotspot run #{run.pk}: {region.code}, {run.date_from} to {run.date_to}")
+            self.stdout.write(
+                f"hotspot run #{run.pk}: {region.code}, {run.date_from} to {run.date_to}"
+            )
             run = services.execute_run(run=run, progress=self._progress)
         except HotspotRefused as exc:
             raise CommandError(f"refused: {exc}") from None

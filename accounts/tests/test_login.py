@@ -6,7 +6,9 @@ from accounts.models import Role
 
 
 @pytest.mark.django_db
-def test_a_planner_without_admin_access_signs_in_and_reaches_the_planner_map(client, django_user_model):
+def test_a_planner_without_admin_access_signs_in_and_reaches_the_planner_map(
+    client, django_user_model
+):
     planner = django_user_model.objects.create_user("ana", password="a-Long-pass-123")
     planner.groups.add(Group.objects.get(name=Role.PLANNER))
     redirect = client.get(reverse("planner-map"))

@@ -56,17 +56,7 @@
 
   // --- small helpers -------------------------------------------------------------
 
-  function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
 
-  function format(template, values) {
-    return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
-      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
-    });
-  }
 
   var numberFormat = new Intl.NumberFormat(LANG);
   function formatNumber(n) {
@@ -85,18 +75,6 @@
     return url.pathname + url.search;
   }
 
-  function getJSON(url, signal) {
-    return fetch(url, {
-      headers: { Accept: "application/json, application/geo+json" },
-      credentials: "same-origin",
-      signal: signal,
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status + " for " + url);
-      }
-      return response.json();
-    });
-  }
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -109,35 +87,19 @@
     return node;
   }
 
+
+
+  var common = window.BarrioMap;
+  var escapeHtml = common.escapeHtml;
+  var format = common.format;
+  var getJSON = common.getJSON;
   function apiZoom() {
-    return Math.max(0, Math.min(MAX_API_ZOOM, Math.round(map.getZoom())));
+    return common.apiZoom(map, MAX_API_ZOOM);
   }
-
   function viewBBox() {
-    var b = map.getBounds();
-    var west = Math.max(-180, b.getWest());
-    var east = Math.min(180, b.getEast());
-    var south = Math.max(-90, b.getSouth());
-    var north = Math.min(90, b.getNorth());
-    if (!(west < east && south < north)) {
-      return null;
-    }
-    return [west, south, east, north]
-      .map(function (v) {
-        return v.toFixed(6);
-      })
-      .join(",");
+    return common.viewBBox(map);
   }
-
-  var statusNode = document.getElementById("map-status");
-  function setStatus(text, isError) {
-    if (!statusNode) {
-      return;
-    }
-    statusNode.textContent = text || "";
-    statusNode.hidden = !text;
-    statusNode.classList.toggle("is-error", Boolean(isError));
-  }
+  var setStatus = common.statusSetter(document.getElementById("map-status"));
 
   function isAbort(error) {
     return Boolean(error && error.name === "AbortError");

@@ -65,11 +65,6 @@
 
   // --- small helpers -------------------------------------------------------------
 
-  function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
 
   /* Accent-, case- and space-insensitive key, like neighborhoods.text.normalize_name. */
   function normalize(text) {
@@ -81,11 +76,6 @@
       .trim();
   }
 
-  function format(template, values) {
-    return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
-      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
-    });
-  }
 
   function apiUrl(base, params) {
     // Relative API paths resolved against this page: requests stay on this origin.
@@ -99,48 +89,20 @@
     return url.pathname + url.search;
   }
 
-  function getJSON(url, signal) {
-    return fetch(url, {
-      headers: { Accept: "application/json, application/geo+json" },
-      credentials: "same-origin",
-      signal: signal,
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status + " for " + url);
-      }
-      return response.json();
-    });
-  }
 
+
+
+  var common = window.BarrioMap;
+  var escapeHtml = common.escapeHtml;
+  var format = common.format;
+  var getJSON = common.getJSON;
   function apiZoom() {
-    return Math.max(0, Math.min(MAX_API_ZOOM, Math.round(map.getZoom())));
+    return common.apiZoom(map, MAX_API_ZOOM);
   }
-
   function viewBBox() {
-    var b = map.getBounds();
-    var west = Math.max(-180, b.getWest());
-    var east = Math.min(180, b.getEast());
-    var south = Math.max(-90, b.getSouth());
-    var north = Math.min(90, b.getNorth());
-    if (!(west < east && south < north)) {
-      return null;
-    }
-    return [west, south, east, north]
-      .map(function (v) {
-        return v.toFixed(6);
-      })
-      .join(",");
+    return common.viewBBox(map);
   }
-
-  var statusNode = document.getElementById("map-status");
-  function setStatus(text, isError) {
-    if (!statusNode) {
-      return;
-    }
-    statusNode.textContent = text || "";
-    statusNode.hidden = !text;
-    statusNode.classList.toggle("is-error", Boolean(isError));
-  }
+  var setStatus = common.statusSetter(document.getElementById("map-status"));
 
   // --- map, panes, controls ------------------------------------------------------
 

@@ -1,0 +1,75 @@
+/*
+ * Helpers shared by Barrio's map pages (the public map and the planner map).
+ * Loaded before each page's own script; exposes window.BarrioMap.
+ */
+(function (global) {
+  "use strict";
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  /* Django-style "%(name)s" placeholders, as in the translated labels. */
+  function format(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
+    });
+  }
+
+  function getJSON(url, signal) {
+    return fetch(url, {
+      headers: { Accept: "application/json, application/geo+json" },
+      credentials: "same-origin",
+      signal: signal,
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("HTTP " + response.status + " for " + url);
+      }
+      return response.json();
+    });
+  }
+
+  function apiZoom(map, maxZoom) {
+    return Math.max(0, Math.min(maxZoom, Math.round(map.getZoom())));
+  }
+
+  /* The view as minlon,minlat,maxlon,maxlat clamped to the world (Leaflet goes past it). */
+  function viewBBox(map) {
+    var b = map.getBounds();
+    var west = Math.max(-180, b.getWest());
+    var east = Math.min(180, b.getEast());
+    var south = Math.max(-90, b.getSouth());
+    var north = Math.min(90, b.getNorth());
+    if (!(west < east && south < north)) {
+      return null;
+    }
+    return [west, south, east, north]
+      .map(function (v) {
+        return v.toFixed(6);
+      })
+      .join(",");
+  }
+
+  /* A setStatus(text, isError) bound to a status element (missing element: no-op). */
+  function statusSetter(node) {
+    return function (text, isError) {
+      if (!node) {
+        return;
+      }
+      node.textContent = text || "";
+      node.hidden = !text;
+      node.classList.toggle("is-error", Boolean(isError));
+    };
+  }
+
+  global.BarrioMap = {
+    escapeHtml: escapeHtml,
+    format: format,
+    getJSON: getJSON,
+    apiZoom: apiZoom,
+    viewBBox: viewBBox,
+    statusSetter: statusSetter,
+  };
+})(window);

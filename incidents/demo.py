@@ -414,11 +414,29 @@ def write_demo_csv(path: Path, *, seed: int = DEMO_SEED, with_bad_rows: bool = T
 
 def load_demo_incidents(*, work_dir: Path):
     """Writes the sample file (with its bad rows) and imports it through the production
-    import with --skip-bad, so the demo batch report shows what a refused row looks like."""
+    import with --skip-bad, so the demo batch report shows what a refused row looks like.
+
+    Returns None when this very file was imported already and its incidents are all there:
+    loading the demo again then changes nothing, not even the list of import batches."""
+    from incidents.models import ImportBatch, Incident
     from incidents.services.imports import ImportRequest, import_incidents
+    from incidents.services.reading import sha256_of
 
     path = Path(work_dir) / "ciudad_demo_incidentes.csv"
     write_demo_csv(path)
+    done = (
+        ImportBatch.objects.filter(
+            source__name=DEMO_SOURCE,
+            status=ImportBatch.Status.SUCCEEDED,
+            files__0__sha256=sha256_of(path),
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if done is not None:
+        written = done.rows_created + done.rows_updated + done.rows_unchanged
+        if Incident.objects.filter(source__name=DEMO_SOURCE).count() == written:
+            return None
     return import_incidents(
         request=ImportRequest(paths=[path], source=DEMO_SOURCE, profile=DEMO_PROFILE, skip_bad=True)
     )

@@ -59,3 +59,19 @@ def test_demo_lookup_names_its_synthetic_region(client):
     assert areas[0]["synthetic"] is True
     assert areas[1]["code"] == hood.district.code
     assert areas[2]["code"] == hood.code
+
+
+@pytest.mark.django_db
+def test_loading_the_demo_again_adds_no_import_batch(capsys):
+    from incidents.models import ImportBatch, Incident
+
+    call_command("load_demo")
+    batches, incidents = ImportBatch.objects.count(), Incident.objects.count()
+    assert incidents > 0
+    call_command("load_demo")
+    assert "nothing changed" in capsys.readouterr().out
+    assert (ImportBatch.objects.count(), Incident.objects.count()) == (batches, incidents)
+    # With incidents missing, loading the demo imports them again.
+    Incident.objects.filter(pk=Incident.objects.order_by("pk").first().pk).delete()
+    call_command("load_demo")
+    assert Incident.objects.count() == incidents

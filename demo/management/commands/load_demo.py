@@ -20,6 +20,11 @@ class Command(BaseCommand):
                 raise CommandError("the demo city could not be loaded")
         with tempfile.TemporaryDirectory() as work_dir:
             result = load_demo_incidents(work_dir=work_dir)
+        if result is None:
+            self.stdout.write(
+                "[demo] incidents: already loaded from the same file; nothing changed"
+            )
+            return
         for line in result.lines(limit=10):
             if not line.startswith("unclassified label"):
                 self.stdout.write(f"[demo] incidents: {line}")

@@ -64,7 +64,41 @@
     };
   }
 
+  /*
+   * Attribution (plain text, escaped: Leaflet writes it as HTML), zoom buttons, the
+   * configured tile layer (none without a tile URL: no request leaves the server) and
+   * data-zoom / data-moving on the map element, so tests can wait for the map to settle.
+   */
+  function addBaseControls(map, mapNode, config, labels) {
+    // Added before the zoom buttons so it stays in the bottom corner, under them.
+    var attributionControl = L.control.attribution({ position: "bottomright", prefix: false });
+    attributionControl.addTo(map);
+    (config.attributions || []).forEach(function (text) {
+      attributionControl.addAttribution(escapeHtml(text));
+    });
+    L.control
+      .zoom({ position: "bottomright", zoomInTitle: labels.zoomIn, zoomOutTitle: labels.zoomOut })
+      .addTo(map);
+    if (config.tileUrl) {
+      L.tileLayer(config.tileUrl, {
+        maxZoom: 19,
+        attribution: config.tileAttribution ? escapeHtml(config.tileAttribution) : "",
+      }).addTo(map);
+    } else {
+      mapNode.classList.add("map-no-tiles");
+    }
+    function recordView() {
+      mapNode.setAttribute("data-zoom", String(map.getZoom()));
+    }
+    map.on("zoomend", recordView);
+    recordView();
+    map.on("movestart", function () { mapNode.setAttribute("data-moving", "true"); });
+    map.on("moveend", function () { mapNode.setAttribute("data-moving", "false"); });
+    return attributionControl;
+  }
+
   global.BarrioMap = {
+    addBaseControls: addBaseControls,
     escapeHtml: escapeHtml,
     format: format,
     getJSON: getJSON,

@@ -209,30 +209,10 @@
   });
   map.createPane("districts").style.zIndex = "350"; // under the heat canvas and markers
 
-  var attributionControl = L.control.attribution({ position: "bottomright", prefix: false });
-  attributionControl.addTo(map);
-  (config.attributions || []).forEach(function (text) {
-    attributionControl.addAttribution(escapeHtml(text));
-  });
-
-  L.control
-    .zoom({ position: "bottomright", zoomInTitle: labels.zoomIn, zoomOutTitle: labels.zoomOut })
-    .addTo(map);
-
-  if (config.tileUrl) {
-    L.tileLayer(config.tileUrl, {
-      maxZoom: 19,
-      attribution: config.tileAttribution ? escapeHtml(config.tileAttribution) : "",
-    }).addTo(map);
-  } else {
-    mapNode.classList.add("map-no-tiles");
-  }
-
+  common.addBaseControls(map, mapNode, config, labels);
   function recordView() {
     mapNode.setAttribute("data-zoom", String(map.getZoom()));
   }
-  map.on("zoomend", recordView);
-  recordView();
 
   /* The view lives in the address (#zoom/lat/lon), so a view can be reloaded or shared. */
   function viewFromHash() {

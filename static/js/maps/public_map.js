@@ -124,35 +124,7 @@
     map.createPane(pane[0]).style.zIndex = String(pane[1]);
   });
 
-  // Leaflet writes attributions as HTML: escape every one, they are plain text here.
-  // Added before the zoom buttons so it stays in the bottom corner, under them.
-  var attributionControl = L.control.attribution({ position: "bottomright", prefix: false });
-  attributionControl.addTo(map);
-  (config.attributions || []).forEach(function (text) {
-    attributionControl.addAttribution(escapeHtml(text));
-  });
-
-  L.control
-    .zoom({ position: "bottomright", zoomInTitle: labels.zoomIn, zoomOutTitle: labels.zoomOut })
-    .addTo(map);
-
-  if (config.tileUrl) {
-    L.tileLayer(config.tileUrl, {
-      maxZoom: 19,
-      attribution: config.tileAttribution ? escapeHtml(config.tileAttribution) : "",
-    }).addTo(map);
-  } else {
-    mapNode.classList.add("map-no-tiles");
-  }
-
-  function recordView() {
-    mapNode.setAttribute("data-zoom", String(map.getZoom()));
-  }
-  map.on("zoomend", recordView);
-  recordView();
-  // Lets tests (and assistive tooling) wait for the map to stand still instead of sleeping.
-  map.on("movestart", function () { mapNode.setAttribute("data-moving", "true"); });
-  map.on("moveend", function () { mapNode.setAttribute("data-moving", "false"); });
+  common.addBaseControls(map, mapNode, config, labels);
 
   var legend = document.getElementById("map-legend");
   if (legend && window.matchMedia && window.matchMedia("(max-width: 640px)").matches) {

@@ -8,6 +8,7 @@ run, so a failed run leaves no cells or zones behind.
 
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -69,6 +70,9 @@ class HotspotRun(models.Model):
     timings = models.JSONField(default=dict, help_text=_("Seconds per step."))
     # Headline numbers for lists and the API: incidents, cells, significant cells, zones.
     summary = models.JSONField(default=dict)
+    # Grid runs rerun at neighbouring cell sizes: [{"cell_size_m", "hot_cells", "jaccard"}...]
+    # against this run's hot area, so a planner sees whether a zone depends on the size.
+    stability = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
@@ -121,7 +125,13 @@ class HotspotZone(models.Model):
 
 
 class HotspotCell(models.Model):
-    """One grid cell of a run (zero-count cells included)."""
+    """One grid cell of a run (zero-count cells included).
+
+    Which value columns are filled depends on the run's method: Gi* runs fill ``gi_*``;
+    KDE runs fill ``density``; emerging runs fill ``gi_*`` (of the last time step),
+    ``emerging``, ``trend_*`` and the per-step arrays (whose dates are
+    ``run.params["steps"]``).
+    """
 
     run = models.ForeignKey(
         HotspotRun, on_delete=models.CASCADE, related_name="cells", db_index=False
@@ -134,11 +144,25 @@ class HotspotCell(models.Model):
     # GiST index made writing a run's 40,000 cells 60 % slower.
     geom = models.PolygonField(srid=STORAGE_SRID, spatial_index=False)
     count = models.PositiveIntegerField()
-    gi_z = models.FloatField()
-    gi_p = models.FloatField()
+    gi_z = models.FloatField(null=True, blank=True)
+    gi_p = models.FloatField(null=True, blank=True)
     gi_bin = models.SmallIntegerField(
-        help_text=_("+3/+2/+1 hot at 99/95/90 %, negative cold, 0 not significant (after FDR).")
+        null=True,
+        blank=True,
+        help_text=_("+3/+2/+1 hot at 99/95/90 %, negative cold, 0 not significant (after FDR)."),
     )
+    density = models.FloatField(
+        null=True, blank=True, help_text=_("Kernel density, incidents per km² (KDE runs).")
+    )
+    emerging = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Emerging hot spot category (hotspots.engine.emerging.LEGEND); < 0 cold."),
+    )
+    trend_tau = models.FloatField(null=True, blank=True)
+    trend_p = models.FloatField(null=True, blank=True)
+    step_counts = ArrayField(models.PositiveIntegerField(), null=True, blank=True)
+    step_bins = ArrayField(models.SmallIntegerField(), null=True, blank=True)
     zone = models.ForeignKey(
         HotspotZone, on_delete=models.SET_NULL, null=True, blank=True, related_name="cells"
     )
@@ -155,3 +179,35 @@ class HotspotCell(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} cell ({self.i}, {self.j})"
+
+
+class HotspotValidation(models.Model):
+    """How well a run's zones (and top cells) predicted a later period's incidents.
+
+    ``report`` holds hit rate, PAI and PEI at fixed area coverages (1 %, 5 %, 10 %) for the
+    zones, the run's top cells and the naive "top cells by last period's count" baseline.
+    """
+
+    run = models.ForeignKey(HotspotRun, on_delete=models.CASCADE, related_name="validations")
+    eval_from = models.DateField()
+    eval_to = models.DateField(help_text=_("Included."))
+    report = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "eval_from", "eval_to"], name="hotspotvalidation_period_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(eval_to__gte=models.F("eval_from")),
+                name="hotspotvalidation_period_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} validated on {self.eval_from}–{self.eval_to}"

@@ -140,7 +140,17 @@ class LocationQuality(models.TextChoices):
 
 
 class Incident(models.Model):
-    source = models.ForeignKey(IncidentSource, on_delete=models.PROTECT, db_index=False)
+    # The references below have no per-row FOREIGN KEY constraints: PostgreSQL checks
+    # those one row and key at a time, which was 60 % of a million-row import. Migration
+    # 0003 enforces the same integrity once per statement instead (triggers
+    # ``incident_refs_*`` lock and check the distinct referenced ids of each statement's
+    # rows; delete triggers on the referenced tables refuse to orphan an incident), and
+    # Django's on_delete still runs in the ORM. Category, district and neighborhood have
+    # no btree index of their own either: reads of incidents are already narrowed by
+    # region and time, bbox or id, and each index cost ~1 s per million imported rows.
+    source = models.ForeignKey(
+        IncidentSource, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
     external_id = models.CharField(max_length=120)
     point = models.PointField(srid=STORAGE_SRID, spatial_index=False)
     # When only a day, a month or a range is known, occurred_at is the start of that
@@ -150,21 +160,39 @@ class Incident(models.Model):
     time_precision = models.CharField(
         max_length=10, choices=TimePrecision.choices, default=TimePrecision.EXACT
     )
-    label = models.ForeignKey(SourceLabel, on_delete=models.PROTECT, db_index=False)
+    label = models.ForeignKey(
+        SourceLabel, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
     # Denormalised from label.category so that filters need no join; kept in step by
     # incidents.services.labels.map_label.
-    category = models.ForeignKey(Category, on_delete=models.PROTECT)
-    region = models.ForeignKey("neighborhoods.Region", on_delete=models.CASCADE, db_index=False)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
+    region = models.ForeignKey(
+        "neighborhoods.Region", on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
     district = models.ForeignKey(
-        "neighborhoods.District", on_delete=models.SET_NULL, null=True, blank=True
+        "neighborhoods.District",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        db_constraint=False,
     )
     neighborhood = models.ForeignKey(
-        "neighborhoods.Neighborhood", on_delete=models.SET_NULL, null=True, blank=True
+        "neighborhoods.Neighborhood",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        db_constraint=False,
     )
     location_quality = models.CharField(
         max_length=12, choices=LocationQuality.choices, default=LocationQuality.EXACT
     )
-    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, db_index=False)
+    batch = models.ForeignKey(
+        ImportBatch, on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
 
     class Meta:
         constraints = [

@@ -643,10 +643,9 @@ WITH upserted AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
-# Rows per INSERT statement. The foreign keys of the incident table are checked at the
-# end of each statement (they are deferrable, and deferred until commit by default):
-# PostgreSQL queues one event per row and key until then, so slices keep the server's
-# memory flat however large the import.
+# Rows per INSERT statement. The incident table's reference triggers (migration 0003)
+# receive every row of a statement in a transition table, so slices keep that table, and
+# the server's memory, flat however large the import.
 INSERT_SLICE_ROWS = 250_000
 
 
@@ -654,34 +653,21 @@ def _insert_staged(cursor, staged: int, params: dict) -> tuple[int, int]:
     """Upserts the staged rows in slices of about INSERT_SLICE_ROWS, by physical position
     in the staging table (a TID range scan: each slice reads only its own pages)."""
     cursor.execute(
-        """
-        SELECT conname FROM pg_constraint
-        WHERE conrelid = 'incidents_incident'::regclass AND contype = 'f' AND condeferrable
-        """
-    )
-    keys = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
-    cursor.execute(
         "SELECT pg_relation_size('incident_staging') / current_setting('block_size')::int"
     )
     pages = max(1, cursor.fetchone()[0])
     step = max(1, -(-pages * INSERT_SLICE_ROWS // max(staged, 1)))
     created = updated = 0
-    if keys:
-        cursor.execute(f"SET CONSTRAINTS {keys} IMMEDIATE")
-    try:
-        for first in range(0, pages, step):
-            stop = first + step if first + step < pages else None
-            before_stop = "" if stop is None else "AND s.ctid < %(stop)s::tid"
-            cursor.execute(
-                _INSERT_SQL.replace("{before_stop}", before_stop),
-                {**params, "first": f"({first},0)", "stop": f"({stop},0)"},
-            )
-            slice_created, slice_updated = cursor.fetchone()
-            created += slice_created
-            updated += slice_updated
-    finally:
-        if keys:
-            cursor.execute(f"SET CONSTRAINTS {keys} DEFERRED")
+    for first in range(0, pages, step):
+        stop = first + step if first + step < pages else None
+        before_stop = "" if stop is None else "AND s.ctid < %(stop)s::tid"
+        cursor.execute(
+            _INSERT_SQL.replace("{before_stop}", before_stop),
+            {**params, "first": f"({first},0)", "stop": f"({stop},0)"},
+        )
+        slice_created, slice_updated = cursor.fetchone()
+        created += slice_created
+        updated += slice_updated
     return created, updated
 
 

@@ -316,6 +316,14 @@ class LabelMapper:
 
         self.request = request
         self.source = source
+        # Held until the import commits: map_label (which locks a label FOR UPDATE before
+        # moving it and its incidents to another category) waits for this import, or this
+        # import waits for it and reads the new mapping. Either way no incident is written
+        # with a category its label has left.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM incidents_sourcelabel WHERE source_id = %s FOR SHARE", [source.pk]
+            )
         self.known = {
             sl.label: (sl.pk, sl.category_id, sl.category.unclassified)
             for sl in SourceLabel.objects.filter(source=source).select_related("category")

@@ -105,3 +105,46 @@ def test_map_label_reads_the_old_category_from_the_database(imported):
 
     assert result.incidents_updated == 1 and result.old_category_deleted
     assert not Category.objects.filter(pk=placeholder.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_in_progress_holds_its_labels_against_a_concurrent_remapping(
+    make_region, tmp_path
+):
+    """While an import's transaction is open, map_label (which locks the label FOR UPDATE)
+    cannot move the label's incidents to another category behind the import's back."""
+    import psycopg2
+    from django.db import connection, transaction
+
+    from incidents.services.imports import LabelMapper, get_or_create_source
+
+    make_region("testville", {"D1": ("Uno", grid_cell(0)), "D2": ("Dos", grid_cell(1))})
+    path = tmp_path / "labels.csv"
+    path.write_text(CSV)
+    request = ImportRequest(
+        paths=[path],
+        source="muni",
+        columns=ColumnMapping(id="id", date="date", category="category"),
+        timezone="America/Lima",
+    )
+    import_incidents(request=request)
+    label = SourceLabel.objects.get(label="OTRA COSA")
+
+    def remap_attempt() -> str:
+        other = psycopg2.connect(**connection.get_connection_params())
+        try:
+            with other, other.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '300ms'")
+                cursor.execute(
+                    "SELECT id FROM incidents_sourcelabel WHERE id = %s FOR UPDATE", [label.pk]
+                )
+            return "locked"
+        except psycopg2.errors.LockNotAvailable:
+            return "waited"
+        finally:
+            other.close()
+
+    with transaction.atomic():
+        LabelMapper(request, get_or_create_source(request))
+        assert remap_attempt() == "waited"
+    assert remap_attempt() == "locked"

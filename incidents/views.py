@@ -22,6 +22,7 @@ from incidents.forms import ImportUploadForm
 from incidents.models import ImportBatch
 from incidents.services.batches import (
     COLUMN_OPTIONS,
+    fail_abandoned_batches,
     is_finished,
     max_upload_bytes,
     start_web_import,
@@ -83,6 +84,7 @@ def progress_payload(batch: ImportBatch) -> dict:
 @require_GET
 @planner_required
 def import_list(request):
+    fail_abandoned_batches()
     batches = ImportBatch.objects.select_related("source", "created_by").order_by("-pk")
     page = Paginator(batches, BATCHES_PER_PAGE).get_page(request.GET.get("page"))
     rows = [
@@ -138,6 +140,7 @@ def _admin_labels_url(batch: ImportBatch) -> str:
 @never_cache
 @planner_required
 def import_detail(request, pk: int):
+    fail_abandoned_batches()
     batch = get_object_or_404(ImportBatch.objects.select_related("source", "created_by"), pk=pk)
     refused = Paginator(
         batch.refused_rows.only("file_name", "row_number", "reason"), REFUSED_PER_PAGE
@@ -188,5 +191,6 @@ def import_detail(request, pk: int):
 @never_cache
 @planner_required
 def import_progress(request, pk: int):
+    fail_abandoned_batches()
     batch = get_object_or_404(ImportBatch, pk=pk)
     return JsonResponse(progress_payload(batch))

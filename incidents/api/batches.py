@@ -21,6 +21,7 @@ from accounts.roles import is_planner
 from incidents.models import Family, ImportBatch, LocationQuality, RefusedRow
 from incidents.profiles import PROFILES
 from incidents.services.batches import (
+    fail_abandoned_batches,
     is_finished,
     option_errors,
     start_web_import,
@@ -246,6 +247,7 @@ class ImportBatchListView(GenericAPIView):
         summary="Incident import batches, newest first", responses=ImportBatchSerializer(many=True)
     )
     def get(self, request):
+        fail_abandoned_batches()
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -278,6 +280,7 @@ class ImportBatchDetailView(GenericAPIView):
 
     @extend_schema(summary="One import batch with its refused rows", parameters=REFUSED_PARAMS)
     def get(self, request, pk: int):
+        fail_abandoned_batches()
         batch = self.get_object()
         return Response(
             ImportBatchDetailSerializer(

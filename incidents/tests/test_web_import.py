@@ -378,6 +378,50 @@ def test_progress_written_inside_the_import_transaction_is_seen_by_other_connect
     assert ImportBatch.objects.get(pk=batch.pk).progress == 0.5
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_job_died_is_marked_failed_and_a_live_one_is_left_alone(planner_client):
+    """A RUNNING batch is alive while its job holds the batch's advisory lock; once that
+    lock is gone (PostgreSQL drops it with a dead job's connection) the pages fail it."""
+    import psycopg2
+    from django.db import connection
+
+    alive = ImportBatch.objects.create(source=_source(), status=ImportBatch.Status.RUNNING)
+    dead = ImportBatch.objects.create(source=alive.source, status=ImportBatch.Status.RUNNING)
+    job = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with job.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_lock(%s, %s)", [batches.JOB_LOCK_NAMESPACE, alive.pk]
+            )
+        page = planner_client.get(reverse("incidents:import-list"))
+        assert page.status_code == 200
+        alive.refresh_from_db()
+        dead.refresh_from_db()
+        assert alive.status == ImportBatch.Status.RUNNING
+        assert dead.status == ImportBatch.Status.FAILED
+        assert "stopped before it finished" in dead.report["error"]
+    finally:
+        job.close()  # the job "dies"
+    assert (
+        planner_client.get(reverse("import-batch-detail", args=[alive.pk])).json()["status"]
+        == ImportBatch.Status.FAILED
+    )
+
+
+def test_a_finished_job_releases_its_lock(planner, region):
+    from django.db import connection
+
+    batch = batches.start_web_import(user=planner, uploaded_files=[_csv(GOOD_CSV)], options=OPTIONS)
+    batches.run_web_import(batch.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
+            [batches.JOB_LOCK_NAMESPACE],
+        )
+        assert cursor.fetchone()[0] == 0
+    assert batches.fail_abandoned_batches() == 0
+
+
 def _source():
     from incidents.models import IncidentSource
 

@@ -2,6 +2,18 @@
 
 from accounts.models import Role
 
+# Municipal and program staff keep public spaces (scoped to a district for municipal staff
+# by publicspaces.scope); planners read them.
+_PUBLICSPACES_EDIT = [
+    f"publicspaces.{action}_{model}"
+    for model in ("publicspace", "recoveryproject", "projectphoto", "activity")
+    for action in ("view", "add", "change", "delete")
+] + ["publicspaces.view_partner", "publicspaces.add_partner", "publicspaces.view_changerecord"]
+_PUBLICSPACES_READ = [
+    f"publicspaces.view_{model}"
+    for model in ("publicspace", "recoveryproject", "projectphoto", "activity", "partner")
+]
+
 # app_label.codename for each role; later apps add their own entries here.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.PLANNER: [
@@ -16,10 +28,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "incidents.view_importbatch",
         "incidents.add_importbatch",
         "incidents.view_refusedrow",
+        *_PUBLICSPACES_READ,
     ],
     Role.MUNICIPAL: [
         "neighborhoods.view_district",
         "neighborhoods.view_neighborhood",
+        *_PUBLICSPACES_EDIT,
     ],
     Role.PROGRAM: [
         "neighborhoods.view_region",
@@ -27,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "neighborhoods.view_neighborhood",
         "neighborhoods.add_neighborhood",
         "neighborhoods.change_neighborhood",
+        *_PUBLICSPACES_EDIT,
     ],
 }
 

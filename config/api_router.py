@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("neighborhoods.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include("incidents.api.batch_urls")),
+    path("", include("publicspaces.api.urls")),
 ]

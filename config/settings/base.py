@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "neighborhoods",
     "incidents",
     "hotspots",
+    "publicspaces",
     "maps",
     "opendata",
     "demo",
@@ -116,6 +117,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status" field with their own choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "RecoveryProjectStatusEnum": "publicspaces.models.ProjectStatus",
+        # Import batches and hotspot runs share one job lifecycle.
+        "JobStatusEnum": "incidents.models.ImportBatch.Status",
+    },
 }
 
 # Background jobs (imports, later hotspot runs) in the database; `make run` starts a worker
@@ -137,6 +144,18 @@ MAP_DEFAULT_ZOOM = env.int("MAP_DEFAULT_ZOOM", default=11)
 
 # Hard caps for GeoJSON endpoints (features per response).
 GEOJSON_MAX_FEATURES = env.int("GEOJSON_MAX_FEATURES", default=20000)
+
+# --- Public spaces ----------------------------------------------------------------
+# Project photos: checked and re-encoded by Pillow (publicspaces.photos); EXIF is dropped.
+PUBLICSPACES_PHOTO_MAX_BYTES = env.int("PUBLICSPACES_PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
+# Larger sides are refused before decoding (a "decompression bomb" guard) ...
+PUBLICSPACES_PHOTO_MAX_DIMENSION = env.int("PUBLICSPACES_PHOTO_MAX_DIMENSION", default=10000)
+# ... and accepted photos are scaled down to this side when stored.
+PUBLICSPACES_PHOTO_STORED_MAX_SIDE = env.int("PUBLICSPACES_PHOTO_STORED_MAX_SIDE", default=2560)
+PUBLICSPACES_PHOTO_FORMATS = ["JPEG", "PNG", "WEBP"]
+# A municipal user's space may reach this far past their district's border (drawing and
+# GPS imprecision), in metres; see publicspaces.services.
+PUBLICSPACES_SCOPE_TOLERANCE_M = env.float("PUBLICSPACES_SCOPE_TOLERANCE_M", default=2.0)
 
 LOGGING = {
     "version": 1,

@@ -18,3 +18,14 @@ DATABASES["default"]["TEST"] = {  # noqa: F405
 
 # Jobs run inline when enqueued, so a test sees their result at once.
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+# Uploaded and generated files (demo photos, upload folders) go to a folder of this test
+# process, removed when it exits, never into the checkout's media/.
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+MEDIA_ROOT = tempfile.mkdtemp(prefix="barrio-test-media-")
+atexit.register(shutil.rmtree, MEDIA_ROOT, ignore_errors=True)
+INCIDENT_UPLOAD_ROOT = tempfile.mkdtemp(prefix="barrio-test-uploads-")
+atexit.register(shutil.rmtree, INCIDENT_UPLOAD_ROOT, ignore_errors=True)

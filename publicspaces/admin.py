@@ -1,0 +1,400 @@
+"""Admin for public spaces, scoped like the API: a municipal user's lists hold only their
+district, another district's object is a 404, and every save goes through the services
+(the same geometry rule, transitions and history as the API).
+
+Each form runs its service once inside a rolled-back transaction while it validates, so a
+refusal appears on the form's field instead of as a server error; ``save_model`` then
+runs it for real.
+"""
+
+from __future__ import annotations
+
+import shapely
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+from geo.admin import OfflineGISModelAdmin
+from publicspaces import services
+from publicspaces.geometry import from_shapely
+from publicspaces.models import (
+    Activity,
+    ChangeRecord,
+    Partner,
+    ProjectPhoto,
+    ProjectStatus,
+    PublicSpace,
+    RecoveryProject,
+)
+from publicspaces.photos import clean_photo
+from publicspaces.scope import scope_for
+
+
+class _DryRun(Exception):
+    pass
+
+
+class ServiceForm(forms.ModelForm):
+    """A ModelForm whose ``apply(user)`` calls a service; ``clean`` tries it and rolls
+    back, turning ValidationError into form errors."""
+
+    request = None  # set per request by ScopedAdmin.get_form
+
+    def apply(self, user):
+        raise NotImplementedError
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            with transaction.atomic():
+                self.apply(self.request.user)
+                raise _DryRun
+        except _DryRun:
+            pass
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, messages in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages)
+            else:
+                self.add_error(None, exc.messages)
+        except (services.NotAllowed, services.OutOfScope) as exc:
+            self.add_error(None, str(exc))
+        return cleaned
+
+
+class ScopedAdmin(admin.ModelAdmin):
+    # Path from the model to the space's district, for the scope filter.
+    district_path = "district"
+
+    def get_queryset(self, request):
+        return scope_for(request.user).visible(super().get_queryset(request), self.district_path)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            # Django would redirect to the index with "does not exist"; out of scope is
+            # indistinguishable from missing, and both are a 404.
+            raise Http404
+        return obj
+
+    def _district_id(self, obj):
+        for part in self.district_path.split("__")[:-1]:
+            obj = getattr(obj, part)
+        return getattr(obj, f"{self.district_path.split('__')[-1]}_id")
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        if obj is None or not allowed:
+            return allowed
+        return scope_for(request.user).may_edit_district(self._district_id(obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        if obj is None or not allowed:
+            return allowed
+        return scope_for(request.user).may_edit_district(self._district_id(obj))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.request = request  # a new class per call: safe to set on it
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        scope = scope_for(request.user)
+        if db_field.related_model is PublicSpace:
+            kwargs["queryset"] = scope.editable(PublicSpace.objects.all())
+        elif db_field.related_model is RecoveryProject:
+            kwargs["queryset"] = scope.editable(RecoveryProject.objects.all(), "space__district")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        saved = form.apply(request.user)
+        obj.__dict__.update(saved.__dict__)
+
+    def save_related(self, request, form, formsets, change):
+        # The services wrote the relations (partners) themselves.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+# --- spaces ------------------------------------------------------------------------------------
+
+
+class PublicSpaceForm(ServiceForm):
+    service_fields = services.SPACE_FIELDS
+
+    class Meta:
+        model = PublicSpace
+        fields = [
+            "name",
+            "kind",
+            "geom",
+            "address",
+            "responsible_municipality",
+            "condition",
+            "notes",
+        ]
+
+    def clean_geom(self):
+        geom = self.cleaned_data.get("geom")
+        if geom is None:
+            return geom
+        return from_shapely(shapely.from_wkb(bytes(geom.wkb)))
+
+    def apply(self, user):
+        values = {name: self.cleaned_data[name] for name in self.service_fields}
+        if self.instance.pk is None:
+            return services.create_space(user=user, **values)
+        changes = {k: v for k, v in values.items() if k in self.changed_data}
+        return services.update_space(user=user, space=self.instance, changes=changes)
+
+
+@admin.register(PublicSpace)
+class PublicSpaceAdmin(ScopedAdmin, OfflineGISModelAdmin):
+    form = PublicSpaceForm
+    list_display = ["name", "kind", "condition", "condition_score", "district", "is_demo"]
+    list_filter = ["kind", "condition", "is_demo", "region"]
+    search_fields = ["name", "address"]
+    list_select_related = ["district"]
+    readonly_fields = [
+        "region",
+        "district",
+        "neighborhood",
+        "condition_score",
+        "audit",
+        "audited_on",
+        "recovered_on",
+        "is_demo",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
+
+    def delete_model(self, request, obj):
+        services.delete_space(user=request.user, space=obj)
+
+
+# --- projects ----------------------------------------------------------------------------------
+
+
+RECOVERY_PROJECT_FORM_FIELDS = [
+    "space",
+    "title",
+    "identified_on",
+    "works_description",
+    "budget",
+    "spent",
+    "currency",
+    "funding_source",
+    "partners",
+    "notes",
+]
+ACTIVITY_FORM_FIELDS = ["space", *services.ACTIVITY_FIELDS]
+
+
+class RecoveryProjectForm(ServiceForm):
+    next_status = forms.ChoiceField(
+        label=_("move to"),
+        required=False,
+        help_text=_("One step of the lifecycle; its date is the date below (today if empty)."),
+    )
+    step_date = forms.DateField(label=_("date of the step"), required=False)
+
+    class Meta:
+        model = RecoveryProject
+        fields = RECOVERY_PROJECT_FORM_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        status = self.instance.status if self.instance.pk else ProjectStatus.IDENTIFIED
+        self.fields["next_status"].choices = [("", "—")] + [
+            (s, ProjectStatus(s).label) for s in services.allowed_transitions(status)
+        ]
+        self.fields["identified_on"].required = False
+        if self.instance.pk:
+            self.fields["space"].disabled = True
+
+    def apply(self, user):
+        data = self.cleaned_data
+        fields = [f for f in RECOVERY_PROJECT_FORM_FIELDS if f != "space"]
+        if self.instance.pk is None:
+            values = {f: data[f] for f in fields}
+            values["partners"] = list(values["partners"])
+            project = services.create_project(user=user, space=data["space"], **values)
+        else:
+            changes = {f: data[f] for f in fields if f in self.changed_data}
+            if "partners" in changes:
+                changes["partners"] = list(changes["partners"])
+            project = services.update_project(user=user, project=self.instance, changes=changes)
+        if data.get("next_status"):
+            project = services.transition_project(
+                user=user, project=project, to_status=data["next_status"], on=data["step_date"]
+            )
+        return project
+
+
+class ProjectPhotoInline(admin.TabularInline):
+    model = ProjectPhoto
+    fields = ["stage", "image", "caption", "width", "height"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RecoveryProject)
+class RecoveryProjectAdmin(ScopedAdmin):
+    form = RecoveryProjectForm
+    district_path = "space__district"
+    list_display = ["title", "space", "status", "identified_on", "recovered_on", "is_demo"]
+    list_filter = ["status", "is_demo"]
+    search_fields = ["title", "space__name"]
+    list_select_related = ["space"]
+    readonly_fields = [
+        "status",
+        "planned_on",
+        "works_started_on",
+        "recovered_on",
+        "maintained_on",
+        "cancelled_on",
+        "is_demo",
+    ]
+    inlines = [ProjectPhotoInline]
+
+    def delete_model(self, request, obj):
+        services.delete_project(user=request.user, project=obj)
+
+
+class ProjectPhotoForm(ServiceForm):
+    class Meta:
+        model = ProjectPhoto
+        fields = ["project", "stage", "image", "caption", "taken_on"]
+
+    def apply(self, user):
+        data = self.cleaned_data
+        if self.instance.pk is not None:
+            raise ValidationError(_("A photo cannot be changed; delete it and upload another."))
+        image = data["image"]
+        image.seek(0)
+        return services.add_photo(
+            user=user,
+            project=data["project"],
+            image=image,
+            stage=data["stage"],
+            caption=data["caption"],
+            taken_on=data["taken_on"],
+        )
+
+    def clean(self):
+        # Pillow's check only: the dry run would write the file to storage.
+        cleaned = forms.ModelForm.clean(self)
+        if self.instance.pk is None and cleaned.get("image") is not None:
+            try:
+                clean_photo(cleaned["image"])
+            except ValidationError as exc:
+                self.add_error("image", exc.message_dict.get("image", exc.messages))
+        return cleaned
+
+
+@admin.register(ProjectPhoto)
+class ProjectPhotoAdmin(ScopedAdmin):
+    form = ProjectPhotoForm
+    district_path = "project__space__district"
+    list_display = ["project", "stage", "caption", "uploaded_at", "is_demo"]
+    list_filter = ["stage", "is_demo"]
+    list_select_related = ["project"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "stage", "image", "caption", "taken_on"] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        # Photos are replaced, not edited: the change view is read-only.
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        services.delete_photo(user=request.user, photo=obj)
+
+
+# --- activities, partners, history --------------------------------------------------------
+
+
+class ActivityForm(ServiceForm):
+    class Meta:
+        model = Activity
+        fields = ACTIVITY_FORM_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["space"].disabled = True
+
+    def apply(self, user):
+        data = self.cleaned_data
+        fields = [f for f in ACTIVITY_FORM_FIELDS if f != "space"]
+        if self.instance.pk is None:
+            return services.log_activity(
+                user=user, space=data["space"], **{f: data[f] for f in fields}
+            )
+        changes = {f: data[f] for f in fields if f in self.changed_data}
+        return services.update_activity(user=user, activity=self.instance, changes=changes)
+
+
+@admin.register(Activity)
+class ActivityAdmin(ScopedAdmin):
+    form = ActivityForm
+    district_path = "space__district"
+    list_display = ["space", "kind", "date", "participants", "is_demo"]
+    list_filter = ["kind", "is_demo"]
+    search_fields = ["space__name", "title", "organizer"]
+    list_select_related = ["space"]
+
+    def delete_model(self, request, obj):
+        services.delete_activity(user=request.user, activity=obj)
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
+
+
+@admin.register(ChangeRecord)
+class ChangeRecordAdmin(ScopedAdmin):
+    district_path = "space__district"
+    list_display = ["at", "username", "action", "object_type", "object_repr", "space"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_repr", "username", "space__name"]
+    list_select_related = ["space"]
+    readonly_fields = [
+        "at",
+        "username",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "space",
+        "changes",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -14,6 +14,7 @@ from pathlib import Path
 from django.contrib.gis.db.models.functions import AsGeoJSON
 from django.db.models import F, QuerySet
 
+from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
 
 GEOJSON_PRECISION = 7  # decimal degrees: about 1 cm
@@ -58,37 +59,69 @@ def run_record(run: HotspotRun) -> dict:
     }
 
 
-def _format_z(value: float) -> str:
+def _format_z(value: float | None) -> str:
+    if value is None:
+        return "null"
     text = f"{value:.6f}"
     return "0.000000" if text == "-0.000000" else text
 
 
-def _format_p(value: float) -> str:
-    return format(value, ".6g")
+def _format_p(value: float | None) -> str:
+    return "null" if value is None else format(value, ".6g")
+
+
+def _format_int(value: int | None) -> str:
+    return "null" if value is None else str(value)
+
+
+def _format_ints(values: list[int] | None) -> str:
+    return "null" if values is None else "[" + ",".join(map(str, values)) + "]"
 
 
 def cells_geojson(run: HotspotRun, *, chunk_size: int = 5000) -> Iterator[bytes]:
     """The run's cells as a GeoJSON FeatureCollection, streamed in chunks of bytes.
 
-    Properties: ``i``, ``j``, ``count``, ``gi_z`` (6 decimals), ``gi_p`` (6 significant
-    digits), ``gi_bin``, ``zone`` (the zone's rank, or null). The run's parameters travel
-    in a ``hotspot_run`` member.
+    Properties of every run: ``i``, ``j``, ``count``, ``gi_z`` (6 decimals), ``gi_p`` (6
+    significant digits), ``gi_bin``, ``zone`` (the zone's rank), null where the method has
+    no such value. KDE runs add ``density`` (incidents/km², 6 significant digits);
+    emerging runs add ``emerging`` (the category key of engine.emerging.LEGEND),
+    ``trend_tau``, ``trend_p`` and the per-step ``step_counts`` and ``step_bins`` (the
+    steps' first days are in ``hotspot_run.params.steps``; gi_* are the last step's). The
+    run's parameters travel in a ``hotspot_run`` member.
     """
     head = json.dumps(run_record(run), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     yield f'{{"type":"FeatureCollection","hotspot_run":{head},"features":['.encode()
+    kde = run.method == HotspotRun.Method.KDE
+    emerging = run.method == HotspotRun.Method.EMERGING
+    columns = ["i", "j", "count", "gi_z", "gi_p", "gi_bin", "zone_rank", "geojson"]
+    if kde:
+        columns.append("density")
+    if emerging:
+        columns += ["emerging", "trend_tau", "trend_p", "step_counts", "step_bins"]
     rows = (
         cell_list(run)
         .annotate(geojson=AsGeoJSON("geom", precision=GEOJSON_PRECISION), zone_rank=F("zone__rank"))
-        .values_list("i", "j", "count", "gi_z", "gi_p", "gi_bin", "zone_rank", "geojson")
+        .values_list(*columns)
         .iterator(chunk_size=chunk_size)
     )
     parts: list[str] = []
     first = True
-    for i, j, count, z, p, gi_bin, zone, geometry in rows:
+    for row in rows:
+        i, j, count, z, p, gi_bin, zone, geometry = row[:8]
+        extra = ""
+        if kde:
+            extra = f',"density":{_format_p(row[8])}'
+        if emerging:
+            category, tau, trend_p, step_counts, step_bins = row[8:]
+            key = "null" if category is None else f'"{LEGEND[category]["key"]}"'
+            extra = (
+                f',"emerging":{key},"trend_tau":{_format_z(tau)},"trend_p":{_format_p(trend_p)}'
+                f',"step_counts":{_format_ints(step_counts)},"step_bins":{_format_ints(step_bins)}'
+            )
         parts.append(
             f'{"" if first else ","}{{"type":"Feature","geometry":{geometry},"properties":'
             f'{{"i":{i},"j":{j},"count":{count},"gi_z":{_format_z(z)},"gi_p":{_format_p(p)},'
-            f'"gi_bin":{gi_bin},"zone":{"null" if zone is None else zone}}}}}'
+            f'"gi_bin":{_format_int(gi_bin)},"zone":{_format_int(zone)}{extra}}}}}'
         )
         first = False
         if len(parts) >= chunk_size:

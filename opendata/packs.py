@@ -8,6 +8,7 @@ anywhere under DIR by file name. Loading a pack twice changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from django.utils.text import slugify
 
 from geo.io import VectorFileError
+from hotspots.services import RunSpec
 from neighborhoods.services import (
     BoundaryImportError,
     BoundaryImportReport,
@@ -61,6 +63,8 @@ class Pack:
     layers: list[Layer] = field(default_factory=list)
     incidents: list[IncidentLayer] = field(default_factory=list)
     time_zone: str = "UTC"
+    # Hotspot runs computed once the incidents are in (hotspots.services.RunSpec).
+    hotspot_runs: list = field(default_factory=list)
 
 
 def _titled_names(column: str):
@@ -190,6 +194,17 @@ PACKS: dict[str, Pack] = {
             ),
         ],
         incidents=[IncidentLayer("cdmx_fgj_2022-*.csv", profile="cdmx")],
+        # The first nine months of 2022, validated against the last three. 150 m hexagons
+        # (≈ 0.06 km², a few blocks): the automatic size (29 m, from the many incidents
+        # recorded at nearly the same spot) gives 690,000 cells and 1,400 tiny zones.
+        hotspot_runs=[
+            RunSpec(
+                dt.date(2022, 1, 1),
+                dt.date(2022, 9, 30),
+                params={"grid": "hex", "cell_size_m": 150.0},
+                validate=(dt.date(2022, 10, 1), dt.date(2022, 12, 31)),
+            )
+        ],
     ),
     "boston": Pack(
         name="boston",
@@ -358,6 +373,8 @@ def available_packs(data_dir: Path) -> list[Pack]:
 class PackResult:
     boundaries: list[BoundaryImportReport] = field(default_factory=list)
     incidents: list = field(default_factory=list)  # incidents ImportResult objects
+    hotspots: list[str] = field(default_factory=list)  # report lines of the hotspot runs
+    public_spaces: list[str] = field(default_factory=list)  # demo spaces (publicspaces.demo)
 
     @property
     def ok(self) -> bool:
@@ -384,6 +401,8 @@ class PackResult:
                     f"incidents: {len(result.unmapped_labels)} source labels are not mapped to "
                     f"a category yet (kept as unclassified, never public); map them in the admin"
                 )
+        out += self.public_spaces
+        out += self.hotspots
         return out
 
 
@@ -425,6 +444,10 @@ def load_pack(
         result.boundaries.append(report)
         if not report.ok:
             return result
+    if not dry_run:
+        from publicspaces.demo import load_demo_spaces
+
+        result.public_spaces = load_demo_spaces(pack.region_code)
     if dry_run or not with_incidents:
         return result
     from incidents.services.imports import ImportRequest, import_incidents, profile_named
@@ -441,4 +464,22 @@ def load_pack(
                 )
             )
         )
+    result.hotspots = _hotspot_runs(pack)
     return result
+
+
+def _hotspot_runs(pack: Pack) -> list[str]:
+    """Computes the pack's hotspot runs (none again when nothing changed); report lines.
+    A refused run (too few incidents...) is reported, not an error of the pack."""
+    from hotspots.engine import HotspotRefused
+    from hotspots.services import ensure_spec_run, spec_run_lines
+    from neighborhoods.models import Region
+
+    region = Region.objects.get(code=pack.region_code)
+    lines = []
+    for spec in pack.hotspot_runs:
+        try:
+            lines += spec_run_lines(*ensure_spec_run(region=region, spec=spec))
+        except HotspotRefused as exc:
+            lines.append(f"hotspot run {spec.date_from} to {spec.date_to} refused: {exc}")
+    return lines

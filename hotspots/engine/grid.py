@@ -20,12 +20,16 @@ over the area's metric polygon, so both sides use PostGIS' numbering
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
+import shapely
 from django.db import transaction
 from django.db.models import BinaryField, Func, Value
+from django.db.models.functions import TruncDate
 from scipy import sparse
 from scipy.spatial import cKDTree
 
@@ -318,24 +322,26 @@ class _MetricPoint(Func):
     output_field = BinaryField()
 
 
-def incidents_sql(queryset, srid: int) -> tuple[str, tuple]:
-    """SQL and parameters selecting ``category_id`` and the metric point ``g`` of the
-    incidents of ``queryset`` (any filters)."""
-    queryset = (
-        queryset.order_by()
-        .annotate(g=_MetricPoint("point", Value(int(srid))))
-        .values_list("category_id", "g")
-    )
-    sql, params = queryset.query.sql_with_params()
+def incidents_sql(queryset, srid: int, *, time_zone: str | None = None) -> tuple[str, tuple]:
+    """SQL and parameters selecting ``id``, ``category_id``, the metric point ``g`` and, with
+    ``time_zone``, the local ``day`` of the incidents of ``queryset`` (any filters)."""
+    queryset = queryset.order_by().annotate(g=_MetricPoint("point", Value(int(srid))))
+    columns = ["id", "category_id", "g"]
+    if time_zone:
+        queryset = queryset.annotate(day=TruncDate("occurred_at", tzinfo=ZoneInfo(time_zone)))
+        columns.append("day")
+    sql, params = queryset.values_list(*columns).query.sql_with_params()
     return sql, tuple(params)
 
 
-def _metric_xy_sql(inner_sql: str) -> str:
-    """Metric x, y (float8) of :func:`incidents_sql` rows. ``OFFSET 0`` keeps the
-    planner from inlining the subquery, which would repeat ST_Transform for every use of x
-    and y; below the fence the scan and the transform still run in parallel workers."""
+def _metric_xy_sql(inner_sql: str, keep: tuple[str, ...] = ("category_id",)) -> str:
+    """Metric x, y (float8) of :func:`incidents_sql` rows, with the ``keep`` columns.
+    ``OFFSET 0`` keeps the planner from inlining the subquery, which would repeat
+    ST_Transform for every use of x and y; below the fence the scan and the transform
+    still run in parallel workers."""
+    cols = "".join(f"s.{c}, " for c in keep)
     return f"""
-        SELECT s.category_id, ST_X(s.g) AS x, ST_Y(s.g) AS y
+        SELECT {cols}ST_X(s.g) AS x, ST_Y(s.g) AS y
         FROM ({inner_sql}) s
         OFFSET 0
     """
@@ -380,9 +386,68 @@ def count_incidents(
     return table[:, 0], table[:, 1], table[:, 2], table[:, 3]
 
 
+def count_incidents_by_step(
+    cursor, grid: Grid, inner_sql: str, params: list | tuple, boundaries: list[dt.date]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Incidents per (cell, time step), counted in the database.
+
+    ``inner_sql`` comes from :func:`incidents_sql` with a time zone (it has ``day``);
+    ``boundaries`` are the steps' first days followed by the day after the last step.
+    Step ``s`` (0-based) holds the days in ``[boundaries[s], boundaries[s + 1])``; rows
+    outside every step are left out. Returns arrays i, j, step, count sorted by (i, j, step).
+    """
+    indexed = grid.sql_indexed(_metric_xy_sql(inner_sql, keep=("day",)), keep=("day",))
+    rows = _fetch_tuned(
+        cursor,
+        f"""
+        SELECT i, j, step - 1, n FROM (
+            SELECT i, j, width_bucket(day, %s::date[]) AS step, count(*) AS n
+            FROM ({indexed}) c GROUP BY 1, 2, 3
+        ) b
+        WHERE step BETWEEN 1 AND %s
+        """,
+        [list(boundaries), *params, len(boundaries) - 1],
+    )
+    if not rows:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty, empty
+    table = np.array(rows, dtype=np.int64)
+    order = np.lexsort((table[:, 2], table[:, 1], table[:, 0]))
+    table = table[order]
+    return table[:, 0], table[:, 1], table[:, 2], table[:, 3]
+
+
+def cell_polygons(grid: Grid, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Shapely polygons (metric CRS) of cells: the same shapes as ``ST_Square`` /
+    ``ST_Hexagon`` (hexagons flat-topped, vertices at 0°, 60°, … from the centre)."""
+    x, y = grid.centres(i, j)
+    s = grid.size
+    if grid.kind == "square":
+        h = s / 2.0
+        return shapely.box(x - h, y - h, x + h, y + h)
+    angles = np.deg2rad(np.arange(0, 360, 60))
+    ring = np.stack(
+        [x[:, None] + s * np.cos(angles)[None, :], y[:, None] + s * np.sin(angles)[None, :]],
+        axis=-1,
+    )
+    return shapely.polygons(np.concatenate([ring, ring[:, :1]], axis=1))
+
+
+def area_extent(cursor, area_ewkb: bytes, srid: int) -> tuple[float, float, float, float]:
+    """(min x, min y, max x, max y) of the area (WGS84 EWKB) in the metric CRS ``srid``."""
+    cursor.execute(
+        """
+        SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b)
+        FROM (SELECT ST_Transform(ST_GeomFromEWKB(%s), %s)::box2d AS b) e
+        """,
+        [area_ewkb, int(srid)],
+    )
+    return tuple(float(v) for v in cursor.fetchone())
+
+
 def metric_points(cursor, inner_sql: str, params) -> tuple[np.ndarray, np.ndarray]:
     """Metric coordinates of :func:`incidents_sql` rows (for the automatic cell size)."""
-    rows = _fetch_tuned(cursor, f"SELECT x, y FROM ({_metric_xy_sql(inner_sql)}) p", params)
+    rows = _fetch_tuned(cursor, f"SELECT x, y FROM ({_metric_xy_sql(inner_sql, ())}) p", params)
     if not rows:
         return np.empty(0), np.empty(0)
     table = np.array(rows, dtype=np.float64)

@@ -74,6 +74,7 @@ def test_command_options_reach_the_run(town, tmp_path):  # noqa: F811
         "fdr": False,
         "permutations": 99,
         "seed": 3,
+        "stability": True,
     }
     assert sorted(run.categories.values_list("code", flat=True)) == ["burglary", "robbery-person"]
     assert run.summary["incidents"] == CLUSTERS[0][2] + CLUSTERS[2][2]
@@ -97,6 +98,61 @@ def test_command_refusals(town):  # noqa: F811
         run_command(*BASE, "--category", "piracy")
     with pytest.raises(CommandError, match="not a date"):
         run_command("--region", "hotville", "--from", "2024-13-01", "--to", "2024-12-31")
-    # only the methods that work are accepted
-    with pytest.raises(CommandError, match="invalid choice: 'dbscan'"):
-        run_command(*BASE, "--method", "dbscan")
+    with pytest.raises(CommandError, match="invalid choice: 'voronoi'"):
+        run_command(*BASE, "--method", "voronoi")
+    # an option of another method is refused, not ignored
+    with pytest.raises(CommandError, match="--eps does not apply to --method gistar"):
+        run_command(*BASE, "--eps", "100")
+    with pytest.raises(CommandError, match="--validate-from and --validate-to go together"):
+        run_command(*BASE, "--validate-from", "2025-01-01")
+
+
+def test_command_methods_validation_stability_and_report(town, tmp_path):  # noqa: F811
+    import datetime as dt
+
+    from hotspots.tests.test_runs import X0, Y0, add_incidents, district
+
+    d1 = planted_town(town, seed=5, background=900)
+    # later incidents, at the biggest cluster and scattered
+    add_incidents(
+        town, [X0 + 900] * 30 + [X0 + 3500] * 10, [Y0 + 1100] * 30 + [Y0 + 300] * 10,
+        district=d1, when=dt.datetime(2025, 2, 1, tzinfo=dt.UTC),
+    )  # fmt: skip
+    assert district(town, "D1") == d1
+    report = tmp_path / "report.html"
+    output = run_command(
+        *BASE, "--district", "D1", "--cell-size", "120",
+        "--validate-from", "2025-01-01", "--validate-to", "2025-03-31",
+        "--report", str(report),
+    )  # fmt: skip
+    assert "stability of the hot area" in output and "Jaccard" in output
+    assert "validation against 2025-01-01 to 2025-03-31: 40 incidents" in output
+    lines = output.splitlines()
+    zones = next(line for line in lines if line.strip().startswith("Hot zones"))
+    naive = [line for line in lines if line.strip().startswith("Naive: last period's count")]
+    assert len(naive) == 3 and "PAI" in output
+    assert float(zones.split()[-2]) > 1  # the zones' PAI
+    assert report.stat().st_size > 1000 and "<html" in report.read_text().lower()
+
+    kde_a, kde_b = tmp_path / "a.geojson", tmp_path / "b.geojson"
+    for path in (kde_a, kde_b):
+        out = run_command(
+            *BASE, "--district", "D1", "--method", "kde", "--cell-size", "100",
+            "--bandwidth", "300", "--output", str(path),
+        )  # fmt: skip
+    assert "bandwidth 300 m" in out
+    assert kde_a.read_bytes() == kde_b.read_bytes()
+    kde = HotspotRun.objects.filter(method="kde").order_by("id").first()
+    features = json.loads(kde_a.read_text())["features"]
+    assert len(features) == kde.summary["cells"]
+    assert all(f["properties"]["density"] > 0 or f["properties"]["count"] > 0 for f in features)
+
+    out = run_command(
+        *BASE, "--district", "D1", "--method", "dbscan", "--eps", "60", "--min-points", "25"
+    )
+    assert "3 cluster zone(s) at eps 60 m and 25 points" in out and "zones: 3" in out
+    run = HotspotRun.objects.filter(method="dbscan").get()
+    assert run.params == {"eps_m": 60.0, "min_points": 25, "concave_ratio": 0.5}
+
+    with pytest.raises(CommandError, match="only 1 whole monthly step"):
+        run_command(*BASE, "--from", "2024-03-01", "--to", "2024-04-15", "--method", "emerging")

@@ -351,7 +351,13 @@ def test_region_without_metric_crs_is_refused(town):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"method": "dbscan"}, "not available yet"),
+        ({"method": "voronoi"}, "not available"),
+        ({"method": "dbscan", "params": {"eps_m": 0}}, "eps_m must be between"),
+        ({"method": "dbscan", "params": {"cell_size_m": 100}}, "unknown parameter"),
+        ({"method": "kde", "params": {"bandwidth_m": -5}}, "bandwidth_m must be positive"),
+        ({"method": "emerging", "params": {"step": "day"}}, "step must be one of"),
+        ({"method": "emerging", "params": {"time_lag": 1.5}}, "time_lag must be a whole"),
+        ({"params": {"stability": "yes"}}, "stability must be true or false"),
         ({"params": {"alpha": 0.2}}, "alpha must be one of"),
         ({"params": {"permutations": -1}}, "permutations must be"),
         ({"params": {"grid": "triangle"}}, "grid must be one of"),

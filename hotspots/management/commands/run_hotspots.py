@@ -1,4 +1,5 @@
 import datetime as dt
+import importlib
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,6 +11,27 @@ from hotspots.engine.grid import CONTIGUITY, DISTANCE_BAND, KINDS
 from incidents.models import Category, Family
 from neighborhoods.models import District, Neighborhood, Region
 
+Method = services.Method
+GRID_METHODS = {Method.GISTAR, Method.EMERGING}
+# option dest -> (parameter, methods it applies to)
+OPTION_PARAMS = {
+    "grid": ("grid", GRID_METHODS),
+    "cell_size": ("cell_size_m", GRID_METHODS | {Method.KDE}),
+    "distance_band": ("distance_band_m", GRID_METHODS),
+    "alpha": ("alpha", GRID_METHODS),
+    "no_fdr": ("fdr", GRID_METHODS),
+    "permutations": ("permutations", {Method.GISTAR}),
+    "seed": ("seed", {Method.GISTAR}),
+    "stability": ("stability", {Method.GISTAR}),
+    "step": ("step", {Method.EMERGING}),
+    "time_lag": ("time_lag", {Method.EMERGING}),
+    "global_window": ("global_window", {Method.EMERGING}),
+    "bandwidth": ("bandwidth_m", {Method.KDE}),
+    "eps": ("eps_m", {Method.DBSCAN}),
+    "min_points": ("min_points", {Method.DBSCAN}),
+    "concave_ratio": ("concave_ratio", {Method.DBSCAN}),
+}
+
 
 def _date(raw: str) -> dt.date:
     try:
@@ -18,11 +40,16 @@ def _date(raw: str) -> dt.date:
         raise CommandError(f"not a date (YYYY-MM-DD): {raw}") from None
 
 
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
 class Command(BaseCommand):
     help = (
-        "Run a hotspot analysis synchronously (grid + Getis-Ord Gi* with FDR, hot zones), "
-        "print its summary and optionally write the cells as GeoJSON. The same command "
-        "twice writes byte-identical files."
+        "Run a hotspot analysis synchronously (grid + Getis-Ord Gi* with FDR and hot zones, "
+        "DBSCAN clusters, kernel density or emerging hot spots), print its summary and "
+        "optionally validate it against a later period, write the cells as GeoJSON and an "
+        "HTML report. The same command twice writes byte-identical cell files."
     )
 
     def add_arguments(self, parser):
@@ -36,30 +63,64 @@ class Command(BaseCommand):
         parser.add_argument(
             "--method", choices=[str(m) for m in services.SUPPORTED_METHODS], default="gistar"
         )
-        parser.add_argument("--grid", choices=KINDS, default=services.DEFAULT_PARAMS["grid"])
-        parser.add_argument(
+        grid = parser.add_argument_group("grid methods (gistar, emerging; --cell-size also kde)")
+        grid.add_argument("--grid", choices=KINDS, help="default hex")
+        grid.add_argument(
             "--cell-size",
             type=float,
             metavar="METRES",
-            help="square side or hexagon edge; default: chosen like Optimized Hot Spot Analysis",
+            help="square side or hexagon edge; default: chosen like Optimized Hot Spot Analysis "
+            "(kde: the area's shorter side / 250)",
         )
-        parser.add_argument(
+        grid.add_argument(
             "--distance-band",
             type=float,
             metavar="METRES",
             help="neighbours: cells whose centres are within this distance (default: touching cells)",
         )
-        parser.add_argument(
+        grid.add_argument(
             "--alpha",
             type=float,
             choices=ALPHAS,
-            default=services.DEFAULT_PARAMS["alpha"],
-            help="confidence of the hot/cold cells counted and merged into zones",
+            help="confidence of the hot/cold cells counted and merged into zones (default 0.05)",
         )
-        parser.add_argument("--no-fdr", action="store_true", help="bins without FDR correction")
-        parser.add_argument("--permutations", type=int, default=0, metavar="N")
-        parser.add_argument("--seed", type=int, default=services.DEFAULT_SEED, metavar="N")
-        parser.add_argument("--output", type=Path, metavar="cells.geojson")
+        grid.add_argument("--no-fdr", action="store_true", help="bins without FDR correction")
+        gistar = parser.add_argument_group("gistar")
+        gistar.add_argument("--permutations", type=int, metavar="N")
+        gistar.add_argument("--seed", type=int, metavar="N")
+        gistar.add_argument(
+            "--stability",
+            action="store_true",
+            default=None,
+            help="rerun Gi* at 0.5, 0.75, 1.5 and 2 × the cell size and print how much of the "
+            "hot area persists (on by default)",
+        )
+        gistar.add_argument(
+            "--no-stability", dest="stability", action="store_false", help="skip the stability"
+        )
+        emerging = parser.add_argument_group("emerging")
+        emerging.add_argument("--step", choices=services.STEP_KINDS, help="default month")
+        emerging.add_argument("--time-lag", type=int, metavar="STEPS", help="default 1")
+        emerging.add_argument("--global-window", choices=services.GLOBAL_WINDOWS)
+        kde = parser.add_argument_group("kde")
+        kde.add_argument(
+            "--bandwidth", type=float, metavar="METRES", help="default: ArcGIS' search radius rule"
+        )
+        dbscan = parser.add_argument_group("dbscan")
+        dbscan.add_argument("--eps", type=float, metavar="METRES", help="default 100")
+        dbscan.add_argument(
+            "--min-points", type=int, metavar="N", help="default: above spatial randomness"
+        )
+        dbscan.add_argument(
+            "--concave-ratio", type=float, metavar="R", help="hull concavity, 1 = convex"
+        )
+        out = parser.add_argument_group("validation and output")
+        out.add_argument(
+            "--validate-from", type=_date, metavar="DATE", help="score against a later period"
+        )
+        out.add_argument("--validate-to", type=_date, metavar="DATE", help="included")
+        out.add_argument("--output", type=Path, metavar="cells.geojson")
+        out.add_argument("--report", type=Path, metavar="report.html", help="HTML report")
 
     def handle(self, *args, **options):
         region = Region.objects.filter(code=options["region"]).first()
@@ -71,16 +132,11 @@ class Command(BaseCommand):
         missing = sorted(set(options["category"]) - {c.code for c in categories})
         if missing:
             raise CommandError(f"unknown category code(s): {', '.join(missing)}")
-        params = {
-            "grid": options["grid"],
-            "cell_size_m": options["cell_size"],
-            "neighbour_rule": DISTANCE_BAND if options["distance_band"] else CONTIGUITY,
-            "distance_band_m": options["distance_band"],
-            "alpha": options["alpha"],
-            "fdr": not options["no_fdr"],
-            "permutations": options["permutations"],
-            "seed": options["seed"],
-        }
+        method = options["method"]
+        params = self._params(method, options)
+        validate = (options["validate_from"], options["validate_to"])
+        if any(validate) and not all(validate):
+            raise CommandError("--validate-from and --validate-to go together")
         try:
             run = services.create_run(
                 region=region,
@@ -90,19 +146,51 @@ class Command(BaseCommand):
                 neighborhoods=neighborhoods,
                 family=options["family"] or "",
                 categories=categories,
-                method=options["method"],
+                method=method,
                 params=params,
             )
             self.stdout.write(
-                f"hotspot run #{run.pk}: {region.code}, {run.date_from} to {run.date_to}"
+                f"hotspot run #{run.pk} ({method}): {region.code}, {run.date_from} to {run.date_to}"
             )
             run = services.execute_run(run=run, progress=self._progress)
+            self._print_summary(run)
+            if all(validate):
+                validation = services.validate_run(
+                    run=run, eval_from=validate[0], eval_to=validate[1]
+                )
+                self._print_validation(validation.report)
         except HotspotRefused as exc:
             raise CommandError(f"refused: {exc}") from None
-        self._print_summary(run)
         if options["output"]:
             written = selectors.write_cells_geojson(run, options["output"])
             self.stdout.write(f"cells written to {options['output']} ({written:,} bytes)")
+        if options["report"]:
+            try:
+                report = importlib.import_module("hotspots.report")
+            except ImportError:
+                raise CommandError(
+                    "the HTML report is not available in this installation (hotspots.report)"
+                ) from None
+            report.write_report(run, options["report"])
+            self.stdout.write(f"report written to {options['report']}")
+
+    def _params(self, method: str, options) -> dict:
+        params = {}
+        for dest, (name, methods) in OPTION_PARAMS.items():
+            value = options[dest]
+            if value is None or (dest == "no_fdr" and not value):
+                continue
+            if method not in methods:
+                raise CommandError(
+                    f"{_option(dest)} does not apply to --method {method} "
+                    f"(only {', '.join(sorted(methods))})"
+                )
+            params[name] = (not value) if dest == "no_fdr" else value
+        if "distance_band_m" in params:
+            params["neighbour_rule"] = DISTANCE_BAND
+        elif method in GRID_METHODS:
+            params["neighbour_rule"] = CONTIGUITY
+        return params
 
     def _areas(self, model, region, codes):
         found = list(model.objects.filter(region=region, code__in=codes))
@@ -120,21 +208,42 @@ class Command(BaseCommand):
         s, p = run.summary, run.params
         out = self.stdout.write
         out(f"succeeded: {run.message}")
-        cell = f"{p['grid']} cells of {p['cell_size_m']:g} m"
-        if p.get("cell_size_reason"):
-            cell += f" (automatic: {p['cell_size_reason']})"
-        out(f"  grid: {cell}; {s['cells']:,} cells over {s['area_km2']:.2f} km², "
-            f"{s['cells_with_incidents']:,} with incidents")  # fmt: skip
-        rule = (
-            f"distance band {p['distance_band_m']:g} m"
-            if p["neighbour_rule"] == DISTANCE_BAND
-            else "touching cells + itself"
-        )
-        out(f"  Gi*: neighbours {rule}; p-values {s['p_value']}; alpha {p['alpha']:g}; "
-            f"FDR {'on' if p['fdr'] else 'off'}")  # fmt: skip
-        out(f"  significant cells: {s['hot_cells']} hot, {s['cold_cells']} cold "
-            f"(without FDR: {s['hot_cells_without_fdr']} hot, {s['cold_cells_without_fdr']} cold); "
-            f"bins {s['bins']}")  # fmt: skip
+        if "cell_size_m" in p and "cells" in s:
+            kind = p.get("grid", "square")
+            cell = f"{kind} cells of {p['cell_size_m']:g} m"
+            if p.get("cell_size_reason"):
+                cell += f" (automatic: {p['cell_size_reason']})"
+            out(f"  grid: {cell}; {s['cells']:,} cells over {s['area_km2']:.2f} km², "
+                f"{s['cells_with_incidents']:,} with incidents")  # fmt: skip
+        if run.method in GRID_METHODS:
+            rule = (
+                f"distance band {p['distance_band_m']:g} m"
+                if p["neighbour_rule"] == DISTANCE_BAND
+                else "touching cells + itself"
+            )
+            p_value = s.get("p_value", "normal approximation, two-sided")
+            out(f"  Gi*: neighbours {rule}; p-values {p_value}; alpha {p['alpha']:g}; "
+                f"FDR {'on' if p['fdr'] else 'off'}")  # fmt: skip
+        if run.method == Method.GISTAR:
+            out(f"  significant cells: {s['hot_cells']} hot, {s['cold_cells']} cold "
+                f"(without FDR: {s['hot_cells_without_fdr']} hot, "
+                f"{s['cold_cells_without_fdr']} cold); bins {s['bins']}")  # fmt: skip
+        elif run.method == Method.EMERGING:
+            out(f"  {s['steps']} {s['step']} steps from {p['steps'][0]}; time lag "
+                f"{p['time_lag']}; global window {p['global_window']}")  # fmt: skip
+            for key, count in s["categories"].items():
+                if count:
+                    out(f"    {count:>7,}  {key}")
+        elif run.method == Method.KDE:
+            rule = p.get("bandwidth_rule", {}).get("formula")
+            out(f"  bandwidth {p['bandwidth_m']:g} m" + (f" (automatic: {rule})" if rule else ""))
+            out(f"  {s['cells_zero_density_not_stored']:,} cells of zero density not stored")
+        elif run.method == Method.DBSCAN:
+            reason = p.get("min_points_reason")
+            out(f"  eps {p['eps_m']:g} m, min_points {p['min_points']}"
+                + (f" (automatic: {reason})" if reason else ""))  # fmt: skip
+            for warning in s.get("warnings", []):
+                out(f"  warning: {warning}")
         order = {step: n for n, step in enumerate(services.STEPS)}
         timings = ", ".join(
             f"{k} {v:.2f}s"
@@ -142,8 +251,9 @@ class Command(BaseCommand):
         )
         out(f"  timings: {timings}")
         zones = list(selectors.zone_list(run))
-        out(f"  zones: {len(zones)}")
-        for zone in zones:
+        if run.method in (Method.GISTAR, Method.DBSCAN):
+            out(f"  zones: {len(zones)}")
+        for zone in zones[:20]:
             centre = zone.geom.centroid
             top = ", ".join(f"{c['code']} {c['count']}" for c in zone.top_categories[:3])
             out(
@@ -151,3 +261,41 @@ class Command(BaseCommand):
                 f"{zone.area_m2 / 1e6:7.3f} km²  {zone.density_per_km2:>9,.0f}/km²  "
                 f"{zone.share:6.1%}  at {centre.y:.5f}, {centre.x:.5f}  [{top}]"
             )
+        if len(zones) > 20:
+            out(f"  ... and {len(zones) - 20} more zones")
+        if run.stability:
+            self._print_stability(run.stability)
+
+    def _print_stability(self, table) -> None:
+        out = self.stdout.write
+        ref = table["reference"]
+        out(f"  stability of the hot area ({ref['hot_cells']} hot cells of "
+            f"{ref['cell_size_m']:g} m, {ref['hot_area_km2']:.3f} km²):")  # fmt: skip
+        for row in table["rows"]:
+            if row["jaccard"] is None:
+                out(
+                    f"    × {row['factor']:<4g} {row['cell_size_m']:>8g} m  skipped: {row['error']}"
+                )
+            else:
+                out(f"    × {row['factor']:<4g} {row['cell_size_m']:>8g} m  "
+                    f"{row['hot_cells']:>6,} hot cells  {row['hot_area_km2']:8.3f} km²  "
+                    f"Jaccard {row['jaccard']:.3f}")  # fmt: skip
+
+    def _print_validation(self, report) -> None:
+        out = self.stdout.write
+        ev, grid = report["evaluation"], report["grid"]
+        out(f"validation against {ev['date_from']} to {ev['date_to']}: {ev['incidents']:,} "
+            f"incidents, on {grid['cells']:,} {grid['kind']} cells of {grid['cell_size_m']:g} m")  # fmt: skip
+        labels = {m["key"]: m["label"] for m in report["methods"]}
+        out(f"  {'':<30} {'coverage':>8} {'area':>7} {'hit rate':>8} {'PAI':>7} {'PEI':>6}")
+        for row in report["rows"]:
+            coverage = "" if row["coverage"] is None else f"{row['coverage']:.0%}"
+            out(
+                f"  {labels[row['method']]:<30} {coverage:>8} {row['area_share']:>7.2%} "
+                f"{_fmt(row['hit_rate'], '.1%'):>8} {_fmt(row['pai'], '.2f'):>7} "
+                f"{_fmt(row['pei'], '.2f'):>6}"
+            )
+
+
+def _fmt(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)

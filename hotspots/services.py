@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 from scipy import stats
 
+from config.jobs import HOTSPOT_RUN_JOBS, fail_abandoned, job_lock
 from geo.conf import STORAGE_SRID, is_utm_srid
 from hotspots.engine import MIN_CELLS, MIN_INCIDENTS, HotspotRefused
 from hotspots.engine import emerging as emerging_engine
@@ -535,6 +536,13 @@ def execute_run(*, run: HotspotRun, progress: Progress | None = None) -> Hotspot
     Raises HotspotRefused (after marking the run FAILED with the message) when the data
     cannot give a meaningful answer; any other error also marks it FAILED and propagates.
     """
+    with job_lock(HOTSPOT_RUN_JOBS, run.pk) as acquired:
+        if not acquired:
+            raise HotspotRefused(f"run #{run.pk} is already being executed by another job")
+        return _execute_locked(run, progress)
+
+
+def _execute_locked(run: HotspotRun, progress: Progress | None) -> HotspotRun:
     if run.method not in SUPPORTED_METHODS:
         _fail(run, f"method {run.method!r} is not available")
         raise HotspotRefused(run.message)
@@ -563,6 +571,24 @@ def execute_run(*, run: HotspotRun, progress: Progress | None = None) -> Hotspot
         raise
     run.refresh_from_db()
     return run
+
+
+def _fail_abandoned_run(run_id: int) -> int:
+    return HotspotRun.objects.filter(pk=run_id, status=HotspotRun.Status.RUNNING).update(
+        status=HotspotRun.Status.FAILED,
+        message=(
+            "the job running this analysis stopped before it finished (the worker was "
+            "stopped or crashed); nothing was written: run it again"
+        ),
+        finished_at=timezone.now(),
+    )
+
+
+def fail_abandoned_runs() -> int:
+    """Marks failed every RUNNING run whose job is gone (see config.jobs); returns how
+    many. Cheap: only RUNNING runs are looked at. Called by the run pages and API."""
+    running = HotspotRun.objects.filter(status=HotspotRun.Status.RUNNING)
+    return fail_abandoned(running, HOTSPOT_RUN_JOBS, _fail_abandoned_run)
 
 
 def _fail(run: HotspotRun, message: str) -> None:

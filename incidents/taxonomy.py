@@ -70,7 +70,27 @@ CATEGORIES: list[CategoryDef] = [
 BY_CODE = {c.code: c for c in CATEGORIES}
 
 
-def ensure_taxonomy(category_model) -> None:
+def ensure_taxonomy(category_model, *, overwrite: bool = True) -> None:
+    """Every category of the taxonomy exists; ``overwrite`` also resets their names and
+    flags to the taxonomy's (the data migration does; post_migrate only adds missing ones,
+    e.g. after a test flush, and leaves edits alone)."""
+    if not overwrite:
+        existing = set(category_model.objects.values_list("code", flat=True))
+        category_model.objects.bulk_create(
+            [
+                category_model(
+                    code=item.code,
+                    name_es=item.name_es,
+                    name_en=item.name_en,
+                    family=item.family,
+                    sensitive=item.sensitive,
+                    unclassified=False,
+                )
+                for item in CATEGORIES
+                if item.code not in existing
+            ]
+        )
+        return
     for item in CATEGORIES:
         category_model.objects.update_or_create(
             code=item.code,
@@ -82,3 +102,17 @@ def ensure_taxonomy(category_model) -> None:
                 "unclassified": False,
             },
         )
+
+
+def ensure_taxonomy_after_migrate(sender, apps=None, using="default", **kwargs) -> None:
+    """post_migrate: a flushed database (TransactionTestCase, ``manage.py flush``) gets its
+    categories back, as role groups do."""
+    if sender.name != "incidents":
+        return
+    if apps is None:  # ``flush`` sends no migration state
+        from django.apps import apps
+    try:
+        category_model = apps.get_model("incidents", "Category")
+    except LookupError:  # migrated back before the incidents app
+        return
+    ensure_taxonomy(category_model, overwrite=False)

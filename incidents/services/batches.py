@@ -18,7 +18,7 @@ batch row, which an UPDATE of its progress column does not conflict with.
 A job that dies (worker killed, machine restarted) loses its import's transaction, so
 nothing is written, but its batch would stay RUNNING for ever. The job therefore holds a
 session-level advisory lock on its batch while it runs; PostgreSQL drops it with the dead
-job's connection, and ``fail_abandoned_batches`` (called by the batch pages and API) marks
+job's connection (config.jobs), and ``fail_abandoned_batches`` (called by the batch pages and API) marks
 a RUNNING batch whose lock is free as failed.
 """
 
@@ -42,6 +42,7 @@ from django.utils.translation import gettext as _
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from config.jobs import IMPORT_BATCH_JOBS, fail_abandoned, job_lock
 from incidents.models import Family, ImportBatch, LocationQuality
 from incidents.profiles import PROFILES
 from incidents.services.imports import (
@@ -367,43 +368,25 @@ def _fail_unfinished(batch_id: int, error: str) -> None:
     )
 
 
-# First key of the advisory locks that mark a batch's job as alive (the second is its id).
-JOB_LOCK_NAMESPACE = 0x1B47C4
-
-
-def _job_lock(cursor, batch_id: int, *, take: bool) -> bool:
-    function = "pg_try_advisory_lock" if take else "pg_advisory_unlock"
-    cursor.execute(f"SELECT {function}(%s, %s)", [JOB_LOCK_NAMESPACE, batch_id])
-    return bool(cursor.fetchone()[0])
+def _fail_abandoned_batch(batch_id: int) -> int:
+    return ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.RUNNING).update(
+        status=ImportBatch.Status.FAILED,
+        finished_at=timezone.now(),
+        progress=1.0,
+        report={
+            "error": _(
+                "The import job stopped before it finished (the worker was stopped or "
+                "crashed). Nothing was written: upload the files again."
+            )
+        },
+    )
 
 
 def fail_abandoned_batches() -> int:
-    """Marks failed every RUNNING batch whose job is gone (its advisory lock is free).
-    Returns how many. Cheap: only RUNNING batches are looked at."""
-    failed = 0
+    """Marks failed every RUNNING batch whose job is gone; returns how many. Cheap: only
+    RUNNING batches are looked at."""
     running = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING)
-    for batch_id in running.values_list("pk", flat=True):
-        with connection.cursor() as cursor:
-            if not _job_lock(cursor, batch_id, take=True):
-                continue  # its job is alive
-            try:
-                # Re-checked under the lock: the job may have finished in the meantime.
-                failed += ImportBatch.objects.filter(
-                    pk=batch_id, status=ImportBatch.Status.RUNNING
-                ).update(
-                    status=ImportBatch.Status.FAILED,
-                    finished_at=timezone.now(),
-                    progress=1.0,
-                    report={
-                        "error": _(
-                            "The import job stopped before it finished (the worker was "
-                            "stopped or crashed). Nothing was written: upload the files again."
-                        )
-                    },
-                )
-            finally:
-                _job_lock(cursor, batch_id, take=False)
-    return failed
+    return fail_abandoned(running, IMPORT_BATCH_JOBS, _fail_abandoned_batch)
 
 
 def run_web_import(batch_id: int) -> dict:
@@ -413,14 +396,10 @@ def run_web_import(batch_id: int) -> dict:
     if batch is None:
         shutil.rmtree(directory, ignore_errors=True)
         return {"batch": batch_id, "status": "missing"}
-    with connection.cursor() as cursor:
-        if not _job_lock(cursor, batch_id, take=True):
+    with job_lock(IMPORT_BATCH_JOBS, batch_id) as acquired:
+        if not acquired:
             return {"batch": batch_id, "status": batch.status}  # another job has it
-    try:
         return _run_claimed(batch, directory)
-    finally:
-        with connection.cursor() as cursor:
-            _job_lock(cursor, batch_id, take=False)
 
 
 def _run_claimed(batch: ImportBatch, directory: Path) -> dict:

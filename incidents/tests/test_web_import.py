@@ -9,6 +9,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from accounts.models import Role
+from config.jobs import IMPORT_BATCH_JOBS
 from incidents.models import Category, ImportBatch, Incident, RefusedRow, SourceLabel
 from incidents.services import batches
 from tests.geodata import grid_cell
@@ -390,9 +391,7 @@ def test_a_batch_whose_job_died_is_marked_failed_and_a_live_one_is_left_alone(pl
     job = psycopg2.connect(**connection.get_connection_params())
     try:
         with job.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_lock(%s, %s)", [batches.JOB_LOCK_NAMESPACE, alive.pk]
-            )
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [IMPORT_BATCH_JOBS, alive.pk])
         page = planner_client.get(reverse("incidents:import-list"))
         assert page.status_code == 200
         alive.refresh_from_db()
@@ -416,7 +415,7 @@ def test_a_finished_job_releases_its_lock(planner, region):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
-            [batches.JOB_LOCK_NAMESPACE],
+            [IMPORT_BATCH_JOBS],
         )
         assert cursor.fetchone()[0] == 0
     assert batches.fail_abandoned_batches() == 0

@@ -6,5 +6,6 @@ urlpatterns = [
     path("", include("neighborhoods.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include("incidents.api.batch_urls")),
+    path("", include("hotspots.api.urls")),
     path("", include("publicspaces.api.urls")),
 ]

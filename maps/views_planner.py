@@ -1,6 +1,6 @@
 """The police planner's incident map. Like the public map, the page only carries settings
-and translated labels; incidents, counts and boundaries come from /api/v1/ (planners-only
-for incidents), fetched by static/js/maps/planner_map.js."""
+and translated labels; incidents, counts, boundaries and hotspot layers come from /api/v1/
+(planners-only for incidents and hotspots), fetched by static/js/maps/planner_map.js."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -10,6 +10,10 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from accounts.roles import is_planner
+from hotspots import layers as hotspot_layers
+from hotspots import report as hotspot_report
+from hotspots import services as hotspot_services
+from hotspots.models import HotspotRun
 from incidents.models import LocationQuality, TimePrecision
 from neighborhoods.models import Region
 from neighborhoods.selectors import attributions
@@ -29,6 +33,68 @@ def _api_urls() -> dict[str, str]:
         "categories": reverse("category-list"),
         "regions": reverse("region-list"),
         "districts": reverse("district-geojson"),
+    }
+
+
+def _hotspot_config() -> dict:
+    """Methods the services run now, the parameters each takes (the panel shows only
+    those), and the colours and legends shared with the HTML report."""
+    defaults = getattr(hotspot_services, "METHOD_DEFAULTS", {})
+    methods = [str(m) for m in hotspot_services.SUPPORTED_METHODS]
+    bin_labels = hotspot_report.bin_labels()
+    return {
+        "runsUrl": reverse("hotspot-run-list"),
+        "methods": methods,
+        "params": {m: sorted(defaults.get(m, {})) for m in methods},
+        "binColours": {str(b): c for b, c in hotspot_report.BIN_COLOURS.items()},
+        "bins": [
+            {"bin": b, "colour": hotspot_report.BIN_COLOURS[b], "label": bin_labels[b]}
+            for b in (3, 2, 1, 0, -1, -2, -3)
+        ],
+        "emerging": [
+            {**entry, "colour": hotspot_report.EMERGING_COLOURS.get(entry["code"], "#999999")}
+            for entry in hotspot_layers.emerging_legend()
+        ],
+        "densityRamp": hotspot_report.DENSITY_RAMP,
+        "zoneColour": hotspot_report.ZONE_COLOUR,
+        "runPage": reverse("hotspots:run-detail", args=[0]),
+        "pollMs": 1000,
+    }
+
+
+def _hotspot_labels() -> dict:
+    return {
+        "none": gettext("None"),
+        "runOption": gettext("#%(id)s %(method)s, %(region)s, %(start)s – %(end)s"),
+        "runInfo": gettext("%(incidents)s incidents, %(zones)s zones."),
+        "runPageLink": gettext("Open the run's page"),
+        "binsTitle": gettext("Gi* hot and cold spots"),
+        "densityTitle": gettext("Kernel density (incidents per km²)"),
+        "emergingTitle": gettext("Emerging hot spots"),
+        "stepTitle": gettext("Hot and cold spots in %(step)s"),
+        "wholePeriod": gettext("Whole period: pattern of each cell"),
+        "zone": gettext("Zone %(rank)s"),
+        "rank": gettext("Rank"),
+        "incidents": gettext("Incidents"),
+        "area": gettext("Area"),
+        "density": gettext("Density"),
+        "perKm2": gettext("%(value)s per km²"),
+        "share": gettext("Share of the incidents"),
+        "topCategories": gettext("Top categories"),
+        "cells": gettext("Cells"),
+        "cell": gettext("Cell"),
+        "giZ": gettext("Gi* z-score"),
+        "pattern": gettext("Pattern"),
+        "loadError": gettext("The hotspot layers could not be loaded."),
+        "truncated": gettext("Only part of the cells are drawn here: zoom in to see all."),
+        "queued": gettext("Waiting for a worker to start the run…"),
+        "running": gettext("Running… %(percent)s done."),
+        "succeeded": gettext("Done: the layers of run #%(id)s are on the map."),
+        "failed": gettext("The run failed: %(message)s"),
+        "pollError": gettext("The progress could not be read; retrying…"),
+        "submitError": gettext("The analysis could not be started:"),
+        "needDates": gettext("Choose the period to analyse."),
+        "noRuns": gettext("No hotspot run yet: start one below."),
     }
 
 
@@ -88,10 +154,15 @@ def planner_map(request):
         "timeZone": settings.TIME_ZONE,
         "attributions": attributions(),
         "api": _api_urls(),
+        "hotspots": _hotspot_config(),
     }
     context = {
         "map_config": config,
-        "map_labels": _planner_labels(),
+        "map_labels": {**_planner_labels(), "hotspots": _hotspot_labels()},
+        "hotspot_methods": [
+            {"value": str(m), "label": HotspotRun.Method(m).label}
+            for m in hotspot_services.SUPPORTED_METHODS
+        ],
         "synthetic": Region.objects.filter(synthetic=True).exists(),
         "points_min_zoom": POINTS_MIN_ZOOM,
     }

@@ -112,7 +112,13 @@ def test_no_incident_coordinate_leaves_through_any_url(
         leaked = [s for s in secrets if s in text]
         assert not leaked, f"{who} read incident coordinates {leaked} at {url}"
         if url.startswith(
-            ("/api/v1/incidents", "/api/v1/tiles/", "/api/v1/import-batches", "/planner/")
+            (
+                "/api/v1/incidents",
+                "/api/v1/tiles/",
+                "/api/v1/import-batches",
+                "/api/v1/hotspot-runs",
+                "/planner/",
+            )
         ):
             assert response.status_code in (302, 401, 403), (
                 f"{who} got {response.status_code} at {url}"

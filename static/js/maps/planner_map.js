@@ -1102,6 +1102,808 @@
     }, 0);
   });
 
+  // --- hotspot runs: cells by Gi* bin, zones, kernel density, emerging categories -----
+  //
+  // The run shown is the newest succeeded run of the region in view (or ?run=ID). Its
+  // method decides the cell layer: Gi* bins, a density ramp, or emerging categories with
+  // a time slider over the run's steps (each step coloured by its own Gi* bins). Cells
+  // are drawn on a canvas (thousands of them); zones are SVG paths with a popup of their
+  // figures. The "Run analysis" form starts a run through the API and follows its
+  // progress until the layers can be drawn.
+
+  var hs = config.hotspots || {};
+  var hsLabels = labels.hotspots || {};
+  var hsNode = function (id) {
+    return document.getElementById(id);
+  };
+  var hsRunSelect = hsNode("hotspot-run");
+  var hsInfo = hsNode("hotspot-run-info");
+  var hsCellsToggle = hsNode("hotspot-cells-toggle");
+  var hsZonesToggle = hsNode("hotspot-zones-toggle");
+  var hsStepBox = hsNode("hotspot-step-box");
+  var hsStep = hsNode("hotspot-step");
+  var hsStepLabel = hsNode("hotspot-step-label");
+  var hsLegend = hsNode("hotspot-legend");
+  var hsLegendTitle = hsNode("hotspot-legend-title");
+  var hsLegendItems = hsNode("hotspot-legend-items");
+  var hsForm = hsNode("hotspot-form");
+
+  map.createPane("hotspotCells").style.zIndex = "360"; // over districts, under the heat map
+  map.createPane("hotspotZones").style.zIndex = "370";
+  var hsCellRenderer = L.canvas({ pane: "hotspotCells", padding: 0.3 });
+  var hsZoneRenderer = L.svg({ pane: "hotspotZones" });
+  var hsCellChannel = new Channel("hotspotCells");
+  var hsZoneChannel = new Channel("hotspotZones");
+  var hsRun = null; // the detail of the run shown
+  var hsCellLayer = null;
+  var hsZoneLayer = null;
+  var hsCellMeta = {}; // members of the last cell response (steps, max_density...)
+  var hsByBBox = false; // true once a whole-run request came back truncated
+  var hsRegions = [];
+
+  var CELL_ENDPOINT = { gistar: "cells", kde: "kde", emerging: "emerging" };
+
+  function runUrl(id, suffix) {
+    return String(hs.runsUrl) + encodeURIComponent(String(id)) + "/" + (suffix || "");
+  }
+
+  function runPageUrl(id) {
+    return String(hs.runPage || "").replace(/\/0\/$/, "/" + encodeURIComponent(String(id)) + "/");
+  }
+
+  function stepDate(value) {
+    var date = new Date(String(value) + "T00:00:00Z");
+    if (isNaN(date.getTime())) {
+      return String(value);
+    }
+    var options =
+      hsRun && hsRun.params && hsRun.params.step === "week"
+        ? { dateStyle: "medium", timeZone: "UTC" }
+        : { year: "numeric", month: "long", timeZone: "UTC" };
+    return new Intl.DateTimeFormat(LANG, options).format(date);
+  }
+
+  function currentStep() {
+    return hsStepBox && !hsStepBox.hidden ? Number(hsStep.value) || 0 : 0;
+  }
+
+  function binEntry(bin) {
+    var found = null;
+    (hs.bins || []).forEach(function (entry) {
+      if (entry.bin === bin) {
+        found = entry;
+      }
+    });
+    return found;
+  }
+
+  function emergingEntry(code) {
+    var found = null;
+    (hs.emerging || []).forEach(function (entry) {
+      if (entry.code === code) {
+        found = entry;
+      }
+    });
+    return found;
+  }
+
+  function densityColour(value) {
+    var ramp = hs.densityRamp || ["#fd8d3c"];
+    var top = Number(hsCellMeta.max_density) || 0;
+    var share = top > 0 ? Math.max(0, Math.min(1, Number(value) / top)) : 0;
+    return ramp[Math.min(ramp.length - 1, Math.floor(share * ramp.length))];
+  }
+
+  /* Fill colour of a cell for the run's method and the slider's step; null: not drawn. */
+  function cellColour(props) {
+    var method = hsRun && hsRun.method;
+    if (method === "kde") {
+      return densityColour(props.density);
+    }
+    if (method === "emerging") {
+      var step = currentStep();
+      if (step > 0) {
+        var bins = props.step_bins || [];
+        var bin = Number(bins[step - 1]) || 0;
+        return bin ? (hs.binColours || {})[String(bin)] : null;
+      }
+      var entry = emergingEntry(Number(props.emerging) || 0);
+      return props.emerging && entry ? entry.colour : null;
+    }
+    var colour = (hs.binColours || {})[String(props.gi_bin)];
+    return props.gi_bin ? colour : null;
+  }
+
+  function cellStyle(feature) {
+    var colour = cellColour(feature.properties || {});
+    if (!colour) {
+      return { stroke: false, fill: false };
+    }
+    return {
+      stroke: true,
+      fill: true,
+      color: colour,
+      weight: 0.5,
+      opacity: 0.9,
+      fillColor: colour,
+      fillOpacity: 0.65,
+    };
+  }
+
+  function detailsList(rows) {
+    var list = el("dl", "incident-popup-details");
+    rows.forEach(function (row) {
+      popupRow(list, row[0], row[1]);
+    });
+    return list;
+  }
+
+  function cellPopup(props) {
+    var box = el("div", "hotspot-popup hotspot-cell-popup");
+    box.appendChild(el("h3", "incident-popup-title", hsLabels.cell));
+    var rows = [[hsLabels.incidents, formatNumber(Number(props.count) || 0)]];
+    var method = hsRun && hsRun.method;
+    if (method === "kde") {
+      rows.push([
+        hsLabels.density,
+        format(hsLabels.perKm2, { value: formatNumber(Math.round(Number(props.density) || 0)) }),
+      ]);
+    } else if (method === "emerging") {
+      var entry = emergingEntry(Number(props.emerging) || 0);
+      rows.push([hsLabels.pattern, entry ? entry.label : props.emerging_label]);
+      var step = currentStep();
+      if (step > 0) {
+        var bin = binEntry(Number((props.step_bins || [])[step - 1]) || 0);
+        var steps = hsCellMeta.steps || [];
+        rows.push([stepDate(steps[step - 1]), bin ? bin.label : ""]);
+      }
+    } else {
+      var z = Number(props.gi_z);
+      rows.push([hsLabels.giZ, isFinite(z) ? z.toFixed(2) : ""]);
+      var found = binEntry(Number(props.gi_bin) || 0);
+      rows.push(["", found ? found.label : ""]);
+    }
+    box.appendChild(detailsList(rows));
+    return box;
+  }
+
+  function zonePopup(props) {
+    var box = el("div", "hotspot-popup hotspot-zone-popup");
+    box.setAttribute("data-rank", String(props.rank));
+    box.appendChild(el("h3", "incident-popup-title", format(hsLabels.zone, { rank: props.rank })));
+    var areaKm2 = (Number(props.area_m2) || 0) / 1e6;
+    var tops = (props.top_categories || []).slice(0, 5).map(function (item) {
+      return categoryName(item.code) + " (" + formatNumber(Number(item.count) || 0) + ")";
+    });
+    box.appendChild(
+      detailsList([
+        [hsLabels.rank, String(props.rank)],
+        [hsLabels.incidents, formatNumber(Number(props.incident_count) || 0)],
+        [hsLabels.area, formatNumber(Math.round(areaKm2 * 100) / 100) + " km²"],
+        [
+          hsLabels.density,
+          format(hsLabels.perKm2, {
+            value: formatNumber(Math.round(Number(props.density_per_km2) || 0)),
+          }),
+        ],
+        [hsLabels.share, formatNumber(Math.round((Number(props.share) || 0) * 1000) / 10) + " %"],
+        [hsLabels.topCategories, tops.join(", ")],
+      ])
+    );
+    if (hsRun) {
+      var link = el("a", "hotspot-run-link", hsLabels.runPageLink);
+      link.href = runPageUrl(hsRun.id);
+      box.appendChild(link);
+    }
+    return box;
+  }
+
+  function legendItem(colour, text, extraClass) {
+    var item = el("li", extraClass || null);
+    var swatch = el("span", "legend-swatch hotspot-swatch");
+    swatch.style.background = colour;
+    swatch.setAttribute("aria-hidden", "true");
+    item.appendChild(swatch);
+    item.appendChild(el("span", null, text));
+    return item;
+  }
+
+  function renderLegend() {
+    if (!hsLegend) {
+      return;
+    }
+    hsLegendItems.textContent = "";
+    if (!hsRun) {
+      hsLegend.hidden = true;
+      return;
+    }
+    var method = hsRun.method;
+    var step = currentStep();
+    var steps = hsCellMeta.steps || [];
+    if (method === "kde") {
+      hsLegendTitle.textContent = hsLabels.densityTitle;
+      var ramp = hs.densityRamp || [];
+      var top = Number(hsCellMeta.max_density) || 0;
+      ramp.forEach(function (colour, index) {
+        var low = (top * index) / ramp.length;
+        var high = (top * (index + 1)) / ramp.length;
+        hsLegendItems.appendChild(
+          legendItem(colour, formatNumber(Math.round(low)) + "–" + formatNumber(Math.round(high)))
+        );
+      });
+    } else if (method === "emerging" && step === 0) {
+      hsLegendTitle.textContent = hsLabels.emergingTitle;
+      (hs.emerging || []).forEach(function (entry) {
+        if (entry.code !== 0) {
+          hsLegendItems.appendChild(legendItem(entry.colour, entry.label, "emerging-" + entry.key));
+        }
+      });
+    } else if (method !== "dbscan") {
+      hsLegendTitle.textContent =
+        method === "emerging" && step > 0
+          ? format(hsLabels.stepTitle, { step: stepDate(steps[step - 1]) })
+          : hsLabels.binsTitle;
+      (hs.bins || []).forEach(function (entry) {
+        if (entry.bin !== 0) {
+          hsLegendItems.appendChild(legendItem(entry.colour, entry.label, "bin-" + entry.bin));
+        }
+      });
+    } else {
+      hsLegendTitle.textContent = "";
+    }
+    hsLegend.hidden = false;
+    mapNode.setAttribute("data-hotspot-legend", method);
+  }
+
+  function clearHotspotLayers() {
+    hsCellChannel.abort();
+    hsZoneChannel.abort();
+    [hsCellLayer, hsZoneLayer].forEach(function (layer) {
+      if (layer && map.hasLayer(layer)) {
+        map.removeLayer(layer);
+      }
+    });
+    hsCellLayer = null;
+    hsZoneLayer = null;
+    hsCellMeta = {};
+    hsByBBox = false;
+    mapNode.removeAttribute("data-hotspot-cells");
+    mapNode.removeAttribute("data-hotspot-zones");
+  }
+
+  function drawnCount(layer) {
+    var count = 0;
+    layer.eachLayer(function (featureLayer) {
+      if (cellColour(featureLayer.feature.properties || {})) {
+        count += 1;
+      }
+    });
+    return count;
+  }
+
+  function loadCells() {
+    var endpoint = hsRun && CELL_ENDPOINT[hsRun.method];
+    if (!endpoint || !hsCellsToggle.checked) {
+      return Promise.resolve();
+    }
+    var run = hsRun;
+    var params = {};
+    if (run.method === "gistar") {
+      params.significant = "true";
+    } else if (run.method === "kde") {
+      params.min_density = "0.01";
+    }
+    if (hsByBBox) {
+      params.bbox = viewBBox();
+    }
+    var request = hsCellChannel.start();
+    return getJSON(apiUrl(runUrl(run.id, endpoint + "/"), params), request.signal)
+      .then(function (data) {
+        if (!hsCellChannel.isCurrent(request) || hsRun !== run) {
+          return;
+        }
+        hsCellChannel.finish(request);
+        hsCellMeta = data;
+        if (data.truncated && !hsByBBox) {
+          hsByBBox = true; // too many for one request: follow the view from now on
+        }
+        var layer = L.geoJSON(data, {
+          renderer: hsCellRenderer,
+          style: cellStyle,
+          onEachFeature: function (feature, featureLayer) {
+            featureLayer.bindPopup(function () {
+              return cellPopup(feature.properties || {});
+            });
+          },
+        });
+        if (hsCellLayer) {
+          map.removeLayer(hsCellLayer);
+        }
+        hsCellLayer = layer.addTo(map);
+        mapNode.setAttribute("data-hotspot-cells", String(drawnCount(layer)));
+        if (data.truncated) {
+          setStatus(hsLabels.truncated);
+        }
+        renderLegend();
+      })
+      .catch(function (error) {
+        if (hsCellChannel.isCurrent(request)) {
+          hsCellChannel.finish(request);
+        }
+        if (!isAbort(error)) {
+          logError(error);
+          setStatus(hsLabels.loadError, true);
+        }
+      });
+  }
+
+  function loadZones() {
+    if (!hsRun || !hsZonesToggle.checked) {
+      return Promise.resolve();
+    }
+    var run = hsRun;
+    var request = hsZoneChannel.start();
+    return getJSON(apiUrl(runUrl(run.id, "zones/"), {}), request.signal)
+      .then(function (data) {
+        if (!hsZoneChannel.isCurrent(request) || hsRun !== run) {
+          return;
+        }
+        hsZoneChannel.finish(request);
+        var layer = L.geoJSON(data, {
+          renderer: hsZoneRenderer,
+          style: function () {
+            return {
+              color: hs.zoneColour || "#5a1846",
+              weight: 2.5,
+              opacity: 0.95,
+              fillColor: hs.zoneColour || "#5a1846",
+              fillOpacity: 0.06,
+            };
+          },
+          onEachFeature: function (feature, featureLayer) {
+            var props = feature.properties || {};
+            featureLayer.bindPopup(
+              function () {
+                return zonePopup(props);
+              },
+              { className: "incident-popup-wrap", maxWidth: 320, autoPanPadding: [16, 16] }
+            );
+            featureLayer.on("add", function () {
+              var element = featureLayer.getElement && featureLayer.getElement();
+              if (element) {
+                element.setAttribute("data-zone-rank", String(props.rank));
+                element.classList.add("hotspot-zone");
+              }
+            });
+          },
+        });
+        if (hsZoneLayer) {
+          map.removeLayer(hsZoneLayer);
+        }
+        hsZoneLayer = layer.addTo(map);
+        mapNode.setAttribute("data-hotspot-zones", String((data.features || []).length));
+      })
+      .catch(function (error) {
+        if (hsZoneChannel.isCurrent(request)) {
+          hsZoneChannel.finish(request);
+        }
+        if (!isAbort(error)) {
+          logError(error);
+          setStatus(hsLabels.loadError, true);
+        }
+      });
+  }
+
+  function setupStepSlider() {
+    var steps = (hsRun && hsRun.method === "emerging" && hsRun.params && hsRun.params.steps) || [];
+    hsStepBox.hidden = !steps.length;
+    hsStep.max = String(steps.length);
+    hsStep.value = "0";
+    updateStepLabel();
+  }
+
+  function updateStepLabel() {
+    var step = currentStep();
+    var steps = (hsRun && hsRun.params && hsRun.params.steps) || [];
+    hsStepLabel.textContent = step > 0 ? stepDate(steps[step - 1]) : hsLabels.wholePeriod;
+    mapNode.setAttribute("data-hotspot-step", String(step));
+  }
+
+  function showRunInfo(run) {
+    hsInfo.textContent = "";
+    if (!run) {
+      hsInfo.hidden = true;
+      return;
+    }
+    var summary = run.summary || {};
+    hsInfo.appendChild(
+      document.createTextNode(
+        format(hsLabels.runInfo, {
+          incidents: formatNumber(Number(summary.incidents) || 0),
+          zones: formatNumber(Number(summary.zones) || 0),
+        }) + " "
+      )
+    );
+    var link = el("a", "hotspot-run-link", hsLabels.runPageLink);
+    link.href = runPageUrl(run.id);
+    hsInfo.appendChild(link);
+    hsInfo.hidden = false;
+  }
+
+  function showRun(id, fit) {
+    clearHotspotLayers();
+    hsRun = null;
+    mapNode.setAttribute("data-hotspot-run", id ? String(id) : "");
+    if (!id) {
+      showRunInfo(null);
+      renderLegend();
+      hsStepBox.hidden = true;
+      return Promise.resolve();
+    }
+    return getJSON(runUrl(id, ""))
+      .then(function (run) {
+        if (String(hsRunSelect.value) !== String(run.id)) {
+          return;
+        }
+        hsRun = run;
+        showRunInfo(run);
+        setupStepSlider();
+        prefillForm(run);
+        renderLegend();
+        if (fit && Array.isArray(run.bbox) && run.bbox.length === 4) {
+          var b = run.bbox;
+          var bounds = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+          map.fitBounds(bounds, L.extend(fitOptions(bounds), { animate: false }));
+        }
+        return Promise.all([loadCells(), loadZones()]);
+      })
+      .catch(function (error) {
+        logError(error);
+        setStatus(hsLabels.loadError, true);
+      });
+  }
+
+  function runOption(run) {
+    var option = el(
+      "option",
+      null,
+      format(hsLabels.runOption, {
+        id: run.id,
+        method: run.method_label,
+        region: run.region_name,
+        start: run.date_from,
+        end: run.date_to,
+      })
+    );
+    option.value = String(run.id);
+    option.setAttribute("data-region", String(run.region));
+    return option;
+  }
+
+  /* The region whose extent holds the centre of the view (the district filter's region
+     when one is chosen). */
+  function regionInView() {
+    var district = districtSelect.value ? districtsByKey[districtSelect.value] : null;
+    if (district) {
+      return district.region;
+    }
+    var centre = map.getCenter();
+    var found = null;
+    hsRegions.forEach(function (region) {
+      var b = region.bbox;
+      if (!found && Array.isArray(b) && b.length === 4) {
+        if (L.latLngBounds([b[1], b[0]], [b[3], b[2]]).contains(centre)) {
+          found = region.code;
+        }
+      }
+    });
+    return found;
+  }
+
+  function loadRunList() {
+    return getJSON(apiUrl(hs.runsUrl, { status: "succeeded", limit: 100 })).then(
+      function (page) {
+        var runs = (page && page.results) || [];
+        runs.forEach(function (run) {
+          hsRunSelect.appendChild(runOption(run));
+        });
+        return runs;
+      }
+    );
+  }
+
+  function chooseInitialRun(runs) {
+    var wanted = new URLSearchParams(window.location.search).get("run");
+    if (wanted && /^\d+$/.test(wanted)) {
+      if (!runs.some(function (run) { return String(run.id) === wanted; })) {
+        var option = el("option", null, "#" + wanted);
+        option.value = wanted;
+        hsRunSelect.appendChild(option);
+      }
+      hsRunSelect.value = wanted;
+      return showRun(wanted, true);
+    }
+    if (!runs.length) {
+      hsInfo.textContent = hsLabels.noRuns;
+      hsInfo.hidden = false;
+      return Promise.resolve();
+    }
+    var region = regionInView();
+    var pick = runs.filter(function (run) {
+      return run.region === region;
+    })[0] || runs[0];
+    hsRunSelect.value = String(pick.id);
+    return showRun(pick.id, false);
+  }
+
+  hsRunSelect.addEventListener("change", function () {
+    showRun(hsRunSelect.value, true);
+  });
+  hsCellsToggle.addEventListener("change", function () {
+    if (hsCellsToggle.checked) {
+      loadCells();
+    } else {
+      hsCellChannel.abort();
+      if (hsCellLayer) {
+        map.removeLayer(hsCellLayer);
+        hsCellLayer = null;
+      }
+      mapNode.setAttribute("data-hotspot-cells", "0");
+    }
+  });
+  hsZonesToggle.addEventListener("change", function () {
+    if (hsZonesToggle.checked) {
+      loadZones();
+    } else {
+      hsZoneChannel.abort();
+      if (hsZoneLayer) {
+        map.removeLayer(hsZoneLayer);
+        hsZoneLayer = null;
+      }
+      mapNode.setAttribute("data-hotspot-zones", "0");
+    }
+  });
+  hsStep.addEventListener("input", function () {
+    updateStepLabel();
+    if (hsCellLayer) {
+      hsCellLayer.setStyle(cellStyle);
+      mapNode.setAttribute("data-hotspot-cells", String(drawnCount(hsCellLayer)));
+    }
+    renderLegend();
+  });
+  map.on("moveend", function () {
+    if (hsByBBox && hsRun) {
+      loadCells();
+    }
+  });
+
+  // --- "Run analysis": start a run through the API and follow it ------------------
+
+  var hsMethod = hsNode("hotspot-method");
+  var hsRegionSelect = hsNode("hotspot-region");
+  var hsDistrictSelect = hsNode("hotspot-district");
+  var hsFrom = hsNode("hotspot-from");
+  var hsTo = hsNode("hotspot-to");
+  var hsFormError = hsNode("hotspot-form-error");
+  var hsSubmit = hsNode("hotspot-submit");
+  var hsProgressBox = hsNode("hotspot-progress-box");
+  var hsProgress = hsNode("hotspot-progress");
+  var hsProgressText = hsNode("hotspot-progress-text");
+  var hsDbscanHint = hsNode("hotspot-dbscan-hint");
+
+  function showMethodFields() {
+    var method = hsMethod.value;
+    var params = (hs.params || {})[method] || [];
+    hsForm.querySelectorAll("[data-param]").forEach(function (field) {
+      field.hidden = params.indexOf(field.getAttribute("data-param")) < 0;
+    });
+    // Density clustering over a whole metro area chains every hotspot into one cluster.
+    hsDbscanHint.hidden = method !== "dbscan";
+    hsDbscanHint.classList.toggle("is-warning", method === "dbscan" && !hsDistrictSelect.value);
+  }
+
+  function fillRunDistricts() {
+    var region = hsRegionSelect.value;
+    var keep = hsDistrictSelect.value;
+    while (hsDistrictSelect.options.length > 1) {
+      hsDistrictSelect.remove(1);
+    }
+    Object.keys(districtsByKey)
+      .map(function (key) {
+        return districtsByKey[key];
+      })
+      .filter(function (district) {
+        return district.region === region;
+      })
+      .sort(function (a, b) {
+        return String(a.name).localeCompare(String(b.name), LANG);
+      })
+      .forEach(function (district) {
+        var option = el("option", null, district.name);
+        option.value = district.code;
+        hsDistrictSelect.appendChild(option);
+      });
+    hsDistrictSelect.value = keep;
+    if (hsDistrictSelect.value !== keep) {
+      hsDistrictSelect.value = "";
+    }
+  }
+
+  function prefillForm(run) {
+    if (!hsFrom.value && !hsTo.value) {
+      hsFrom.value = run.date_from;
+      hsTo.value = run.date_to;
+    }
+    if (run.region && hsRegionSelect.value !== run.region) {
+      hsRegionSelect.value = run.region;
+      fillRunDistricts();
+    }
+  }
+
+  function formError(text) {
+    hsFormError.textContent = text || "";
+    hsFormError.hidden = !text;
+  }
+
+  function errorText(body) {
+    if (!body || typeof body !== "object") {
+      return "";
+    }
+    return Object.keys(body)
+      .map(function (field) {
+        var messages = Array.isArray(body[field]) ? body[field] : [body[field]];
+        var text = messages
+          .map(function (message) {
+            return typeof message === "string" ? message : JSON.stringify(message);
+          })
+          .join(" ");
+        return field === "non_field_errors" || field === "detail" ? text : field + ": " + text;
+      })
+      .join(" · ");
+  }
+
+  function requestBody() {
+    var method = hsMethod.value;
+    var allowed = (hs.params || {})[method] || [];
+    var params = {};
+    hsForm.querySelectorAll("[data-param]").forEach(function (field) {
+      var name = field.getAttribute("data-param");
+      var input = field.querySelector("input, select");
+      if (allowed.indexOf(name) < 0 || !input || input.value === "") {
+        return;
+      }
+      params[name] = input.type === "number" ? Number(input.value) : input.value;
+    });
+    var body = {
+      region: hsRegionSelect.value,
+      method: method,
+      date_from: hsFrom.value,
+      date_to: hsTo.value,
+      params: params,
+    };
+    var family = hsForm.querySelector("[name=family]").value;
+    if (family) {
+      body.family = family;
+    }
+    if (hsDistrictSelect.value) {
+      body.districts = [hsDistrictSelect.value];
+    }
+    return body;
+  }
+
+  function showProgress(run) {
+    hsProgressBox.hidden = false;
+    if (run.status === "running") {
+      hsProgress.value = Number(run.progress) || 0;
+      hsProgressText.textContent = format(hsLabels.running, {
+        percent: Math.round(100 * (Number(run.progress) || 0)) + "\u00a0%",
+      });
+    } else {
+      hsProgress.removeAttribute("value");
+      hsProgressText.textContent = hsLabels.queued;
+    }
+    mapNode.setAttribute("data-hotspot-job", run.status);
+  }
+
+  function finishRun(run) {
+    hsSubmit.disabled = false;
+    mapNode.setAttribute("data-hotspot-job", run.status);
+    hsProgress.value = 1;
+    if (run.status !== "succeeded") {
+      hsProgressText.textContent = format(hsLabels.failed, { message: run.message || "" });
+      hsProgressText.classList.add("is-error");
+      return;
+    }
+    hsProgressText.classList.remove("is-error");
+    hsProgressText.textContent = format(hsLabels.succeeded, { id: run.id });
+    var option = runOption(run);
+    hsRunSelect.insertBefore(option, hsRunSelect.options[1] || null);
+    hsRunSelect.value = String(run.id);
+    showRun(run.id, true);
+  }
+
+  function follow(run) {
+    if (run.finished) {
+      finishRun(run);
+      return;
+    }
+    showProgress(run);
+    window.setTimeout(function () {
+      getJSON(runUrl(run.id, ""))
+        .then(follow)
+        .catch(function (error) {
+          logError(error);
+          hsProgressText.textContent = hsLabels.pollError;
+          window.setTimeout(function () {
+            follow(run);
+          }, hs.pollMs || 1000);
+        });
+    }, hs.pollMs || 1000);
+  }
+
+  hsMethod.addEventListener("change", showMethodFields);
+  hsDistrictSelect.addEventListener("change", showMethodFields);
+  hsRegionSelect.addEventListener("change", fillRunDistricts);
+
+  hsForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    formError("");
+    if (!hsFrom.value || !hsTo.value) {
+      formError(hsLabels.needDates);
+      return;
+    }
+    var token = hsForm.querySelector("input[name=csrfmiddlewaretoken]");
+    hsSubmit.disabled = true;
+    hsProgressText.classList.remove("is-error");
+    mapNode.setAttribute("data-hotspot-job", "starting");
+    fetch(hs.runsUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRFToken": token ? token.value : "",
+      },
+      body: JSON.stringify(requestBody()),
+    })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          return { ok: response.ok, body: body };
+        });
+      })
+      .then(function (result) {
+        if (!result.ok) {
+          hsSubmit.disabled = false;
+          mapNode.setAttribute("data-hotspot-job", "refused");
+          formError(hsLabels.submitError + " " + errorText(result.body));
+          return;
+        }
+        follow(result.body);
+      })
+      .catch(function (error) {
+        logError(error);
+        hsSubmit.disabled = false;
+        formError(hsLabels.submitError);
+      });
+  });
+
+  function initHotspots(regions, regionNames) {
+    hsRegions = regions;
+    regions.forEach(function (region) {
+      var option = el("option", null, regionNames[region.code] || region.code);
+      option.value = region.code;
+      hsRegionSelect.appendChild(option);
+    });
+    fillRunDistricts();
+    showMethodFields();
+    return loadRunList()
+      .then(chooseInitialRun)
+      .catch(function (error) {
+        logError(error);
+        setStatus(hsLabels.loadError, true);
+      });
+  }
+
   // --- start-up -----------------------------------------------------------------------
 
   var syntheticNotice = document.getElementById("synthetic-notice");
@@ -1129,11 +1931,13 @@
 
   function start() {
     var regionNames = {};
+    var regionList = [];
     var regions = getJSON(api.regions).then(function (list) {
       list = Array.isArray(list) ? list : [];
       list.forEach(function (region) {
         regionNames[region.code] = region.name;
       });
+      regionList = list;
       fitRegions(list);
       return list;
     });
@@ -1146,14 +1950,21 @@
         recordView();
         writeHash();
         refresh();
-        return loadDistricts().then(function (data) {
-          var features = (data && data.features) || [];
-          fillDistrictSelect(features, regionNames);
-          mapNode.setAttribute("data-districts", String(features.length));
-        }, function (error) {
-          logError(error);
-          setStatus(labels.boundaryError, true);
-        });
+        return loadDistricts()
+          .then(
+            function (data) {
+              var features = (data && data.features) || [];
+              fillDistrictSelect(features, regionNames);
+              mapNode.setAttribute("data-districts", String(features.length));
+            },
+            function (error) {
+              logError(error);
+              setStatus(labels.boundaryError, true);
+            }
+          )
+          .then(function () {
+            return initHotspots(regionList, regionNames);
+          });
       })
       .catch(function (error) {
         logError(error);

@@ -1,0 +1,402 @@
+"""Hotspot runs over the API: create (queued in the background), list, detail, the map
+layers (cells, zones, emerging categories, kernel density) as GeoJSON and vector tiles,
+and forecast validations.
+
+Planners (and superusers) only, like the incident API: everyone else gets 403 (401/403
+when anonymous) before any parameter or run id is read. Every response is
+``Cache-Control: private, no-store``.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from accounts.roles import is_planner
+from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
+from geo.mvt import MVT_CONTENT_TYPE, tile_response
+from hotspots import layers, services
+from hotspots.api.serializers import (
+    HotspotRunCreateSerializer,
+    HotspotRunDetailSerializer,
+    HotspotRunSerializer,
+    HotspotValidationCreateSerializer,
+    HotspotValidationSerializer,
+)
+from hotspots.engine import HotspotRefused
+from hotspots.models import HotspotRun, HotspotValidation
+from incidents.api.views import CACHE_CONTROL, FirstRendererNegotiation
+
+TAGS = ["hotspots"]
+FORBIDDEN = OpenApiResponse(description="not logged in, or not a police planner")
+BAD_REQUEST = OpenApiResponse(description="invalid parameters: {field: [messages]}")
+NOT_FOUND = OpenApiResponse(description="no such run")
+GEOJSON_RESPONSE = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="GeoJSON FeatureCollection (application/geo+json); after the features: "
+    "numberReturned, truncated, bbox (when not empty), run, method, layer",
+)
+BBOX_PARAMETER = OpenApiParameter(
+    "bbox", OpenApiTypes.STR, description="minlon,minlat,maxlon,maxlat (WGS84)"
+)
+ZOOM_PARAMETER = OpenApiParameter(
+    "zoom", OpenApiTypes.INT, description="map zoom (0-24): simplifies zone outlines"
+)
+BIN_PARAMETERS = [
+    OpenApiParameter("min_bin", OpenApiTypes.INT, description="lowest Gi* bin (-3…3)"),
+    OpenApiParameter("max_bin", OpenApiTypes.INT, description="highest Gi* bin (-3…3)"),
+    OpenApiParameter("bins", OpenApiTypes.STR, description="Gi* bins, comma-separated"),
+    OpenApiParameter(
+        "significant", OpenApiTypes.BOOL, description="only cells with a bin other than 0"
+    ),
+]
+TILE_RESPONSES = {
+    (200, MVT_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="Mapbox Vector Tile"),
+    204: OpenApiResponse(
+        description="nothing in this tile, or (cells) a zoom below the minimum: the "
+        "X-Hotspot-Min-Zoom header says which"
+    ),
+    400: BAD_REQUEST,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+}
+
+
+class IsPlanner(BasePermission):
+    message = "Only police planners may read or start hotspot runs."
+
+    def has_permission(self, request, view) -> bool:
+        return is_planner(request.user)
+
+
+class HotspotAPIView(APIView):
+    permission_classes = [IsPlanner]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = CACHE_CONTROL
+        return response
+
+
+class HotspotLayerView(HotspotAPIView):
+    """GeoJSON and tiles pick their own content type whatever the client accepts."""
+
+    content_negotiation_class = FirstRendererNegotiation
+
+
+def _runs():
+    services.fail_abandoned_runs()
+    return HotspotRun.objects.select_related("region", "created_by").prefetch_related(
+        "districts", "neighborhoods", "categories"
+    )
+
+
+def _run(pk: int) -> HotspotRun:
+    return get_object_or_404(HotspotRun.objects.select_related("region"), pk=pk)
+
+
+def _map_params(request):
+    try:
+        return parse_bbox(request.query_params.get("bbox")), parse_zoom(
+            request.query_params.get("zoom")
+        )
+    except GeoJSONParameterError as exc:
+        raise ValidationError({exc.field: [exc.message]}) from None
+
+
+def refusal_errors(exc: HotspotRefused) -> dict:
+    """A refusal as a 400 body: the service's message is about the request as a whole."""
+    return {api_settings.NON_FIELD_ERRORS_KEY: [str(exc)]}
+
+
+# --- runs -----------------------------------------------------------------------------
+
+
+class RunPagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 500
+
+
+class HotspotRunListView(HotspotAPIView):
+    pagination_class = RunPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("region", OpenApiTypes.STR, description="region code"),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=HotspotRun.Status.values),
+            OpenApiParameter("method", OpenApiTypes.STR, enum=HotspotRun.Method.values),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("offset", OpenApiTypes.INT),
+        ],
+        responses={200: HotspotRunSerializer(many=True), 400: BAD_REQUEST, 403: FORBIDDEN},
+        summary="Hotspot runs, newest first (planners only)",
+        tags=TAGS,
+    )
+    def get(self, request):
+        params = request.query_params
+        errors = {}
+        queryset = _runs().order_by("-created_at", "-id")
+        if region := (params.get("region") or "").strip():
+            queryset = queryset.filter(region__code=region)
+        for name, choices in (
+            ("status", HotspotRun.Status.values),
+            ("method", HotspotRun.Method.values),
+        ):
+            value = (params.get(name) or "").strip()
+            if not value:
+                continue
+            if value not in choices:
+                errors[name] = [f"{name} must be one of {', '.join(choices)}"]
+            else:
+                queryset = queryset.filter(**{name: value})
+        if errors:
+            raise ValidationError(errors)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = HotspotRunSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        request=HotspotRunCreateSerializer,
+        responses={202: HotspotRunDetailSerializer, 400: BAD_REQUEST, 403: FORBIDDEN},
+        summary="Start a hotspot run in the background (planners only)",
+        description="Answers 202 with the queued run; poll its url until `finished`. A "
+        "request that cannot give a meaningful run (too few incidents is only known "
+        "when it runs) answers 400 with the reason.",
+        tags=TAGS,
+    )
+    def post(self, request):
+
+        serializer = HotspotRunCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            run = services.create_run(
+                user=request.user,
+                region=data["region"],
+                date_from=data["date_from"],
+                date_to=data["date_to"],
+                districts=data["districts"],
+                neighborhoods=data["neighborhoods"],
+                polygon=data.get("polygon"),
+                family=data.get("family") or "",
+                categories=data["categories"],
+                method=data["method"],
+                params=data.get("params") or {},
+            )
+        except HotspotRefused as exc:
+            raise ValidationError(refusal_errors(exc)) from None
+        services.enqueue_run(run)
+        run = _runs().get(pk=run.pk)
+        body = HotspotRunDetailSerializer(run, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+
+class HotspotRunDetailView(HotspotAPIView):
+    @extend_schema(
+        responses={200: HotspotRunDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="One hotspot run: parameters, status, progress, summary, timings, "
+        "stability and validations (planners only)",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        run = get_object_or_404(_runs().prefetch_related("validations__created_by"), pk=pk)
+        return Response(HotspotRunDetailSerializer(run, context={"request": request}).data)
+
+
+# --- validations ------------------------------------------------------------------------
+
+
+class HotspotValidationListView(HotspotAPIView):
+    @extend_schema(
+        responses={200: HotspotValidationSerializer(many=True), 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Forecast validations of a run, newest first (planners only)",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        run = _run(pk)
+        validations = HotspotValidation.objects.filter(run=run).select_related("created_by")
+        return Response(HotspotValidationSerializer(validations, many=True).data)
+
+    @extend_schema(
+        request=HotspotValidationCreateSerializer,
+        responses={
+            201: HotspotValidationSerializer,
+            400: BAD_REQUEST,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+        summary="Score a run's zones and top cells against a later period (planners only)",
+        description="Hit rate, PAI and PEI at 1 %, 5 % and 10 % of the area for the zones, "
+        "the run's top cells and the naive 'top cells by last period's count' baseline.",
+        tags=TAGS,
+    )
+    def post(self, request, pk: int):
+
+        run = _run(pk)
+        serializer = HotspotValidationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            validation = services.validate_run(
+                run=run,
+                eval_from=serializer.validated_data["eval_from"],
+                eval_to=serializer.validated_data["eval_to"],
+                user=request.user,
+            )
+        except HotspotRefused as exc:
+            raise ValidationError(refusal_errors(exc)) from None
+        return Response(
+            HotspotValidationSerializer(validation).data, status=status.HTTP_201_CREATED
+        )
+
+
+# --- layers -----------------------------------------------------------------------------
+
+
+def _cells_response(request, pk: int, layer: str):
+    run = _run(pk)
+    bbox, _zoom = _map_params(request)
+    try:
+        spec = layers.parse_cell_filter(request.query_params, layer=layer, bbox=bbox)
+    except layers.CellFilterError as exc:
+        raise ValidationError(exc.errors) from None
+    # Cells are a few vertices each: never simplified, full precision.
+    return feature_collection_response(
+        layers.cell_queryset(run, spec),
+        geom_field="geom",
+        properties=layers.cell_properties(layer),
+        max_features=layers.max_features(),
+        extra_members=layers.layer_members(run, layer),
+    )
+
+
+class HotspotCellsView(HotspotLayerView):
+    @extend_schema(
+        parameters=[BBOX_PARAMETER, *BIN_PARAMETERS],
+        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="A run's cells with Gi* z, p and confidence bin (planners only)",
+        description="Properties: i, j, count, gi_z, gi_p, gi_bin (+3/+2/+1 hot at "
+        "99/95/90 %, negative cold, 0 not significant), zone (rank or null). Most "
+        "significant cells first.",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        return _cells_response(request, pk, "gistar")
+
+
+class HotspotEmergingView(HotspotLayerView):
+    @extend_schema(
+        parameters=[
+            BBOX_PARAMETER,
+            OpenApiParameter(
+                "category", OpenApiTypes.STR, description="emerging category codes (-8…8)"
+            ),
+            OpenApiParameter(
+                "include_no_pattern",
+                OpenApiTypes.BOOL,
+                description="also cells without a pattern nor any significant step",
+            ),
+        ],
+        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="A run's emerging hot spot categories (planners only)",
+        description="Properties: emerging (code), emerging_key, emerging_label (active "
+        "language), trend_tau, trend_p, gi_bin, step_counts and step_bins (one per time "
+        "step; the collection's `steps` holds their start dates). The collection's "
+        "`legend` lists every category.",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        return _cells_response(request, pk, "emerging")
+
+
+class HotspotKDEView(HotspotLayerView):
+    @extend_schema(
+        parameters=[
+            BBOX_PARAMETER,
+            OpenApiParameter(
+                "min_density", OpenApiTypes.NUMBER, description="incidents per km², at least"
+            ),
+        ],
+        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="A run's kernel density surface (planners only)",
+        description="Properties: i, j, count, density (incidents per km²). Densest first.",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        return _cells_response(request, pk, "kde")
+
+
+class HotspotZonesView(HotspotLayerView):
+    @extend_schema(
+        parameters=[BBOX_PARAMETER, ZOOM_PARAMETER],
+        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="A run's zones (planners only)",
+        description="Properties: rank (1 = most incidents), cell_count, incident_count, "
+        "area_m2, density_per_km2, share (of the area's incidents, 0–1), top_categories "
+        "[{code, count}].",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        run = _run(pk)
+        bbox, zoom = _map_params(request)
+        return feature_collection_response(
+            layers.zone_queryset(run, bbox=bbox),
+            geom_field="geom",
+            properties=layers.ZONE_PROPERTIES,
+            zoom=zoom,
+            max_features=layers.max_features(),
+            extra_members=layers.layer_members(run, "zones"),
+        )
+
+
+def _tile_response(tile: layers.Tile):
+    response = tile_response(tile.data)
+    if tile.below_min_zoom:
+        response["X-Hotspot-Min-Zoom"] = str(layers.tile_min_zoom())
+    if tile.truncated:
+        response["X-Hotspot-Truncated"] = "true"
+    return response
+
+
+class HotspotCellTileView(HotspotLayerView):
+    @extend_schema(
+        responses=TILE_RESPONSES,
+        summary="A run's cells as a vector tile (planners only)",
+        description='Layer "cells": i, j, count, gi_z, gi_bin, zone, density, emerging '
+        "(what the run's method filled). Empty (204) below the minimum zoom; at most "
+        "HOTSPOT_TILE_MAX_FEATURES cells per tile, the most significant first "
+        "(X-Hotspot-Truncated: true when cut).",
+        operation_id="v1_tiles_hotspot_cells_mvt",
+        tags=TAGS,
+    )
+    def get(self, request, run: int, z: int, x: int, y: int):
+        hotspot_run = _run(run)
+        try:
+            return _tile_response(layers.cell_tile(hotspot_run, z, x, y))
+        except GeoJSONParameterError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None
+
+
+class HotspotZoneTileView(HotspotLayerView):
+    @extend_schema(
+        responses=TILE_RESPONSES,
+        summary="A run's zones as a vector tile (planners only)",
+        description='Layer "zones": rank, cell_count, incident_count, area_m2, '
+        "density_per_km2, share.",
+        operation_id="v1_tiles_hotspot_zones_mvt",
+        tags=TAGS,
+    )
+    def get(self, request, run: int, z: int, x: int, y: int):
+        hotspot_run = _run(run)
+        try:
+            return _tile_response(layers.zone_tile(hotspot_run, z, x, y))
+        except GeoJSONParameterError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from None

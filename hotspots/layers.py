@@ -1,0 +1,350 @@
+"""Map layers of a hotspot run, built in PostGIS: cells (Gi* bins, kernel density, emerging
+categories) and zones, as GeoJSON FeatureCollections and as vector tiles.
+
+Views check the planner role before calling anything here. GeoJSON goes through
+:func:`geo.geojson.feature_collection_response` and tiles through :func:`geo.mvt.tile_bytes`,
+so no feature is assembled in Python. Cell tiles have a minimum zoom and every tile a
+feature cap: a whole-metro run has tens of thousands of cells, which a tile at zoom 6 would
+otherwise carry all at once (the incident tiles lack such a guard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Case, CharField, Expression, F, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Abs, Coalesce
+from django.utils.translation import get_language
+
+from geo.geojson import BBox
+from geo.mvt import DEFAULT_BUFFER, DEFAULT_EXTENT, check_tile, tile_bounds, tile_bytes
+from hotspots.engine.emerging import LEGEND
+from hotspots.models import HotspotCell, HotspotRun, HotspotZone
+
+# Which cell values a layer reads; "gistar" is the default (every grid method has Gi*).
+CELL_LAYERS = ("gistar", "kde", "emerging")
+BIN_RANGE = range(-3, 4)
+LANGUAGES = ("es", "en")
+TILE_LAYER_CELLS = "cells"
+TILE_LAYER_ZONES = "zones"
+
+
+def tile_min_zoom() -> int:
+    """Cell tiles are empty below this zoom (``HOTSPOT_TILE_MIN_ZOOM``, default 10): at
+    zoom 10 a tile is ~40 km wide, about the size of a district."""
+    return int(getattr(settings, "HOTSPOT_TILE_MIN_ZOOM", 10))
+
+
+def tile_max_features() -> int:
+    """Features per tile (``HOTSPOT_TILE_MAX_FEATURES``, default 10000); the most
+    significant cells are kept when a tile holds more."""
+    return int(getattr(settings, "HOTSPOT_TILE_MAX_FEATURES", 10000))
+
+
+def max_features() -> int:
+    """Features per GeoJSON response: the project-wide ``GEOJSON_MAX_FEATURES``."""
+    return int(settings.GEOJSON_MAX_FEATURES)
+
+
+def language() -> str:
+    """The active language as a LEGEND key (es or en)."""
+    code = (get_language() or "es").split("-")[0]
+    return code if code in LANGUAGES else "es"
+
+
+def emerging_legend(lang: str | None = None) -> list[dict]:
+    """LEGEND as a list for clients: code, key and the label in ``lang``; hot codes first
+    (8…1), then no pattern, then cold (−1…−8), as a legend reads."""
+    lang = lang or language()
+    order = sorted(LEGEND, key=lambda code: (0 if code > 0 else 1 if code == 0 else 2, abs(code)))
+    return [
+        {"code": code, "key": LEGEND[code]["key"], "label": LEGEND[code][lang]} for code in order
+    ]
+
+
+def _legend_case(field: str, member: str, output) -> Expression:
+    return Case(
+        *[When(**{field: code}, then=Value(entry[member])) for code, entry in LEGEND.items()],
+        default=Value(None),
+        output_field=output,
+    )
+
+
+@dataclass(frozen=True)
+class CellFilter:
+    """What to read of a run's cells; every field optional."""
+
+    layer: str = "gistar"
+    bbox: BBox | None = None
+    min_bin: int | None = None
+    max_bin: int | None = None
+    bins: tuple[int, ...] = ()
+    significant: bool = False
+    min_density: float | None = None
+    emerging: tuple[int, ...] = ()  # category codes
+    include_no_pattern: bool = False
+
+
+def _parse_int(params: Mapping, name: str, errors: dict, *, lo: int, hi: int) -> int | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = [f"{name} must be a whole number"]
+        return None
+    if not lo <= value <= hi:
+        errors[name] = [f"{name} must be between {lo} and {hi}"]
+        return None
+    return value
+
+
+def _parse_ints(params: Mapping, name: str, errors: dict, allowed: Iterable[int]) -> tuple:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return ()
+    allowed = set(allowed)
+    values: list[int] = []
+    for item in raw.split(","):
+        item = item.strip()
+        try:
+            value = int(item)
+        except ValueError:
+            errors[name] = [f"{name} must be comma-separated whole numbers"]
+            return ()
+        if value not in allowed:
+            errors[name] = [f"{name}: {value} is not one of {', '.join(map(str, sorted(allowed)))}"]
+            return ()
+        if value not in values:
+            values.append(value)
+    return tuple(values)
+
+
+def _parse_bool(params: Mapping, name: str, errors: dict) -> bool:
+    raw = (params.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    errors[name] = [f"{name} must be true or false"]
+    return False
+
+
+def parse_cell_filter(params: Mapping, *, layer: str, bbox: BBox | None) -> CellFilter:
+    """Query parameters → CellFilter; raises :class:`CellFilterError` naming every bad
+    parameter."""
+    errors: dict[str, list[str]] = {}
+    lo, hi = BIN_RANGE.start, BIN_RANGE.stop - 1
+    min_bin = _parse_int(params, "min_bin", errors, lo=lo, hi=hi)
+    max_bin = _parse_int(params, "max_bin", errors, lo=lo, hi=hi)
+    if min_bin is not None and max_bin is not None and min_bin > max_bin:
+        errors["max_bin"] = ["max_bin must not be below min_bin"]
+    bins = _parse_ints(params, "bins", errors, BIN_RANGE)
+    significant = _parse_bool(params, "significant", errors)
+    min_density = None
+    raw_density = (params.get("min_density") or "").strip()
+    if raw_density:
+        try:
+            min_density = float(raw_density)
+        except ValueError:
+            errors["min_density"] = ["min_density must be a number"]
+        else:
+            if not min_density >= 0 or min_density == float("inf"):
+                errors["min_density"] = ["min_density must be a finite number ≥ 0"]
+    emerging = _parse_ints(params, "category", errors, LEGEND)
+    include_no_pattern = _parse_bool(params, "include_no_pattern", errors)
+    if errors:
+        raise CellFilterError(errors)
+    return CellFilter(
+        layer=layer,
+        bbox=bbox,
+        min_bin=min_bin,
+        max_bin=max_bin,
+        bins=bins,
+        significant=significant,
+        min_density=min_density,
+        emerging=emerging,
+        include_no_pattern=include_no_pattern,
+    )
+
+
+class CellFilterError(ValueError):
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+# --- querysets ---------------------------------------------------------------------------
+
+
+def cell_queryset(run: HotspotRun, spec: CellFilter = CellFilter()) -> QuerySet:
+    """The run's cells for a layer, most significant first (ties in grid order), so that a
+    capped response keeps what matters."""
+    queryset = HotspotCell.objects.filter(run=run)
+    if spec.bbox is not None:
+        queryset = queryset.filter(geom__bboverlaps=spec.bbox.as_geometry())
+    if spec.layer == "kde":
+        queryset = queryset.filter(density__isnull=False)
+        if spec.min_density is not None:
+            queryset = queryset.filter(density__gte=spec.min_density)
+        order = [F("density").desc(nulls_last=True)]
+    elif spec.layer == "emerging":
+        queryset = queryset.filter(emerging__isnull=False)
+        if spec.emerging:
+            queryset = queryset.filter(emerging__in=spec.emerging)
+        elif not spec.include_no_pattern:
+            # A cell without a pattern may still have hot or cold steps: the time slider
+            # shows them, so they stay in.
+            queryset = queryset.filter(
+                ~Q(emerging=0) | Q(step_bins__overlap=[b for b in BIN_RANGE if b])
+            )
+        order = [Abs("emerging").desc(), Abs(Coalesce("gi_bin", 0)).desc()]
+    else:
+        queryset = queryset.filter(gi_bin__isnull=False)
+        if spec.min_bin is not None:
+            queryset = queryset.filter(gi_bin__gte=spec.min_bin)
+        if spec.max_bin is not None:
+            queryset = queryset.filter(gi_bin__lte=spec.max_bin)
+        if spec.bins:
+            queryset = queryset.filter(gi_bin__in=spec.bins)
+        if spec.significant:
+            queryset = queryset.exclude(gi_bin=0)
+        order = [Abs("gi_bin").desc(), Abs("gi_z").desc(nulls_last=True)]
+    return queryset.order_by(*order, "i", "j")
+
+
+def cell_properties(layer: str, lang: str | None = None) -> dict[str, str | Expression]:
+    """Feature properties of a cell layer (GeoJSON); every layer names the cell and its
+    count, the layer's own values follow."""
+    base: dict[str, str | Expression] = {"i": "i", "j": "j", "count": "count"}
+    if layer == "kde":
+        return {**base, "density": "density"}
+    if layer == "emerging":
+        lang = lang or language()
+        return {
+            **base,
+            "emerging": "emerging",
+            "emerging_key": _legend_case("emerging", "key", CharField()),
+            "emerging_label": _legend_case("emerging", lang, CharField()),
+            "trend_tau": "trend_tau",
+            "trend_p": "trend_p",
+            "gi_bin": "gi_bin",
+            "step_counts": "step_counts",
+            "step_bins": "step_bins",
+        }
+    return {
+        **base,
+        "gi_z": "gi_z",
+        "gi_p": "gi_p",
+        "gi_bin": "gi_bin",
+        "zone": F("zone__rank"),
+    }
+
+
+def zone_queryset(run: HotspotRun, *, bbox: BBox | None = None) -> QuerySet:
+    queryset = HotspotZone.objects.filter(run=run)
+    if bbox is not None:
+        queryset = queryset.filter(geom__bboverlaps=bbox.as_geometry())
+    return queryset.order_by("rank")
+
+
+ZONE_PROPERTIES: dict[str, str] = {
+    "rank": "rank",
+    "cell_count": "cell_count",
+    "incident_count": "incident_count",
+    "area_m2": "area_m2",
+    "density_per_km2": "density_per_km2",
+    "share": "share",
+    "top_categories": "top_categories",
+}
+
+
+def layer_members(run: HotspotRun, layer: str) -> dict:
+    """What a client needs beside the features: the run, its method and, per layer, the
+    time steps and the legend."""
+    members: dict = {"run": run.pk, "method": run.method, "layer": layer}
+    if layer == "emerging":
+        members["steps"] = list((run.params or {}).get("steps") or [])
+        members["legend"] = emerging_legend()
+    elif layer == "kde":
+        # The whole run's maximum, so that colours do not change as the map pans.
+        members["max_density"] = HotspotCell.objects.filter(run=run).aggregate(top=Max("density"))[
+            "top"
+        ]
+    return members
+
+
+# --- vector tiles -------------------------------------------------------------------------
+
+TILE_CELL_PROPERTIES: dict[str, str | Expression] = {
+    "i": "i",
+    "j": "j",
+    "count": "count",
+    "gi_z": "gi_z",
+    "gi_bin": "gi_bin",
+    "zone": F("zone__rank"),
+    "density": "density",
+    "emerging": "emerging",
+}
+TILE_ZONE_PROPERTIES: dict[str, str] = {
+    k: v for k, v in ZONE_PROPERTIES.items() if k != "top_categories"
+}
+
+
+@dataclass(frozen=True)
+class Tile:
+    data: bytes
+    truncated: bool = False
+    below_min_zoom: bool = False
+
+
+def _capped_tile(queryset: QuerySet, *, properties, z: int, x: int, y: int, layer: str) -> Tile:
+    """The tile of ``queryset`` (ordered by priority) with at most tile_max_features()."""
+    cap = tile_max_features()
+    bounds = tile_bounds(z, x, y, margin=DEFAULT_BUFFER / DEFAULT_EXTENT)
+    candidates = queryset.filter(geom__bboverlaps=bounds).values("pk")
+    truncated = candidates[cap : cap + 1].exists()
+    chosen = queryset.model.objects.filter(pk__in=candidates[:cap])
+    data = tile_bytes(chosen, geom_field="geom", properties=properties, z=z, x=x, y=y, layer=layer)
+    return Tile(data=data, truncated=truncated)
+
+
+def cell_tile(run: HotspotRun, z: int, x: int, y: int) -> Tile:
+    """The run's cells, every layer's values in one MVT layer ``cells``; empty below
+    :func:`tile_min_zoom`. Raises GeoJSONParameterError for an address outside the
+    pyramid."""
+    check_tile(z, x, y)
+    if z < tile_min_zoom():
+        return Tile(data=b"", below_min_zoom=True)
+    # Whatever the method filled, the most notable cells first: Gi* bin, emerging
+    # pattern, then density.
+    queryset = HotspotCell.objects.filter(run=run).order_by(
+        Abs(Coalesce("gi_bin", 0)).desc(),
+        Abs(Coalesce("emerging", 0)).desc(),
+        F("density").desc(nulls_last=True),
+        "i",
+        "j",
+    )
+    return _capped_tile(
+        queryset,
+        properties=TILE_CELL_PROPERTIES,
+        z=z,
+        x=x,
+        y=y,
+        layer=TILE_LAYER_CELLS,
+    )
+
+
+def zone_tile(run: HotspotRun, z: int, x: int, y: int) -> Tile:
+    check_tile(z, x, y)
+    return _capped_tile(
+        zone_queryset(run),
+        properties=TILE_ZONE_PROPERTIES,
+        z=z,
+        x=x,
+        y=y,
+        layer=TILE_LAYER_ZONES,
+    )

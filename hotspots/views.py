@@ -1,0 +1,152 @@
+"""Planner pages for hotspot runs: the list, each run's live progress, parameters,
+results and validations, a form to validate it against a later period, and its HTML
+report as a download.
+
+Planners (and superusers) only: anybody else gets 403, anonymous visitors the login page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from hotspots import report, services
+from hotspots.api.serializers import is_finished
+from hotspots.engine import HotspotRefused
+from hotspots.models import HotspotRun
+from incidents.views import planner_required
+
+RUNS_PER_PAGE = 50
+POLL_INTERVAL_MS = 1000
+
+
+class ValidationForm(forms.Form):
+    eval_from = forms.DateField(
+        label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    eval_to = forms.DateField(
+        label=gettext_lazy("To (included)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("eval_from"), data.get("eval_to")
+        if start and end and end < start:
+            self.add_error("eval_to", _("The period ends before it starts."))
+        return data
+
+
+def _next_period(run: HotspotRun) -> dict:
+    """The period right after the run's, as long as it (a first guess for the form)."""
+    start = run.date_to + dt.timedelta(days=1)
+    end = start + (run.date_to - run.date_from)
+    return {"eval_from": start, "eval_to": min(end, max(start, dt.date.today()))}
+
+
+def _progress_labels() -> dict[str, str]:
+    """Every string the progress script shows, translated for the active language."""
+    return {
+        "queued": _("Waiting for a worker to start the run…"),
+        # "%(percent)s" is replaced by the script.
+        "running": _("Running… %(percent)s done."),
+        "finished": _("Finished. Loading the results…"),
+        "pollError": _("The progress could not be read; retrying…"),
+    }
+
+
+@never_cache
+@planner_required
+@require_GET
+def run_list(request):
+    services.fail_abandoned_runs()
+    runs = HotspotRun.objects.select_related("region", "created_by").order_by("-created_at", "-id")
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "run": run,
+            "finished": is_finished(run),
+            "percent": round(100 * run.progress),
+            "zones": (run.summary or {}).get("zones"),
+            "incidents": (run.summary or {}).get("incidents"),
+        }
+        for run in page
+    ]
+    return render(request, "hotspots/run_list.html", {"page": page, "rows": rows})
+
+
+def _detail(request, run: HotspotRun, form: ValidationForm, status: int = 200):
+    finished = is_finished(run)
+    context = {
+        "run": run,
+        "finished": finished,
+        "percent": round(100 * run.progress),
+        "tables": report.run_tables(run) if finished else None,
+        "form": form,
+        "can_validate": run.status == HotspotRun.Status.SUCCEEDED,
+        "map_url": f"{reverse('planner-map')}?run={run.pk}",
+        "progress_config": {
+            "url": reverse("hotspot-run-detail", args=[run.pk]),
+            "intervalMs": POLL_INTERVAL_MS,
+        },
+        "progress_labels": _progress_labels(),
+    }
+    return render(request, "hotspots/run_detail.html", context, status=status)
+
+
+def _get_run(pk: int) -> HotspotRun:
+    services.fail_abandoned_runs()
+    return get_object_or_404(
+        HotspotRun.objects.select_related("region", "created_by").prefetch_related(
+            "districts", "neighborhoods", "categories", "validations"
+        ),
+        pk=pk,
+    )
+
+
+@never_cache
+@planner_required
+@require_GET
+def run_detail(request, pk: int):
+    run = _get_run(pk)
+    return _detail(request, run, ValidationForm(initial=_next_period(run)))
+
+
+@never_cache
+@planner_required
+@require_POST
+def run_validate(request, pk: int):
+
+    run = _get_run(pk)
+    form = ValidationForm(request.POST)
+    if form.is_valid():
+        try:
+            services.validate_run(
+                run=run,
+                eval_from=form.cleaned_data["eval_from"],
+                eval_to=form.cleaned_data["eval_to"],
+                user=request.user,
+            )
+        except HotspotRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect(reverse("hotspots:run-detail", args=[run.pk]) + "#validations")
+    return _detail(request, _get_run(pk), form, status=400)
+
+
+@never_cache
+@planner_required
+@require_GET
+def run_report(request, pk: int):
+    run = _get_run(pk)
+    response = HttpResponse(report.render_report(run), content_type="text/html; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="hotspot-run-{run.pk}.html"'
+    return response

@@ -1,0 +1,238 @@
+"""Hotspot layers on the planner map in a real browser: a run computed by the service is
+shown by default (cells coloured by Gi* bin, the legend, a zone's popup), and the "Run
+analysis" panel starts a new run through the API, follows it and draws its layers. No
+request leaves this machine, and the page works without base tiles."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.gis.geos import Point
+from django.test import Client
+from playwright.sync_api import expect
+
+from accounts.models import Role
+from accounts.roles import ensure_role_groups
+from hotspots import services
+from hotspots.models import HotspotRun
+from incidents.models import Category, Incident
+from incidents.taxonomy import ensure_taxonomy
+from incidents.tests.factories import make_batch, make_label, make_source
+from neighborhoods.models import District, Region
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_MS = 20_000
+# COMAS (e2e-1) spans lon -79.06…-79.02, lat -13.02…-12.98 (see conftest.E2E_DISTRICTS).
+CLUSTER = (-79.045, -13.005)
+WHEN = dt.datetime(2024, 5, 10, 21, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def hotspot_data(map_data):
+    """Seeded incidents in COMAS (a dense cluster over a scattered background), a planner,
+    and one grid + Gi* run of them computed by the service."""
+    ensure_taxonomy(Category)
+    ensure_role_groups()
+    region = Region.objects.get(code="e2e")
+    comas = District.objects.get(region=region, code="e2e-1")
+    source = make_source("e2e-hotspots")
+    batch = make_batch(source)
+    rng = np.random.default_rng(5)
+    points = [
+        *zip(rng.uniform(-79.059, -79.021, 250), rng.uniform(-13.019, -12.981, 250), strict=True),
+        *zip(rng.normal(CLUSTER[0], 0.0012, 160), rng.normal(CLUSTER[1], 0.0012, 160), strict=True),
+    ]
+    label = make_label(source, "robbery-person")
+    Incident.objects.bulk_create(
+        Incident(
+            source=source,
+            external_id=f"E2E-HS-{n}",
+            point=Point(lon, lat, srid=4326),
+            occurred_at=WHEN,
+            label=label,
+            category=label.category,
+            region=region,
+            district=comas,
+            batch=batch,
+        )
+        for n, (lon, lat) in enumerate(points)
+    )
+    planner = Group.objects.get(name=Role.PLANNER).user_set.create(username="planner-hotspots")
+    run = services.create_run(
+        user=planner,
+        region=region,
+        districts=[comas],
+        date_from=dt.date(2024, 1, 1),
+        date_to=dt.date(2024, 12, 31),
+        params={"grid": "square", "cell_size_m": 250},
+    )
+    run = services.execute_run(run=run)
+    assert run.status == HotspotRun.Status.SUCCEEDED, run.message
+    assert run.zones.exists()
+    return {"run": run, "planner": planner}
+
+
+def _log_in(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+
+
+def test_planner_sees_hotspot_layers_and_starts_a_run(live_server, hotspot_data, map_page):
+    page, requests, errors = map_page
+    run = hotspot_data["run"]
+    _log_in(page, live_server, hotspot_data["planner"])
+    page.goto(live_server.url + "/planner/")
+    mapnode = page.locator("#map")
+
+    # The newest succeeded run of the region is shown: its hot cells and zones.
+    expect(mapnode).to_have_attribute("data-hotspot-run", str(run.pk), timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute(
+        "data-hotspot-zones", str(run.zones.count()), timeout=TIMEOUT_MS
+    )
+    significant = run.cells.exclude(gi_bin=0).count()
+    assert significant > 0
+    expect(mapnode).to_have_attribute("data-hotspot-cells", str(significant), timeout=TIMEOUT_MS)
+    expect(page.locator("#hotspot-run")).to_have_value(str(run.pk))
+    legend = page.locator("#hotspot-legend")
+    expect(legend).to_be_visible()
+    expect(legend.locator("li")).to_have_count(6)  # ±1, ±2, ±3
+    # (The new strings are not translated yet: the lead collects them.)
+    expect(legend.locator("li.bin-3")).to_contain_text("99 %")
+    expect(legend.locator("li.bin--3")).to_contain_text("99 %")
+    expect(page.locator("#hotspot-run-info a")).to_have_attribute(
+        "href", f"/planner/hotspots/{run.pk}/"
+    )
+
+    # The first zone's popup, with its figures.
+    zone = run.zones.get(rank=1)
+    page.evaluate(
+        "([lat, lon]) => { window.location.hash = '#15/' + lat + '/' + lon; }",
+        [zone.geom.point_on_surface.y, zone.geom.point_on_surface.x],
+    )
+    expect(mapnode).to_have_attribute("data-zoom", "15", timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    page.locator('#map path[data-zone-rank="1"]').click()
+    popup = page.locator(".leaflet-popup .hotspot-zone-popup")
+    expect(popup).to_be_visible(timeout=TIMEOUT_MS)
+    expect(popup).to_have_attribute("data-rank", "1")
+    expect(popup).to_contain_text(f"{zone.incident_count}")
+    robbery = Category.objects.get(code="robbery-person").name_es
+    expect(popup).to_contain_text(f"{robbery} ({zone.incident_count})")
+    page.screenshot(path="/tmp/planner_hotspots.png")
+
+    # "Run analysis": a smaller cell size over the same district, followed to the end.
+    page.locator("#hotspot-analysis > summary").click()
+    page.locator("#hotspot-method").select_option("dbscan")
+    expect(page.locator("#hotspot-dbscan-hint")).to_be_visible()
+    expect(page.locator("[data-param=cell_size_m]")).to_be_hidden()
+    page.locator("#hotspot-method").select_option("gistar")
+    expect(page.locator("#hotspot-dbscan-hint")).to_be_hidden()
+    expect(page.locator("#hotspot-from")).to_have_value("2024-01-01")  # the run's period
+    expect(page.locator("#hotspot-to")).to_have_value("2024-12-31")
+    page.locator("#hotspot-district").select_option("e2e-1")
+    page.locator("#hotspot-grid").select_option("hex")
+    page.locator("#hotspot-cell-size").fill("180")
+    page.locator("#hotspot-submit").click()
+    expect(mapnode).to_have_attribute("data-hotspot-job", "succeeded", timeout=TIMEOUT_MS)
+    new_run = HotspotRun.objects.exclude(pk=run.pk).get()
+    assert new_run.status == HotspotRun.Status.SUCCEEDED, new_run.message
+    assert new_run.params["grid"] == "hex" and new_run.params["cell_size_m"] == 180
+    assert new_run.created_by == hotspot_data["planner"]
+    expect(mapnode).to_have_attribute("data-hotspot-run", str(new_run.pk), timeout=TIMEOUT_MS)
+    expect(page.locator("#hotspot-run")).to_have_value(str(new_run.pk))
+    expect(mapnode).to_have_attribute(
+        "data-hotspot-cells", str(new_run.cells.exclude(gi_bin=0).count()), timeout=TIMEOUT_MS
+    )
+    expect(page.locator("#hotspot-progress-text")).to_contain_text(f"#{new_run.pk}")
+
+    # A refused request shows the service's reason.
+    page.locator("#hotspot-from").fill("2020-01-01")
+    page.locator("#hotspot-to").fill("2020-01-31")
+    page.locator("#hotspot-submit").click()
+    expect(mapnode).to_have_attribute("data-hotspot-job", "failed", timeout=TIMEOUT_MS)
+    expect(page.locator("#hotspot-progress-text")).to_contain_text("incidents")
+
+    assert requests.outside == []
+    assert errors == []
+
+
+def test_the_report_draws_its_map_without_any_network(hotspot_data, map_page):
+    from hotspots.report import render_report
+
+    page, requests, errors = map_page
+    run = hotspot_data["run"]
+    # As a downloaded file opened from disk: nothing but the page itself.
+    page.set_content(render_report(run))
+    expect(page.locator(".folium-map.leaflet-container")).to_be_visible(timeout=TIMEOUT_MS)
+    significant = run.cells.exclude(gi_bin=0).count()
+    # The area outline, the significant cells and the zones, all drawn by Leaflet.
+    expect(page.locator("path.leaflet-interactive")).to_have_count(
+        1 + significant + run.zones.count(), timeout=TIMEOUT_MS
+    )
+    expect(page.locator(".report-legend li")).to_have_count(7)  # 6 significant bins, the zone
+    page.locator("path.leaflet-interactive").last.click(force=True)
+    expect(page.locator(".leaflet-popup.foliumpopup")).to_be_visible(timeout=TIMEOUT_MS)
+    page.screenshot(path="/tmp/hotspot_report.png", full_page=False)
+    assert requests.outside == []
+    assert errors == []
+
+
+def test_emerging_categories_with_the_time_slider_and_kde(live_server, hotspot_data, map_page):
+    from hotspots.engine.emerging import LEGEND
+    from hotspots.tests.hotspot_fixtures import copy_run
+
+    page, requests, errors = map_page
+    run = hotspot_data["run"]
+    steps = ["2024-01-01", "2024-02-01", "2024-03-01"]
+    emerging = copy_run(run, method="emerging", params={"steps": steps, "step": "month"})
+    cells = list(emerging.cells.order_by("i", "j")[:3])
+    # Persistent, new, and no pattern but hot in the second month only.
+    for cell, code, bins in zip(cells, (4, 1, 0), ([2, 3, 3], [0, 0, 2], [0, 1, 0]), strict=True):
+        emerging.cells.filter(pk=cell.pk).update(emerging=code, step_bins=bins)
+    emerging.cells.exclude(pk__in=[c.pk for c in cells]).update(emerging=0, step_bins=[0, 0, 0])
+    kde = copy_run(run, method="kde")
+    kde.cells.update(density=0)
+    kde.cells.filter(count__gt=0).update(density=12.5)
+    _log_in(page, live_server, hotspot_data["planner"])
+
+    page.goto(live_server.url + f"/planner/?run={emerging.pk}")
+    mapnode = page.locator("#map")
+    expect(mapnode).to_have_attribute("data-hotspot-run", str(emerging.pk), timeout=TIMEOUT_MS)
+    # Whole period: the two cells with a pattern, and the legend of the categories.
+    expect(mapnode).to_have_attribute("data-hotspot-cells", "2", timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute("data-hotspot-legend", "emerging")
+    expect(page.locator("#hotspot-legend li.emerging-persistent_hot_spot")).to_have_text(
+        LEGEND[4]["es"]
+    )
+    slider = page.locator("#hotspot-step")
+    expect(page.locator("#hotspot-step-box")).to_be_visible()
+    expect(slider).to_have_attribute("max", "3")
+    # Step by step: the cells hot or cold in that month.
+    for step, drawn in ((1, 1), (2, 2), (3, 2)):
+        slider.fill(str(step))
+        expect(mapnode).to_have_attribute("data-hotspot-step", str(step))
+        expect(mapnode).to_have_attribute("data-hotspot-cells", str(drawn))
+    expect(page.locator("#hotspot-legend li.bin-3")).to_be_visible()
+
+    # The KDE run from the list: a density ramp over the cells with incidents.
+    page.locator("#hotspot-run").select_option(str(kde.pk))
+    expect(mapnode).to_have_attribute("data-hotspot-run", str(kde.pk), timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute(
+        "data-hotspot-cells", str(kde.cells.filter(count__gt=0).count()), timeout=TIMEOUT_MS
+    )
+    expect(mapnode).to_have_attribute("data-hotspot-legend", "kde")
+    expect(page.locator("#hotspot-step-box")).to_be_hidden()
+    assert requests.outside == []
+    assert errors == []

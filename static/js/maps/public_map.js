@@ -579,5 +579,147 @@
     });
   }
 
+  // --- recovered public spaces ------------------------------------------------------
+  // Recovered and maintained spaces from the anonymous layer (publicspaces): kind, dates,
+  // activity counts and photos; no personal data reaches this endpoint. Names and
+  // captions come from data: DOM text only.
+
+  var spacesConfig = readJSON("public-spaces-config");
+  var spacesLabels = spacesConfig.labels || {};
+  var spacesLayer = null;
+  var spacesToggle = document.getElementById("public-spaces-toggle");
+
+  map.createPane("publicSpaces").style.zIndex = "440";
+
+  function spaceElement(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    return node;
+  }
+
+  /* Only photos of this server: a path, never another origin. */
+  function localPath(url) {
+    return typeof url === "string" && url.charAt(0) === "/" && url.charAt(1) !== "/";
+  }
+
+  function spacePopup(props) {
+    var box = spaceElement("div", "ps-popup public-space-popup");
+    box.appendChild(spaceElement("span", "ps-popup-kind", (spacesLabels.kinds || {})[props.kind] || props.kind));
+    box.appendChild(spaceElement("strong", "ps-popup-name", props.name));
+    var condition = spaceElement("span", "ps-popup-condition");
+    var dot = spaceElement("span", "ps-dot");
+    dot.style.backgroundColor = (spacesConfig.colours || {})[props.condition] || "#1e8449";
+    condition.appendChild(dot);
+    condition.appendChild(
+      document.createTextNode((spacesLabels.conditions || {})[props.condition] || props.condition)
+    );
+    box.appendChild(condition);
+    var facts = spaceElement("dl", "ps-popup-facts");
+    function fact(term, value) {
+      if (value === null || value === undefined || value === "") {
+        return;
+      }
+      facts.appendChild(spaceElement("dt", null, term));
+      facts.appendChild(spaceElement("dd", null, value));
+    }
+    fact(spacesLabels.district, props.district);
+    fact(spacesLabels.neighborhood, props.neighborhood);
+    fact(spacesLabels.worksStarted, props.works_started_on);
+    fact(spacesLabels.recoveredOn, props.recovered_on);
+    fact(spacesLabels.maintainedOn, props.maintained_on);
+    fact(spacesLabels.activities, props.activity_count);
+    fact(spacesLabels.participants, props.participant_total);
+    box.appendChild(facts);
+    var photos = (props.photos || []).filter(function (photo) {
+      return photo && localPath(photo.url);
+    });
+    if (photos.length) {
+      var strip = spaceElement("div", "ps-popup-photos");
+      photos.slice(0, 4).forEach(function (photo) {
+        var img = document.createElement("img");
+        img.src = photo.url;
+        img.loading = "lazy";
+        img.alt = format(spacesLabels.photo || "%(stage)s", {
+          stage: (spacesLabels.stages || {})[photo.stage] || photo.stage,
+        });
+        img.setAttribute("data-stage", photo.stage);
+        strip.appendChild(img);
+      });
+      box.appendChild(strip);
+    }
+    if (props.is_demo) {
+      box.appendChild(spaceElement("span", "badge badge-synthetic", spacesLabels.demo));
+    }
+    return box;
+  }
+
+  function spaceStyle(feature) {
+    var colour = (spacesConfig.colours || {})[(feature.properties || {}).condition] || "#1e8449";
+    return { pane: "publicSpaces", color: colour, weight: 3, opacity: 0.95, fillColor: colour, fillOpacity: 0.45 };
+  }
+
+  function loadPublicSpaces() {
+    if (!spacesConfig.api) {
+      return Promise.resolve(null);
+    }
+    return getJSON(spacesConfig.api).then(function (data) {
+      var layer = L.geoJSON(data, {
+        pane: "publicSpaces",
+        style: spaceStyle,
+        pointToLayer: function (feature, latlng) {
+          return L.circleMarker(latlng, L.extend({ radius: 8 }, spaceStyle(feature), { fillOpacity: 0.8 }));
+        },
+        onEachFeature: function (feature, featureLayer) {
+          var props = feature.properties || {};
+          featureLayer.bindPopup(function () {
+            return spacePopup(props);
+          });
+          featureLayer.bindTooltip(String(props.name == null ? "" : props.name), {
+            direction: "top",
+            className: "area-tooltip-wrap",
+          });
+          featureLayer.on("add", function () {
+            var element = featureLayer.getElement && featureLayer.getElement();
+            if (element) {
+              element.setAttribute("data-layer", "public-space");
+              element.setAttribute("data-condition", props.condition || "");
+              element.setAttribute("data-demo", props.is_demo ? "true" : "false");
+            }
+          });
+        },
+      });
+      spacesLayer = layer;
+      if (!spacesToggle || spacesToggle.checked) {
+        layer.addTo(map);
+      }
+      mapNode.setAttribute("data-public-spaces", String((data.features || []).length));
+      return data;
+    }).catch(function (error) {
+      if (window.console) {
+        window.console.error(error);
+      }
+      setStatus(spacesLabels.loadError, true);
+    });
+  }
+
+  if (spacesToggle) {
+    spacesToggle.addEventListener("change", function () {
+      if (!spacesLayer) {
+        return;
+      }
+      if (spacesToggle.checked) {
+        spacesLayer.addTo(map);
+      } else {
+        map.removeLayer(spacesLayer);
+      }
+    });
+  }
+
   start();
+  loadPublicSpaces();
 })();

@@ -1,0 +1,140 @@
+/*
+ * A space's page: the space on a map over its district's border; for users who may edit
+ * it, geoman's vertex editing or whole-shape dragging, saved through the geometry form
+ * (the server refuses a shape outside the district and says why). Also previews a photo
+ * chosen for upload before it is sent.
+ */
+(function () {
+  "use strict";
+
+  var S = window.BarrioSpaces;
+  var common = window.BarrioMap;
+
+  function previewPhotos() {
+    document.querySelectorAll(".ps-photo-form").forEach(function (form) {
+      var input = form.querySelector("input[type=file]");
+      var box = form.querySelector(".ps-photo-preview");
+      if (!input || !box || !window.URL || !URL.createObjectURL) {
+        return;
+      }
+      input.addEventListener("change", function () {
+        box.textContent = "";
+        var file = input.files && input.files[0];
+        if (!file || !/^image\//.test(file.type)) {
+          return;
+        }
+        var img = document.createElement("img");
+        img.alt = file.name;
+        img.src = URL.createObjectURL(file);
+        img.onload = function () {
+          URL.revokeObjectURL(img.src);
+        };
+        box.appendChild(img);
+      });
+    });
+  }
+  previewPhotos();
+
+  var config = S.readJSON("space-map-config");
+  var labels = S.readJSON("space-map-labels");
+  var mapNode = document.getElementById("map");
+  if (!mapNode || typeof L === "undefined" || !S || !config.space) {
+    return;
+  }
+  var map = S.createMap(mapNode, config, labels);
+  var outline = config.districtOutline ? S.addOutline(map, config.districtOutline) : null;
+  var colour = S.colourFor(config, config.space.condition);
+
+  // Points are markers here (not circles): geoman drags markers.
+  var group = L.geoJSON(config.space.geometry, {
+    style: function () {
+      return S.spaceStyle(colour);
+    },
+    pointToLayer: function (feature, latlng) {
+      return L.marker(latlng);
+    },
+  });
+  group.addTo(map);
+  var shape = group.getLayers()[0];
+  if (shape) {
+    S.tagPath(shape, { "data-space-id": config.space.id });
+  }
+
+  function frame() {
+    var bounds = group.getBounds();
+    if (outline) {
+      // The district around the space: the border is what a move must stay inside.
+      bounds = L.latLngBounds(bounds.getSouthWest(), bounds.getNorthEast()).extend(outline.getBounds());
+    }
+    if (bounds.isValid()) {
+      map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 });
+    }
+  }
+  frame();
+
+  // A refused shape is drawn dashed, in red, over the saved one.
+  if (config.drawnGeometry) {
+    try {
+      L.geoJSON(JSON.parse(config.drawnGeometry), {
+        interactive: false,
+        style: function () {
+          return { color: "#b42318", weight: 3, dashArray: "4 4", fillOpacity: 0.1 };
+        },
+        pointToLayer: function (feature, latlng) {
+          return L.circleMarker(latlng, { radius: 9, color: "#b42318", dashArray: "4 4" });
+        },
+      }).addTo(map);
+    } catch (error) {
+      // Not GeoJSON: the error message next to the form says so.
+    }
+  }
+  mapNode.setAttribute("data-ready", "true");
+
+  var form = document.getElementById("geometry-form");
+  if (!config.canEdit || !form || !shape || !S.setupGeoman(map, labels)) {
+    return;
+  }
+  var input = form.querySelector("input[name=geometry]");
+  var save = document.getElementById("shape-save");
+  var cancel = document.getElementById("shape-cancel");
+  var hint = document.getElementById("shape-hint");
+
+  function changed() {
+    input.value = JSON.stringify(shape.toGeoJSON().geometry);
+    save.disabled = false;
+    mapNode.setAttribute("data-shape-changed", "true");
+  }
+
+  function editing(mode) {
+    hint.hidden = false;
+    cancel.hidden = false;
+    mapNode.setAttribute("data-edit-mode", mode);
+  }
+
+  shape.on("pm:edit", changed);
+  shape.on("pm:dragend", changed);
+
+  document.getElementById("shape-edit").addEventListener("click", function () {
+    shape.pm.disableLayerDrag && shape.pm.disableLayerDrag();
+    shape.pm.enable({ allowSelfIntersection: false });
+    editing("vertices");
+  });
+  document.getElementById("shape-move").addEventListener("click", function () {
+    shape.pm.disable();
+    if (shape.pm.enableLayerDrag) {
+      shape.pm.enableLayerDrag();
+    } else if (shape.dragging) {
+      shape.dragging.enable();
+    }
+    editing("move");
+  });
+  if (shape instanceof L.Marker) {
+    shape.on("dragend", changed);
+  }
+  form.addEventListener("submit", function () {
+    if (!save.disabled) {
+      input.value = JSON.stringify(shape.toGeoJSON().geometry);
+    }
+  });
+  common.statusSetter(document.getElementById("map-status"))("");
+})();

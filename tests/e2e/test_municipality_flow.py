@@ -1,0 +1,380 @@
+"""The municipal public-space flow in a real browser: a municipal user of COMAS draws a new
+park on the map, fills the form, takes its recovery project through planned → in works →
+recovered with a photo, logs an activity, and the anonymous public map then shows the park
+in its layer. The same user gets a 404 for a RÍMAC space, and dragging the park into RÍMAC
+is refused with the service's message. Also: the pages at 375 px wide.
+
+Districts are the synthetic e2e squares of conftest.py (COMAS west of RÍMAC), so no real
+data is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.gis.geos import Point, Polygon
+from django.test import Client
+from django.utils import translation
+from PIL import Image
+from playwright.sync_api import expect
+
+from accounts.models import Role, StaffProfile
+from accounts.roles import ensure_role_groups
+from neighborhoods.models import District
+from publicspaces import services
+from publicspaces.models import Condition, ProjectStatus, PublicSpace, SpaceKind
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_MS = 15_000
+PARK = "Parque Las Flores"
+
+
+@pytest.fixture
+def muni_data(map_data, settings, tmp_path):
+    """The e2e districts, a municipal user of COMAS and a space in RÍMAC."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    # A transactional test empties every table afterwards, the role groups too.
+    ensure_role_groups()
+    comas = District.objects.get(region__code="e2e", code="e2e-1")
+    rimac = District.objects.get(region__code="e2e", code="e2e-2")
+    user = Group.objects.get(name=Role.MUNICIPAL).user_set.create(username="muni-comas")
+    StaffProfile.objects.create(user=user, district=comas)
+    rimac_space = services.create_space(
+        user=None,
+        name="Plaza del Rímac",
+        kind="plaza",
+        geom=Polygon.from_bbox((-79.005, -13.005, -79.000, -13.000)),
+    )
+    assert rimac_space.district == rimac
+    return {"user": user, "comas": comas, "rimac": rimac, "rimac_space": rimac_space}
+
+
+def es(text) -> str:
+    """A label as the Spanish page shows it (translated once the lead's catalogue has it)."""
+    with translation.override("es"):
+        # Lazy model labels translate when made text; plain strings go through gettext.
+        return translation.gettext(text) if isinstance(text, str) else str(text)
+
+
+def _log_in(page, live_server, user) -> None:
+    """The session of a logged-in client, handed to the browser as its cookie."""
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+
+
+def _png(path) -> str:
+    Image.new("RGB", (80, 60), (40, 160, 90)).save(path, format="PNG")
+    return str(path)
+
+
+def _click_at(page, box, fx: float, fy: float) -> None:
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+
+def _draw_park(page) -> None:
+    """Draws a square in the middle of the district's outline with geoman's polygon tool."""
+    outline = page.locator('#map path[data-level="district-outline"]')
+    expect(outline).to_have_count(1, timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelector('#map').getAttribute('data-moving') !== 'true'"
+    )
+    box = outline.bounding_box()
+    page.locator(".leaflet-pm-icon-polygon").click()
+    corners = [(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6)]
+    for fx, fy in corners:
+        _click_at(page, box, fx, fy)
+        page.wait_for_timeout(150)
+    _click_at(page, box, *corners[0])  # back on the first vertex: the polygon is closed
+
+
+def _transition(page, status: str) -> None:
+    page.locator(f'button[data-transition="{status}"]').click()
+    expect(page.locator(".ps-project")).to_have_attribute("data-status", status, timeout=TIMEOUT_MS)
+
+
+def test_municipal_user_logs_a_park_and_the_public_sees_it(
+    live_server, muni_data, map_page, browser, tmp_path
+):
+    page, requests, errors = map_page
+    _log_in(page, live_server, muni_data["user"])
+
+    # --- the district's map, with the drawing tools ---------------------------------------
+    page.goto(live_server.url + "/municipality/")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("#panel-heading")).to_contain_text("COMAS")
+    expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+    expect(page.locator("#map")).to_have_attribute("data-spaces", "0")
+    expect(page.locator("#map-legend")).to_contain_text(es(Condition.RECOVERED.label))
+
+    _draw_park(page)
+    expect(page.locator("#geometry-state")).to_have_attribute("data-drawn", "true")
+    page.get_by_label(es("Name"), exact=True).fill(PARK)
+    page.get_by_label(es("Kind"), exact=True).select_option("park")
+    page.get_by_label(es("Address"), exact=True).fill("Av. Los Jazmines 123")
+    page.locator("#space-save").click()
+
+    # --- the space's page ---------------------------------------------------------------
+    expect(page.locator("#space-name")).to_have_text(PARK, timeout=TIMEOUT_MS)
+    space = PublicSpace.objects.get(name=PARK)
+    assert space.district == muni_data["comas"]
+    assert space.geom.geom_type == "Polygon"
+    expect(page.locator("#space-district")).to_have_text("COMAS")
+
+    page.locator("#project-form").get_by_label(es("Title"), exact=True).fill(
+        "Recuperación del parque"
+    )
+    page.locator("#project-form button[type=submit]").click()
+    expect(page.locator(".ps-project")).to_have_attribute("data-status", "identified")
+    # Only the moves the services allow are offered.
+    buttons = page.locator(".ps-transition-form button[data-transition]")
+    assert [buttons.nth(i).get_attribute("data-transition") for i in range(buttons.count())] == [
+        "planned",
+        "cancelled",
+    ]
+    _transition(page, "planned")
+    _transition(page, "in_works")
+    expect(page.locator(".ps-condition")).to_have_attribute("data-condition", "in_recovery")
+    _transition(page, "recovered")
+    expect(page.locator(".ps-condition")).to_have_attribute("data-condition", "recovered")
+    today = dt.date.today().isoformat()
+    project = space.projects.get()
+    assert project.status == ProjectStatus.RECOVERED
+    assert [project.planned_on, project.works_started_on, project.recovered_on] != [None] * 3
+    expect(page.locator('.ps-step[data-step="recovered"]')).to_have_class(
+        "ps-step is-done is-current"
+    )
+
+    # A photo of the result: previewed when chosen, shown once uploaded.
+    photo_form = page.locator(".ps-photo-form")
+    photo_form.get_by_label(es("Stage"), exact=True).select_option("after")
+    photo_form.locator("input[type=file]").set_input_files(_png(tmp_path / "parque.png"))
+    expect(photo_form.locator(".ps-photo-preview img")).to_have_count(1)
+    photo_form.get_by_label(es("Caption"), exact=True).fill("El parque recuperado")
+    photo_form.locator("button[type=submit]").click()
+    photo = page.locator('.ps-photo[data-stage="after"] img')
+    expect(photo).to_have_count(1, timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.ps-photo img'); "
+        "return i && i.complete && i.naturalWidth > 0; }",
+        timeout=TIMEOUT_MS,
+    )
+
+    # An activity held in the recovered park.
+    page.locator("#activities summary").click()
+    activity_form = page.locator("#activity-form")
+    activity_form.get_by_label(es("Date"), exact=True).fill(today)
+    activity_form.get_by_label(es("Kind"), exact=True).select_option("cultural")
+    activity_form.get_by_label(es("Title"), exact=True).fill("Taller de pintura")
+    activity_form.get_by_label(es("Participants"), exact=True).fill("25")
+    activity_form.locator("button[type=submit]").click()
+    expect(page.locator("#activity-table")).to_contain_text("Taller de pintura", timeout=TIMEOUT_MS)
+    expect(page.locator("#history")).to_contain_text("muni-comas")
+
+    # --- another district's space: not found ---------------------------------------------
+    rimac_url = f"{live_server.url}/municipality/spaces/{muni_data['rimac_space'].pk}/"
+    response = page.goto(rimac_url)
+    assert response.status == 404
+    assert "Plaza del Rímac" not in page.content()
+
+    # --- dragging the park into RÍMAC is refused ------------------------------------------
+    page.goto(f"{live_server.url}/municipality/spaces/{space.pk}/")
+    expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+    page.locator("#shape-move").click()
+    park = page.locator(f'#map path[data-space-id="{space.pk}"]')
+    park_box = park.bounding_box()
+    outline_box = page.locator('#map path[data-level="district-outline"]').bounding_box()
+    start_x = park_box["x"] + park_box["width"] / 2
+    start_y = park_box["y"] + park_box["height"] / 2
+    page.mouse.move(start_x, start_y)
+    page.mouse.down()
+    # One district's width to the east: RÍMAC.
+    for step in range(1, 11):
+        page.mouse.move(start_x + step * outline_box["width"] / 10, start_y)
+    page.mouse.up()
+    expect(page.locator("#map")).to_have_attribute("data-shape-changed", "true")
+    page.locator("#shape-save").click()
+    expect(page.locator("#geometry-errors")).to_contain_text("COMAS", timeout=TIMEOUT_MS)
+    before = space.geom
+    space.refresh_from_db()
+    assert space.geom.equals_exact(before, 1e-9)
+    assert space.district == muni_data["comas"]
+
+    assert not errors, errors
+    assert not requests.outside, requests.outside
+
+    # --- the anonymous public map shows the park in its layer ------------------------------
+    context = browser.new_context(locale="es-PE", viewport={"width": 1280, "height": 800})
+    try:
+        public = context.new_page()
+        public_errors: list[str] = []
+        public.on("pageerror", lambda error: public_errors.append(str(error)))
+        public.goto(live_server.url + "/")
+        expect(public.locator("#map")).to_have_attribute(
+            "data-public-spaces", "1", timeout=TIMEOUT_MS
+        )
+        expect(public.locator("#map-legend")).to_contain_text(es("Recovered public space"))
+        park_path = public.locator('#map path[data-layer="public-space"]')
+        expect(park_path).to_have_count(1)
+        # Zoomed out, the park is a few pixels: zoom to it through the district search.
+        public.locator("#district-search").fill("comas")
+        public.locator("#district-search").press("Enter")
+        public.wait_for_timeout(600)
+        park_path.click()
+        popup = public.locator(".public-space-popup")
+        expect(popup).to_contain_text(PARK, timeout=TIMEOUT_MS)
+        expect(popup).to_contain_text(es(SpaceKind.PARK.label))
+        expect(popup).to_contain_text("COMAS")
+        expect(popup).to_contain_text(today)
+        expect(popup.locator("dd").filter(has_text="25")).to_have_count(1)
+        expect(popup.locator('img[data-stage="after"]')).to_have_count(1)
+        public.wait_for_function(
+            "() => { const i = document.querySelector('.public-space-popup img'); "
+            "return i && i.complete && i.naturalWidth > 0; }",
+            timeout=TIMEOUT_MS,
+        )
+        # No personal data: not the address, the caption, the organiser or the user.
+        text = popup.inner_text()
+        for private in ("Jazmines", "El parque recuperado", "muni-comas"):
+            assert private not in text
+        # The layer toggle hides and shows it.
+        public.locator("#public-spaces-toggle").uncheck()
+        expect(park_path).to_have_count(0)
+        public.locator("#public-spaces-toggle").check()
+        expect(park_path).to_have_count(1)
+        assert not public_errors, public_errors
+    finally:
+        context.close()
+
+
+def test_municipal_pages_fit_a_375px_phone(live_server, muni_data, browser):
+    space = services.create_space(
+        user=muni_data["user"],
+        name="Losa deportiva con un nombre bastante largo para un teléfono",
+        kind="sports_field",
+        geom=Polygon.from_bbox((-79.045, -13.005, -79.040, -13.000)),
+    )
+    context = browser.new_context(
+        locale="es-PE",
+        viewport={"width": 375, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        _log_in(page, live_server, muni_data["user"])
+        for path in (
+            "/municipality/",
+            f"/municipality/spaces/{space.pk}/",
+            "/municipality/spaces/",
+        ):
+            page.goto(live_server.url + path)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= 375, (path, width)
+        page.goto(live_server.url + "/municipality/")
+        expect(page.locator("#map")).to_have_attribute("data-spaces", "1", timeout=TIMEOUT_MS)
+        map_box = page.locator("#map").bounding_box()
+        assert map_box["width"] == pytest.approx(375, abs=1)
+        # The form comes under the map and its fields are a finger wide.
+        name_box = page.get_by_label(es("Name"), exact=True).bounding_box()
+        assert name_box["y"] > map_box["y"] + map_box["height"] - 1
+        assert name_box["height"] >= 44 and name_box["width"] > 300
+        page.goto(f"{live_server.url}/municipality/spaces/{space.pk}/")
+        expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+        save_box = page.locator("#shape-save").bounding_box()
+        assert save_box["height"] >= 44
+        page.screenshot(path="/tmp/municipality_phone.png", full_page=True)
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_planner_layer_counts_incidents_around_recovered_spaces(live_server, muni_data, map_page):
+    """The planner map's layer: before/after counts within the chosen distance."""
+    from incidents.models import Category, ImportBatch, Incident, IncidentSource, SourceLabel
+    from incidents.taxonomy import ensure_taxonomy
+
+    page, requests, errors = map_page
+    ensure_taxonomy(Category)
+    comas = muni_data["comas"]
+    park = services.create_space(
+        user=None,
+        name="Parque Planner",
+        kind="park",
+        geom=Polygon.from_bbox((-79.0405, -13.0005, -79.0395, -12.9995)),
+    )
+    project = services.create_project(
+        user=None, space=park, title="P", identified_on=dt.date(2024, 1, 1)
+    )
+    for status, day in (("planned", 2), ("in_works", 3), ("recovered", 10)):
+        services.transition_project(
+            user=None, project=project, to_status=status, on=dt.date(2024, 1, day)
+        )
+    source = IncidentSource.objects.create(name="e2e-spaces")
+    batch = ImportBatch.objects.create(source=source, status=ImportBatch.Status.SUCCEEDED)
+    category = Category.objects.get(code="burglary")
+    label = SourceLabel.objects.create(source=source, label="ROBO", category=category)
+    # (lon, lat, when): 3 near the park before, 1 near after, 1 far (about 550 m) before.
+    points = [
+        (-79.0400, -13.0010, dt.datetime(2023, 9, 1, tzinfo=dt.UTC)),
+        (-79.0390, -13.0000, dt.datetime(2023, 11, 1, tzinfo=dt.UTC)),
+        (-79.0410, -12.9990, dt.datetime(2023, 12, 20, tzinfo=dt.UTC)),
+        (-79.0400, -13.0010, dt.datetime(2024, 3, 1, tzinfo=dt.UTC)),
+        (-79.0350, -13.0000, dt.datetime(2023, 10, 1, tzinfo=dt.UTC)),
+    ]
+    for number, (lon, lat, when) in enumerate(points):
+        Incident.objects.create(
+            source=source,
+            external_id=f"PS-{number}",
+            point=Point(lon, lat, srid=4326),
+            occurred_at=when,
+            label=label,
+            category=category,
+            region=comas.region,
+            district=comas,
+            batch=batch,
+        )
+    planner = Group.objects.get(name=Role.PLANNER).user_set.create(username="planner-spaces")
+    _log_in(page, live_server, planner)
+    page.goto(live_server.url + "/planner/")
+    control = page.locator("#planner-spaces")
+    expect(control).to_be_visible(timeout=TIMEOUT_MS)
+    page.locator("#planner-spaces-toggle").check()
+    expect(control).to_have_attribute("data-count", "1", timeout=TIMEOUT_MS)
+    space_path = page.locator('#map path[data-layer="planner-space"]')
+    expect(space_path).to_have_attribute("data-change", "fewer")
+    page.locator("#planner-spaces-distance").fill("800")
+    page.locator("#planner-spaces-form button").click()
+    expect(control).to_have_attribute("aria-busy", "false", timeout=TIMEOUT_MS)
+    # Zoomed out to the three districts the park is a few pixels under the incident
+    # clusters: the click goes to its path, as Leaflet reads it.
+    space_path.dispatch_event("click")
+    popup = page.locator(".planner-space-popup")
+    expect(popup).to_contain_text("Parque Planner", timeout=TIMEOUT_MS)
+    # 800 m takes in the far one too: 4 before, 1 after; the 6 months after are over.
+    expect(popup.locator('[data-count="before"]')).to_have_text("4")
+    expect(popup.locator('[data-count="after"]')).to_have_text("1")
+    expect(popup.locator(".planner-space-complete")).to_have_attribute("data-complete", "true")
+    page.locator("#planner-spaces-distance").fill("100")
+    page.locator("#planner-spaces-form button").click()
+    expect(control).to_have_attribute("aria-busy", "false", timeout=TIMEOUT_MS)
+    space_path.dispatch_event("click")
+    # The popup of the previous count fades out: only the new one stays.
+    expect(page.locator(".planner-space-popup")).to_have_count(1)
+    expect(page.locator('.planner-space-popup [data-count="before"]')).to_have_text("3")
+    assert not errors, errors

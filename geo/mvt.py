@@ -141,6 +141,31 @@ def tile_bytes(
     return bytes(data) if data else b""
 
 
+def capped_tile_bytes(
+    queryset: QuerySet,
+    *,
+    max_features: int,
+    geom_field: str,
+    properties: Mapping[str, str | Expression],
+    z: int,
+    x: int,
+    y: int,
+    layer: str,
+) -> tuple[bytes, bool]:
+    """:func:`tile_bytes` with at most ``max_features`` rows of ``queryset`` — the first
+    ones in its order, so order it by what matters most — and whether rows were left out.
+    A tile of a whole metro area at low zoom would otherwise carry every row (8.8 MB of
+    CDMX incidents at zoom 0)."""
+    bounds = tile_bounds(z, x, y, margin=DEFAULT_BUFFER / DEFAULT_EXTENT)
+    candidates = queryset.filter(**{f"{geom_field}__bboverlaps": bounds}).values("pk")
+    truncated = candidates[max_features : max_features + 1].exists()
+    chosen = queryset.model.objects.filter(pk__in=candidates[:max_features])
+    data = tile_bytes(
+        chosen, geom_field=geom_field, properties=properties, z=z, x=x, y=y, layer=layer
+    )
+    return data, truncated
+
+
 def tile_response(data: bytes) -> HttpResponse:
     """The tile as ``application/vnd.mapbox-vector-tile``; an empty tile is 204 No Content
     (MapLibre, OpenLayers and Leaflet.VectorGrid all draw nothing for it)."""

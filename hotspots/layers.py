@@ -5,7 +5,7 @@ Views check the planner role before calling anything here. GeoJSON goes through
 :func:`geo.geojson.feature_collection_response` and tiles through :func:`geo.mvt.tile_bytes`,
 so no feature is assembled in Python. Cell tiles have a minimum zoom and every tile a
 feature cap: a whole-metro run has tens of thousands of cells, which a tile at zoom 6 would
-otherwise carry all at once (the incident tiles lack such a guard).
+otherwise carry all at once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.db.models.functions import Abs, Coalesce
 from django.utils.translation import get_language
 
 from geo.geojson import BBox
-from geo.mvt import DEFAULT_BUFFER, DEFAULT_EXTENT, check_tile, tile_bounds, tile_bytes
+from geo.mvt import capped_tile_bytes, check_tile
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
 
@@ -303,12 +303,16 @@ class Tile:
 
 def _capped_tile(queryset: QuerySet, *, properties, z: int, x: int, y: int, layer: str) -> Tile:
     """The tile of ``queryset`` (ordered by priority) with at most tile_max_features()."""
-    cap = tile_max_features()
-    bounds = tile_bounds(z, x, y, margin=DEFAULT_BUFFER / DEFAULT_EXTENT)
-    candidates = queryset.filter(geom__bboverlaps=bounds).values("pk")
-    truncated = candidates[cap : cap + 1].exists()
-    chosen = queryset.model.objects.filter(pk__in=candidates[:cap])
-    data = tile_bytes(chosen, geom_field="geom", properties=properties, z=z, x=x, y=y, layer=layer)
+    data, truncated = capped_tile_bytes(
+        queryset,
+        max_features=tile_max_features(),
+        geom_field="geom",
+        properties=properties,
+        z=z,
+        x=x,
+        y=y,
+        layer=layer,
+    )
     return Tile(data=data, truncated=truncated)
 
 

@@ -144,6 +144,9 @@ MAP_DEFAULT_ZOOM = env.int("MAP_DEFAULT_ZOOM", default=11)
 
 # Hard caps for GeoJSON endpoints (features per response).
 GEOJSON_MAX_FEATURES = env.int("GEOJSON_MAX_FEATURES", default=20000)
+# Incidents per vector tile (the most recent are kept); hides nothing from planners, who
+# zoom in, and keeps a low-zoom tile of a metro area small.
+INCIDENT_TILE_MAX_FEATURES = env.int("INCIDENT_TILE_MAX_FEATURES", default=10000)
 
 # --- Public spaces ----------------------------------------------------------------
 # Project photos: checked and re-encoded by Pillow (publicspaces.photos); EXIF is dropped.

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from accounts.roles import is_planner
 from geo.geojson import GeoJSONParameterError, feature_collection_response
-from geo.mvt import MVT_CONTENT_TYPE, tile_bytes, tile_response
+from geo.mvt import MVT_CONTENT_TYPE, capped_tile_bytes, tile_response
 from incidents import selectors
 from incidents.api.filters import (
     FILTER_PARAMETERS,
@@ -38,6 +38,7 @@ from incidents.api.serializers import CategorySerializer, HeatSerializer, Incide
 
 CACHE_CONTROL = "private, no-store"
 TILE_LAYER = "incidents"
+TRUNCATED_HEADER = "X-Incidents-Truncated"
 _MAX_ID = 2**63 - 1
 _CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _CSV_ROWS_PER_CHUNK = 500
@@ -281,7 +282,8 @@ class IncidentTileView(PlannerAPIView):
             (200, MVT_CONTENT_TYPE): OpenApiResponse(
                 OpenApiTypes.BINARY,
                 description='Mapbox Vector Tile, layer "incidents", properties id, category, '
-                "family",
+                "family; at most INCIDENT_TILE_MAX_FEATURES incidents, the most recent first "
+                f"({TRUNCATED_HEADER}: true when some were left out)",
             ),
             204: OpenApiResponse(description="no incident in this tile"),
             400: BAD_REQUEST,
@@ -294,8 +296,10 @@ class IncidentTileView(PlannerAPIView):
     def get(self, request, z: int, x: int, y: int):
         filters = parse_filters(request.query_params)
         try:
-            data = tile_bytes(
-                selectors.incident_list(filters),
+            # The most recent incidents first when a tile holds more than the cap.
+            data, truncated = capped_tile_bytes(
+                selectors.incident_list(filters).order_by("-occurred_at", "-pk"),
+                max_features=settings.INCIDENT_TILE_MAX_FEATURES,
                 geom_field="point",
                 properties={
                     "id": "id",
@@ -309,7 +313,10 @@ class IncidentTileView(PlannerAPIView):
             )
         except GeoJSONParameterError as exc:
             raise ValidationError({exc.field: [exc.message]}) from None
-        return tile_response(data)
+        response = tile_response(data)
+        if truncated:
+            response[TRUNCATED_HEADER] = "true"
+        return response
 
 
 class CategoryListView(PlannerAPIView):

@@ -270,6 +270,18 @@ def test_world_tile_holds_everything(api, points):
         assert 0 <= x < 2048 and 2048 < y <= 4096
 
 
+def test_a_crowded_tile_keeps_the_most_recent_incidents_and_says_it_was_cut(api, points, settings):
+    settings.INCIDENT_TILE_MAX_FEATURES = 2
+    newest = sorted(points.values(), key=lambda i: (i.occurred_at, i.pk), reverse=True)[:2]
+    response = tile(api, 0, 0, 0)
+    assert set(features_by_id(response)) == {i.pk for i in newest}
+    assert response["X-Incidents-Truncated"] == "true"
+    settings.INCIDENT_TILE_MAX_FEATURES = 4
+    response = tile(api, 0, 0, 0)
+    assert len(features_by_id(response)) == 4
+    assert "X-Incidents-Truncated" not in response
+
+
 def test_empty_tile_is_204(api, points):
     response = tile(api, Z, 0, 0)
     assert response.status_code == 204

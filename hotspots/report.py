@@ -75,13 +75,20 @@ ZONE_COLOUR = "#5a1846"
 
 
 def bin_labels() -> dict[int, str]:
+    # "99 % c…" is not a format: tell xgettext, or msgfmt --check-format rejects "99 % de".
     return {
+        # xgettext:no-python-format
         3: _("Hot spot, 99 % confidence"),
+        # xgettext:no-python-format
         2: _("Hot spot, 95 % confidence"),
+        # xgettext:no-python-format
         1: _("Hot spot, 90 % confidence"),
         0: _("Not significant"),
+        # xgettext:no-python-format
         -1: _("Cold spot, 90 % confidence"),
+        # xgettext:no-python-format
         -2: _("Cold spot, 95 % confidence"),
+        # xgettext:no-python-format
         -3: _("Cold spot, 99 % confidence"),
     }
 

@@ -12,6 +12,7 @@ from django.db.models import CharField, F, Func, Q
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import In
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from geo.conf import STORAGE_SRID
 
@@ -408,8 +409,9 @@ class ChangeRecord(models.Model):
     """One change to a space or to something of it: who, when, what (field by field)."""
 
     class Action(models.TextChoices):
-        CREATED = "created", _("Created")
-        UPDATED = "updated", _("Updated")
+        # A context: import pages use "Created"/"Updated" for counts of rows.
+        CREATED = "created", pgettext_lazy("change record action", "Created")
+        UPDATED = "updated", pgettext_lazy("change record action", "Updated")
         DELETED = "deleted", _("Deleted")
         TRANSITION = "transition", _("Status changed")
         AUDITED = "audited", _("Audited")

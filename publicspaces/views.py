@@ -18,10 +18,11 @@ import json
 import mimetypes
 from functools import wraps
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F, FloatField, Func, QuerySet
 from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
@@ -29,6 +30,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -302,22 +304,41 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _change(model, name: str, old, new, *, created: bool = False) -> dict:
+    """A changed field as the reader's language shows it: records keep field names and
+    choice codes ("kind": "park"), the page shows verbose names and choice labels."""
+    try:
+        field = model._meta.get_field(name)
+    except (AttributeError, FieldDoesNotExist):
+        label, choices = name, {}
+    else:
+        label = capfirst(getattr(field, "verbose_name", name))
+        choices = {str(k): v for k, v in field.flatchoices} if field.choices else {}
+
+    def show(value):
+        return _short(choices.get(value, value) if isinstance(value, str) else value)
+
+    return {"field": label, "old": None if created else show(old), "new": show(new)}
+
+
 def _history_rows(space: PublicSpace) -> list[dict]:
+    models_by_type = {
+        m._meta.model_name: m for m in apps.get_app_config("publicspaces").get_models()
+    }
     rows = []
     records = selectors.space_history(space)[:HISTORY_LIMIT]
     for record in records:
+        model = models_by_type.get(record.object_type)
         changes = []
         for field, value in (record.changes or {}).items():
             if isinstance(value, list) and len(value) == 2 and record.action != "created":
-                changes.append({"field": field, "old": _short(value[0]), "new": _short(value[1])})
+                changes.append(_change(model, field, value[0], value[1]))
             elif isinstance(value, dict) and field == "space":
                 for sub, pair in value.items():
                     if isinstance(pair, list) and len(pair) == 2:
-                        changes.append(
-                            {"field": sub, "old": _short(pair[0]), "new": _short(pair[1])}
-                        )
+                        changes.append(_change(PublicSpace, sub, pair[0], pair[1]))
             else:
-                changes.append({"field": field, "old": None, "new": _short(value)})
+                changes.append(_change(model, field, None, value, created=True))
         rows.append({"record": record, "changes": changes})
     return rows
 

@@ -278,7 +278,8 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
             stage=stage,
             caption=f"{space.name}: {stage} (demo)",
             is_demo=True,
-            storage_name=f"publicspaces/demo/{space.external_id.replace(':', '-')}-{stage}.jpg",
+            # Beside the uploaded photos: only that folder is served (by the scoped view).
+            storage_name=f"publicspaces/photos/{space.external_id.replace(':', '-')}-{stage}.jpg",
         )
     if "recovered" in steps:
         for n in range(int(rng.integers(2, 5))):

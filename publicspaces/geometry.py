@@ -45,7 +45,9 @@ def _check_positions(value, depth: int, counter: list[int]) -> None:
             raise _invalid(_("Coordinates must be numbers."))
         if not isinstance(lon, int | float) or not isinstance(lat, int | float):
             raise _invalid(_("Coordinates must be numbers."))
-        if not (math.isfinite(lon) and math.isfinite(lat)):
+        # Only floats go to math.isfinite: JSON integers are unbounded, and one too large
+        # for a float makes it raise OverflowError; the range test below refuses those.
+        if any(isinstance(v, float) and not math.isfinite(v) for v in (lon, lat)):
             raise _invalid(_("Coordinates must be finite numbers."))
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise _invalid(
@@ -65,6 +67,21 @@ def _check_positions(value, depth: int, counter: list[int]) -> None:
 _DEPTH = {"Point": 0, "LineString": 1, "Polygon": 2, "MultiPolygon": 3}
 
 
+def _check_rings(kind: str, coordinates) -> None:
+    """RFC 7946 rings are closed, with at least four positions; shapely would close an
+    open one silently, storing a shape the client did not send."""
+    polygons = [coordinates] if kind == "Polygon" else coordinates if kind == "MultiPolygon" else []
+    for rings in polygons:
+        for ring in rings:
+            if len(ring) < 4 or list(ring[0]) != list(ring[-1]):
+                raise _invalid(
+                    _(
+                        "Each ring of a polygon must be closed (last position = first) and have "
+                        "at least four positions."
+                    )
+                )
+
+
 def parse_geojson_geometry(value: Mapping | str) -> GEOSGeometry:
     """A GeoJSON geometry -> a valid 2D GEOS geometry in EPSG:4326, or ValidationError."""
     if isinstance(value, str):
@@ -72,7 +89,8 @@ def parse_geojson_geometry(value: Mapping | str) -> GEOSGeometry:
             raise _invalid(_("The geometry is too large."))
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: arrays nested thousands deep.
             raise _invalid(_("The geometry is not valid GeoJSON.")) from None
     if not isinstance(value, Mapping):
         raise _invalid(_("The geometry must be a GeoJSON geometry object."))
@@ -88,6 +106,7 @@ def parse_geojson_geometry(value: Mapping | str) -> GEOSGeometry:
         )
     coordinates = value.get("coordinates")
     _check_positions(coordinates, _DEPTH[kind], [0])
+    _check_rings(kind, coordinates)
     try:
         shape = shapely.geometry.shape({"type": kind, "coordinates": coordinates})
     except (ValueError, TypeError, shapely.errors.ShapelyError) as exc:
@@ -101,6 +120,13 @@ def from_shapely(shape) -> GEOSGeometry:
         raise _invalid(_("The geometry is empty."))
     if shape.has_z:
         shape = shapely.force_2d(shape)
+    # The admin's map widget and the importer reach this without parse_geojson_geometry:
+    # the same longitude/latitude range and vertex cap apply to them.
+    min_lon, min_lat, max_lon, max_lat = shape.bounds
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise _invalid(_("The coordinates are not WGS84 longitudes/latitudes."))
+    if shapely.get_num_coordinates(shape) > MAX_VERTICES:
+        raise _invalid(_("Too many vertices (at most %(max)s).") % {"max": MAX_VERTICES})
     if shape.geom_type not in GEOJSON_TYPES:
         raise _invalid(
             _("Geometry type %(type)s is not accepted: use %(allowed)s.")

@@ -245,6 +245,12 @@ def import_space_files(
                     seen[key] = where
                 except ValidationError as exc:
                     report.refused.append(f"{where}: {_messages(exc)}")
+                except services.OutOfScope:
+                    # --district, and the id is that of a space of another district.
+                    report.refused.append(
+                        f"{where}: {id_field or 'feature'}: this id belongs to a space "
+                        f"outside district {district}"
+                    )
         if dry_run or (report.refused and not skip_bad):
             transaction.set_rollback(True)
     return report

@@ -11,7 +11,9 @@ pixels first so that nothing looks rotated once the tag is gone.
 from __future__ import annotations
 
 import io
+import logging
 import secrets
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -20,6 +22,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
 
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
@@ -30,6 +34,20 @@ class CleanPhoto:
     format: str
     width: int
     height: int
+
+
+# Room for the multipart boundaries and the other form fields around the file.
+_FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def upload_too_large(request) -> bool:
+    """Whether the request body is larger than one photo can be, judged from its
+    Content-Length before Django reads it: Django spools any upload, whatever its size, to
+    a temporary file (DATA_UPLOAD_MAX_MEMORY_SIZE does not count files), so without this a
+    logged-in user could fill the disk. The web server should cap bodies as well."""
+    length = request.META.get("CONTENT_LENGTH") or ""
+    limit = settings.PUBLICSPACES_PHOTO_MAX_BYTES + _FORM_OVERHEAD_BYTES
+    return length.isdigit() and int(length) > limit
 
 
 def _refuse(message: str) -> ValidationError:
@@ -66,7 +84,8 @@ def clean_photo(upload) -> CleanPhoto:
             _("The file is not an image in an accepted format (%(formats)s).")
             % {"formats": ", ".join(allowed)}
         ) from None
-    except OSError:
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error):
+        # Damaged headers surface as any of these, depending on the format plugin.
         raise _refuse(_("The file is not a readable image.")) from None
     fmt = image.format
     width, height = image.size
@@ -77,11 +96,20 @@ def clean_photo(upload) -> CleanPhoto:
         )
     if width < 1 or height < 1:
         raise _refuse(_("The image is empty."))
+    if fmt == "JPEG":
+        # The decoder scales by 1/2 to 1/8 while reading when the stored copy is smaller
+        # anyway: a quarter to a sixty-fourth of the memory for a large photo.
+        image.draft(image.mode, (stored_side, stored_side))
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error):
         raise _refuse(_("The image is damaged or truncated.")) from None
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception as exc:  # noqa: BLE001 - any parser error in the EXIF block
+        # The pixels decoded; only the EXIF (dropped anyway) is broken, so its orientation
+        # cannot be trusted either: keep the picture as stored.
+        logger.info("photo EXIF unreadable, orientation ignored: %r", exc)
 
     if image.mode not in ("RGB", "RGBA", "L", "LA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")

@@ -178,12 +178,31 @@ def public_spaces() -> QuerySet[PublicSpace]:
     return PublicSpace.objects.filter(condition__in=PUBLIC_CONDITIONS)
 
 
+# Projects whose photos are published: a finished recovery. Photos of a project still
+# identified, planned or in works (e.g. a second stage on a recovered space) are working
+# material nobody has decided to publish yet; cancelled projects are not shown at all.
+PUBLIC_PHOTO_PROJECT_STATUSES = (ProjectStatus.RECOVERED, ProjectStatus.MAINTAINED)
+
+
+def public_photos() -> QuerySet[ProjectPhoto]:
+    """The photos anyone may see: those the public layer lists (its spaces, finished
+    projects). The photo file view must use the same rule (``photo_is_public``)."""
+    return ProjectPhoto.objects.filter(
+        project__status__in=PUBLIC_PHOTO_PROJECT_STATUSES,
+        project__space__condition__in=PUBLIC_CONDITIONS,
+    )
+
+
+def photo_is_public(photo: ProjectPhoto) -> bool:
+    return public_photos().filter(pk=photo.pk).exists()
+
+
 def public_space_properties() -> dict:
     """The public layer's properties, built in PostgreSQL. Only what a neighbour may
     read: no ids of people, no organiser, notes, captions or address."""
     photos = (
-        ProjectPhoto.objects.filter(project__space=OuterRef("pk"))
-        .exclude(project__status=ProjectStatus.CANCELLED)
+        public_photos()
+        .filter(project__space=OuterRef("pk"))
         .order_by(STAGE_ORDER, "id")
         .values(
             json=JSONObject(
@@ -261,7 +280,13 @@ def spaces_with_incident_counts(
     in the ``months`` before the recovery date and the ``months`` from it on, plus
     ``after_complete`` (whether that later window has fully passed).
 
-    Planners only: the counts come from the raw incident table."""
+    Planners only: the counts come from the raw incident table, sensitive categories
+    included, and a caller can vary the distance and window freely, so small counts
+    (and their differences) can point at single incidents near a space. No minimum-count
+    suppression is applied because the only readers (police planners, superusers) may
+    read those incidents' points anyway. Before showing these counts to anyone else
+    (municipal staff, the public), apply the reliability plan's rules first: fixed
+    parameters, sensitive categories dropped, counts below k suppressed (B1 items 2-5)."""
     family_sql = ""
     family_params: list = []
     if family:

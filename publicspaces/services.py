@@ -179,6 +179,15 @@ def region_today(region: Region) -> dt.date:
     return timezone.now().astimezone(zone).date()
 
 
+def _refuse_future(values: Mapping[str, dt.date | None], region: Region) -> None:
+    """Audits, photos and activities record what happened: none is dated after today
+    (in the region), which would also put it ahead of everything on the maps."""
+    today = region_today(region)
+    future = [name for name, value in values.items() if value is not None and value > today]
+    if future:
+        raise ValidationError({name: [_("This date is in the future.")] for name in future})
+
+
 # --- location and the municipal rule ------------------------------------------------------
 
 
@@ -304,6 +313,7 @@ def create_space(
         space.condition_score = compute_condition_score(audit)
         space.audited_on = audited_on
     _place(space, scope)
+    _refuse_future({"audited_on": space.audited_on}, space.region)
     _full_clean(space, exclude=["region", "district"])
     _save(space)
     _record(
@@ -369,6 +379,7 @@ def record_audit(
     _require_edit(scope, current)
     score = compute_condition_score(answers)
     audited_on = audited_on or region_today(current.region)
+    _refuse_future({"audited_on": audited_on}, current.region)
     before = _snapshot(current, ("audit", "condition_score", "audited_on"))
     current.audit = {item: answers[item] for item in AUDIT_ITEMS}
     current.condition_score = score
@@ -802,6 +813,7 @@ def add_photo(
     _require_edit(scope, current.space)
     if stage not in ProjectPhoto.Stage.values:
         raise ValidationError({"stage": [_("Choose before, during or after.")]})
+    _refuse_future({"taken_on": taken_on}, current.space.region)
     clean = clean_photo(image)
     photo = ProjectPhoto(
         project=current,
@@ -934,6 +946,7 @@ def log_activity(
     )
     _full_clean(activity, exclude=["space"])
     _check_activity(activity)
+    _refuse_future({"date": activity.date}, space.region)
     _save(activity)
     _record(
         user=user,
@@ -956,6 +969,7 @@ def update_activity(*, user, activity: Activity, changes: Mapping[str, Any]) -> 
         setattr(current, name, value)
     _full_clean(current, exclude=["space"])
     _check_activity(current)
+    _refuse_future({"date": current.date}, current.space.region)
     _save(current)
     diff = _diff(before, _snapshot(current, ACTIVITY_FIELDS))
     if diff:

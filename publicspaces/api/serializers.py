@@ -199,6 +199,24 @@ class ProjectSerializer(serializers.ModelSerializer):
     def get_allowed_transitions(self, project) -> list[str]:
         return list(services.allowed_transitions(project.status))
 
+    def validate(self, attrs):
+        if self.instance is None:
+            # A new project is "identified": the later steps' dates come with their
+            # transitions (create_project takes none of them).
+            later = [
+                field
+                for status, field in services.STEP_DATE_FIELD.items()
+                if status != ProjectStatus.IDENTIFIED and field in attrs
+            ]
+            if later:
+                raise serializers.ValidationError(
+                    {
+                        field: ["Recorded by the transition to that step (POST .../transition/)."]
+                        for field in later
+                    }
+                )
+        return attrs
+
 
 class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ProjectStatus.choices)

@@ -18,9 +18,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework import parsers, status
+from rest_framework.exceptions import (
+    APIException,
+    NotFound,
+    ParseError,
+    PermissionDenied,
+    ValidationError,
+)
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +37,7 @@ from incidents.models import Family
 from publicspaces import selectors, services
 from publicspaces.api import serializers as s
 from publicspaces.models import Condition, Partner, SpaceKind
+from publicspaces.photos import upload_too_large
 from publicspaces.scope import scope_for
 
 PRIVATE = "private, no-store"
@@ -72,6 +79,17 @@ def service_errors():
         raise NotFound() from None
     except (ProtectedError, RestrictedError) as exc:
         raise ValidationError({"detail": [str(exc.args[0])]}) from None
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's parser turns only ValueError into a 400; arrays nested thousands deep make
+    the json module raise RecursionError, which would be a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply.") from None
 
 
 class CanReadSpaces(BasePermission):
@@ -325,6 +343,13 @@ class ProjectPhotoListView(StaffAPIView):
     )
     def post(self, request, pk):
         project = self.get_visible(selectors.projects_visible_to(request.user), pk)
+        if upload_too_large(request):
+            # Before request.data: the body is not read, so not spooled to disk.
+            limit = settings.PUBLICSPACES_PHOTO_MAX_BYTES / 1048576
+            return Response(
+                {"image": [f"The photo is larger than {limit:.1f} MB."]},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
         data = s.PhotoUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with service_errors():

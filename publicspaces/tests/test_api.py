@@ -184,7 +184,10 @@ def test_project_flow_with_photos_activity_and_history(client, users, spaces, me
     url = f"/api/v1/recovery-projects/{project['id']}/"
 
     wrong = client.post(
-        f"{url}transition/", {"status": "recovered"}, content_type="application/json"
+        f"{url}transition/",
+        {"status": "recovered"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",  # the message is checked in English
     )
     assert wrong.status_code == 400
     assert "Identified" in wrong.json()["status"][0] and "Recovered" in wrong.json()["status"][0]

@@ -1,5 +1,6 @@
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 from shapely.geometry import LineString, MultiPoint, Point, box
 
 from publicspaces.models import ChangeRecord, PublicSpace
@@ -94,7 +95,7 @@ def test_bad_rows_are_named_by_number_and_nothing_is_written(districts, write_ge
         },
     ]
     path = write_geojson(rows, name="malo.geojson")
-    with pytest.raises(CommandError, match="6 feature"):
+    with pytest.raises(CommandError, match="6 feature"), translation.override("en"):
         _run(path)
     err = capsys.readouterr().err
     for number, reason in [

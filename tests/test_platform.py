@@ -60,3 +60,19 @@ def test_admin_map_widget_uses_vendored_openlayers(admin_client):
     # No tile server configured: the widget draws district outlines instead of OSM tiles.
     assert "ol.source.OSM" not in html
     assert reverse("district-geojson") in html
+
+
+def test_deeply_nested_json_is_a_400_on_every_api(django_user_model):
+    """The JSON parser of every API (config.api.JSONParser) answers 400, not a 500, to a
+    body nested deeper than Python's json module can follow."""
+    from rest_framework.test import APIClient
+
+    from incidents.tests.factories import make_user
+
+    client = APIClient()
+    client.force_login(make_user(django_user_model, superuser=True))
+    body = "[" * 100_000 + "]" * 100_000
+    for name in ("hotspot-run-list", "publicspace-list"):
+        response = client.post(reverse(name), body, content_type="application/json")
+        assert response.status_code == 400, (name, response.status_code)
+        assert "nested too deeply" in response.json()["detail"]

@@ -18,11 +18,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import parsers, status
+from rest_framework import status
 from rest_framework.exceptions import (
     APIException,
     NotFound,
-    ParseError,
     PermissionDenied,
     ValidationError,
 )
@@ -31,6 +30,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import JSONParser
 from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
 from incidents.api.views import PlannerAPIView
 from incidents.models import Family
@@ -79,17 +79,6 @@ def service_errors():
         raise NotFound() from None
     except (ProtectedError, RestrictedError) as exc:
         raise ValidationError({"detail": [str(exc.args[0])]}) from None
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's parser turns only ValueError into a 400; arrays nested thousands deep make
-    the json module raise RecursionError, which would be a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
 
 
 class CanReadSpaces(BasePermission):

@@ -25,7 +25,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import F, FloatField, Func, QuerySet
-from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
@@ -39,7 +45,7 @@ from geo.geojson import feature_queryset
 from incidents.api.views import csv_cell
 from neighborhoods.models import District
 from neighborhoods.selectors import attributions
-from publicspaces import selectors, services
+from publicspaces import photos, selectors, services
 from publicspaces.forms import (
     ActivityForm,
     AuditForm,
@@ -356,7 +362,9 @@ def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dic
             prefix=f"t{project.pk}"
         )
         photo_form = bound.get(("photo", project.pk)) or PhotoForm(prefix=f"ph{project.pk}")
-        photos = sorted(project.photos.all(), key=lambda p: (p.stage != "before", p.stage, p.pk))
+        project_photos = sorted(
+            project.photos.all(), key=lambda p: (p.stage != "before", p.stage, p.pk)
+        )
         blocks.append(
             {
                 "project": project,
@@ -369,7 +377,7 @@ def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dic
                 else [],
                 "transition_form": transition_form,
                 "photo_form": photo_form if can_edit else None,
-                "photos": photos,
+                "photos": project_photos,
             }
         )
     return blocks
@@ -565,6 +573,13 @@ def project_transition(request, pk: int):
 @staff_page
 def project_photo(request, pk: int):
     project = _visible_project(request, pk)
+    if photos.upload_too_large(request):
+        return HttpResponse(
+            _("The photo is too large (at most %(size)s MB).")
+            % {"size": settings.PUBLICSPACES_PHOTO_MAX_BYTES // (1024 * 1024)},
+            status=413,
+            content_type="text/plain; charset=utf-8",
+        )
     form = PhotoForm(request.POST, request.FILES, prefix=f"ph{project.pk}")
     if form.is_valid() and _service_call(
         form,
@@ -730,15 +745,6 @@ def space_export(request):
 # --- photo files -------------------------------------------------------------------------------
 
 
-def _photo_is_public(photo: ProjectPhoto) -> bool:
-    """What the public layer shows (selectors.public_space_properties): photos of
-    recovered or maintained spaces, not of cancelled projects."""
-    return (
-        photo.project.space.condition in PUBLIC_CONDITIONS
-        and photo.project.status != ProjectStatus.CANCELLED
-    )
-
-
 @require_GET
 def photo_file(request, name: str):
     """A project photo, for whoever may see its space, or anyone once the space is on
@@ -753,7 +759,7 @@ def photo_file(request, name: str):
     )
     if photo is None:
         raise Http404
-    public = _photo_is_public(photo)
+    public = selectors.photo_is_public(photo)
     if not public and not selectors.photos_visible_to(request.user).filter(pk=photo.pk).exists():
         raise Http404
     try:

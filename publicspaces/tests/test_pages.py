@@ -557,3 +557,17 @@ def test_planner_layer_settings_are_for_readers_of_every_district(client, users)
     assert data["api"] == reverse("publicspace-incident-change")
     assert data["labels"]["distance"]
     assert logged(client, users["norte"]).get(url).status_code == 403
+
+
+def test_an_oversized_photo_upload_on_the_page_is_refused_before_it_is_read(
+    client, users, spaces, settings, media_root
+):
+    project = services.create_project(user=None, space=spaces["norte"], title="P")
+    settings.PUBLICSPACES_PHOTO_MAX_BYTES = 1000
+    response = logged(client, users["norte"]).post(
+        reverse("publicspaces:project-photo", args=[project.pk]),
+        data=b"x" * 200_000,
+        content_type="multipart/form-data; boundary=zzz",
+    )
+    assert response.status_code == 413
+    assert not project.photos.exists()

@@ -78,14 +78,6 @@ class GeometryForm(forms.Form):
         return _clean_geometry(self.cleaned_data.get("geometry", ""))
 
 
-AUDIT_LABELS = {
-    "lighting": _("Lighting"),
-    "cleanliness": _("Cleanliness"),
-    "furniture": _("Furniture (benches, bins, games)"),
-    "vegetation": _("Vegetation"),
-    "visibility": _("Visibility (open sight lines)"),
-    "incivility": _("Signs of incivility (graffiti, dumping, damage)"),
-}
 AUDIT_CHOICES = [("0", _("Bad")), ("1", _("Fair")), ("2", _("Good"))]
 # For "incivility", 2 is the good answer: no signs.
 INCIVILITY_CHOICES = [("0", _("Many signs")), ("1", _("Some signs")), ("2", _("No signs"))]
@@ -101,7 +93,7 @@ class AuditForm(_OwnIds, forms.Form):
         super().__init__(*args, **kwargs)
         for item in services.AUDIT_ITEMS:
             self.fields[item] = forms.TypedChoiceField(
-                label=AUDIT_LABELS.get(item, item),
+                label=services.AUDIT_LABELS.get(item, item),
                 choices=_blank("—")
                 + (INCIVILITY_CHOICES if item == "incivility" else AUDIT_CHOICES),
                 coerce=int,

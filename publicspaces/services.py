@@ -27,6 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from geo.conf import STORAGE_SRID
 from neighborhoods.models import District, Neighborhood, Region
@@ -66,6 +67,14 @@ class VersionConflict(Exception):
 # incivility (graffiti, litter dumps, drinking, damage).
 AUDIT_ITEMS = ("lighting", "cleanliness", "furniture", "vegetation", "visibility", "incivility")
 AUDIT_MAX = 2
+AUDIT_LABELS = {
+    "lighting": _lazy("Lighting"),
+    "cleanliness": _lazy("Cleanliness"),
+    "furniture": _lazy("Furniture (benches, bins, games)"),
+    "vegetation": _lazy("Vegetation"),
+    "visibility": _lazy("Visibility (open sight lines)"),
+    "incivility": _lazy("Signs of incivility (graffiti, dumping, damage)"),
+}
 
 
 def compute_condition_score(answers: Mapping[str, Any]) -> int:
@@ -76,13 +85,18 @@ def compute_condition_score(answers: Mapping[str, Any]) -> int:
         errors.append(_("Unknown checklist items: %(items)s.") % {"items": ", ".join(unknown)})
     missing = [item for item in AUDIT_ITEMS if item not in answers]
     if missing:
-        errors.append(_("Rate every item; missing: %(items)s.") % {"items": ", ".join(missing)})
+        errors.append(
+            _("Rate every item; missing: %(items)s.")
+            % {"items": ", ".join(str(AUDIT_LABELS[item]) for item in missing)}
+        )
     for item in AUDIT_ITEMS:
         value = answers.get(item)
         if item in answers and (
             isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= AUDIT_MAX
         ):
-            errors.append(_("%(item)s must be 0, 1 or 2 (bad, fair, good).") % {"item": item})
+            errors.append(
+                _("%(item)s must be 0, 1 or 2 (bad, fair, good).") % {"item": AUDIT_LABELS[item]}
+            )
     if errors:
         raise ValidationError({"audit": errors})
     total = sum(answers[item] for item in AUDIT_ITEMS)

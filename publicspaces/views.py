@@ -833,6 +833,7 @@ def planner_layer_config(request):
             "partial": _("Period after not complete"),
             "badDistance": _("Enter a distance between 10 and %(max)s metres."),
             "loadError": _("The spaces could not be loaded."),
+            "countOne": _("1 recovered space"),
             "count": _("%(count)s recovered spaces"),
             "kinds": _choice_labels(SpaceKind.choices),
             "demo": _("demo data"),

@@ -283,7 +283,8 @@
                 layer.addTo(map);
               }
               var count = (data.features || []).length;
-              status.textContent = format(labels.count, { count: count });
+              status.textContent =
+                count === 1 ? labels.countOne : format(labels.count, { count: count });
               box.setAttribute("data-count", String(count));
               box.setAttribute("aria-busy", "false");
             })

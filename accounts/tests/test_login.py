@@ -33,3 +33,44 @@ def test_a_wrong_password_is_refused_in_both_languages(client, django_user_model
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
     response = client.post(reverse("login"), {"username": "ana", "password": "nope"})
     assert "do not match" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "landing"),
+    [
+        (Role.PLANNER, "planner-map"),
+        (Role.MUNICIPAL, "publicspaces:map"),
+        (Role.PROGRAM, "publicspaces:map"),
+    ],
+)
+def test_signing_in_without_a_next_page_lands_on_the_roles_start_page(
+    client, django_user_model, role, landing
+):
+    user = django_user_model.objects.create_user("ana", password="a-Long-pass-123")
+    user.groups.add(Group.objects.get(name=role))
+    signed_in = client.post(reverse("login"), {"username": "ana", "password": "a-Long-pass-123"})
+    assert signed_in.status_code == 302
+    home = client.get(signed_in["Location"])
+    assert home.status_code == 302 and home["Location"] == reverse(landing)
+
+
+@pytest.mark.django_db
+def test_an_account_without_a_role_gets_a_page_that_says_so(client, django_user_model):
+    django_user_model.objects.create_user("ana", password="a-Long-pass-123")
+    client.post(reverse("login"), {"username": "ana", "password": "a-Long-pass-123"})
+    page = client.get(reverse("accounts-home"))
+    assert page.status_code == 403
+    assert "no tiene un rol" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_forbidden_page_explains_itself_and_links_home(client, django_user_model):
+    user = django_user_model.objects.create_user("ana", password="a-Long-pass-123")
+    user.groups.add(Group.objects.get(name=Role.MUNICIPAL))
+    client.force_login(user)
+    page = client.get(reverse("planner-map"))
+    assert page.status_code == 403
+    html = page.content.decode()
+    assert reverse("accounts-home") in html and 'lang="es"' in html
+    assert "no es para su rol" in html

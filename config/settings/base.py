@@ -95,7 +95,7 @@ INCIDENT_UPLOAD_ROOT = env("BARRIO_UPLOAD_ROOT", default=str(BASE_DIR / "var" / 
 
 # Staff who are not admin users (planners, municipal staff) sign in here.
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "planner-map"
+LOGIN_REDIRECT_URL = "accounts-home"  # by role: accounts.views.home
 LOGOUT_REDIRECT_URL = "public-map"
 
 REST_FRAMEWORK = {

@@ -398,7 +398,7 @@ def test_a_batch_whose_job_died_is_marked_failed_and_a_live_one_is_left_alone(pl
         dead.refresh_from_db()
         assert alive.status == ImportBatch.Status.RUNNING
         assert dead.status == ImportBatch.Status.FAILED
-        assert "stopped before it finished" in dead.report["error"]
+        assert "se detuvo antes de terminar" in dead.report["error"]  # default language
     finally:
         job.close()  # the job "dies"
     assert (

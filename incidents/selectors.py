@@ -205,8 +205,10 @@ EXPORT_COLUMNS = [
 
 
 def export_rows(queryset: QuerySet, *, chunk_size: int = 2000) -> Iterator[tuple]:
-    """Rows in the order of :data:`EXPORT_COLUMNS`, read through a server-side cursor."""
-    return (
+    """Rows in the order of :data:`EXPORT_COLUMNS`, read through a server-side cursor.
+    Times are given in the incident's region's time zone, with its offset (the same
+    instant as stored, but the local clock time a planner reads on the map)."""
+    rows = (
         queryset.annotate(lon=PointX("point"), lat=PointY("point"))
         .values_list(
             "id",
@@ -228,6 +230,19 @@ def export_rows(queryset: QuerySet, *, chunk_size: int = 2000) -> Iterator[tuple
             "location_quality",
             "lon",
             "lat",
+            "region__time_zone",
         )
         .iterator(chunk_size=chunk_size)
     )
+    zones: dict[str, dt.tzinfo] = {}
+    at, until = EXPORT_COLUMNS.index("occurred_at"), EXPORT_COLUMNS.index("occurred_until")
+    for *row, zone_name in rows:
+        zone = zones.get(zone_name)
+        if zone is None:
+            zone = zones[zone_name] = (
+                zoneinfo.ZoneInfo(zone_name) if zone_name else timezone.get_default_timezone()
+            )
+        row[at] = row[at].astimezone(zone)
+        if row[until] is not None:
+            row[until] = row[until].astimezone(zone)
+        yield tuple(row)

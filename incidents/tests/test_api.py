@@ -807,3 +807,20 @@ def test_categories_in_english_and_unclassified(api, world):
     data = api.get(reverse("category-list"), HTTP_ACCEPT_LANGUAGE="en").json()
     assert next(c for c in data if c["code"] == "burglary")["name"] == "Burglary"
     assert next(c for c in data if c["code"] == "unclassified-x")["unclassified"] is True
+
+
+def test_csv_times_are_in_the_regions_time_zone(api):
+    region = make_region("lima-tz")
+    region.time_zone = "America/Lima"
+    region.save(update_fields=["time_zone"])
+    district = make_district(region, "TZ1", (-77.1, -12.1, -77.0, -12.0))
+    incident = make_incident(
+        -77.05,
+        -12.05,
+        district=district,
+        when=dt.datetime(2024, 3, 9, 5, 30, tzinfo=dt.UTC),
+        until=dt.datetime(2024, 3, 9, 6, 30, tzinfo=dt.UTC),
+    )
+    (row,) = [r for r in csv_rows(get(api, "incident-export")) if r["id"] == str(incident.pk)]
+    assert row["occurred_at"] == "2024-03-09T00:30:00-05:00"  # the same instant, Lima's clock
+    assert row["occurred_until"] == "2024-03-09T01:30:00-05:00"

@@ -115,7 +115,11 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Barrio API",
-    "DESCRIPTION": "Boundaries, area lookup and (later) incidents, hotspots and public spaces.",
+    "DESCRIPTION": (
+        "Boundaries and area lookup, incidents and their imports (planners), hotspot runs "
+        "(planners), public spaces and their recovery (municipal and program staff; the "
+        "public layer is open)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Offline: Swagger UI and Redoc from the installed sidecar package, never a CDN.

@@ -104,6 +104,17 @@ class Table:
     caption: str = ""
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """A table cell holding a short list of (label, value) texts, e.g. cells per
+    confidence bin: both renderers draw it as a list, not as one string of JSON."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{label}: {value}" for label, value in self.pairs)
+
+
 def fmt(value, decimals: int = 2) -> str:
     """A value as the active language writes it; lists and dicts as compact JSON."""
     if value is None or value == "":
@@ -131,7 +142,9 @@ def _percent(value) -> str:
 
 def summary_labels() -> dict[str, str]:
     return {
+        "method": _("Method"),
         "incidents": _("Incidents"),
+        "input_incidents": _("Incidents selected"),
         "cells": _("Cells"),
         "cells_with_incidents": _("Cells with incidents"),
         "cells_outside_area": _("Cells outside the area (incidents on its edge)"),
@@ -146,8 +159,23 @@ def summary_labels() -> dict[str, str]:
         "zones": _("Zones"),
         "p_value": _("p-value"),
         "steps": _("Time steps"),
+        "step": _("Step length"),
+        "incidents_per_step": _("Incidents per time step"),
         "categories": _("Cells per category"),
+        "hot_pattern_cells": _("Cells with a hot spot pattern"),
+        "cold_pattern_cells": _("Cells with a cold spot pattern"),
+        "engine": _("Method settings"),
         "bandwidth_m": _("Bandwidth (m)"),
+        "cells_zero_density_not_stored": _("Cells of zero density (not stored)"),
+        "density_max_per_km2": _("Highest density (incidents per km²)"),
+        "density_mean_per_km2": _("Mean density (incidents per km²)"),
+        "eps_m": _("DBSCAN distance (m)"),
+        "min_points": _("DBSCAN minimum points"),
+        "clustered_incidents": _("Incidents in a cluster"),
+        "noise_incidents": _("Incidents outside every cluster"),
+        "zones_area_km2": _("Area of the zones (km²)"),
+        "warnings": _("Warnings"),
+        "stability": _("Stability across cell sizes"),
         "clusters": _("Clusters"),
         "noise": _("Points outside every cluster"),
     }
@@ -207,6 +235,21 @@ def score_labels() -> dict[str, str]:
 
 
 _SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share"}
+_RATIO_KEYS = {"pai", "pai_star", "pei"}
+# Counts a report may hold as floats (validation scores): written as whole numbers.
+_COUNT_KEYS = {
+    "n_cells",
+    "hits",
+    "total",
+    "incidents",
+    "input_incidents",
+    "cells",
+    "hot_cells",
+    "cold_cells",
+    "clustered_incidents",
+    "noise_incidents",
+    "zones",
+}
 
 
 def _ordered(keys: Iterable[str], known: Mapping[str, str]) -> list[str]:
@@ -214,12 +257,53 @@ def _ordered(keys: Iterable[str], known: Mapping[str, str]) -> list[str]:
     return [k for k in known if k in keys] + sorted(k for k in keys if k not in known)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _cell(key: str, value) -> str:
-    if key in _SHARE_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+    if key in _SHARE_KEYS and _is_number(value):
         return _percent(value)
-    if key in {"pai", "pai_star", "pei"} and isinstance(value, float):
-        return fmt(value, 3)
+    if key in _RATIO_KEYS and _is_number(value):
+        return fmt(float(value), 2)
+    if key in _COUNT_KEYS and isinstance(value, float) and value == value:
+        return fmt(round(value))
     return fmt(value)
+
+
+def _bin_pairs(bins: Mapping) -> Pairs:
+    labels = bin_labels()
+    return Pairs(
+        tuple(
+            (labels[b], fmt(bins.get(str(b), bins.get(b, 0))))
+            for b in (3, 2, 1, 0, -1, -2, -3)
+            if str(b) in bins or b in bins
+        )
+    )
+
+
+def _category_pairs(categories: Mapping) -> Pairs:
+    lang = layers.language()
+    by_key = {entry["key"]: entry[lang] for entry in LEGEND.values()}
+    return Pairs(tuple((by_key.get(k, k), fmt(v)) for k, v in categories.items() if v))
+
+
+def _summary_value(run: HotspotRun, key: str, value):
+    """A summary value as a reader wants it: bins and categories as lists, the method by
+    its name, series of counts as numbers rather than JSON."""
+    if key == "bins" and isinstance(value, Mapping):
+        return _bin_pairs(value)
+    if key == "categories" and isinstance(value, Mapping):
+        return _category_pairs(value)
+    if key == "engine" and isinstance(value, Mapping):
+        return Pairs(tuple((str(k), fmt(v)) for k, v in value.items()))
+    if key == "method" and value == run.method:
+        return str(run.get_method_display())
+    if key == "warnings" and isinstance(value, list):
+        return "; ".join(str(v) for v in value) or "—"
+    if isinstance(value, list) and all(_is_number(v) for v in value):
+        return ", ".join(fmt(v) for v in value)
+    return _cell(key, value)
 
 
 def _records_table(title: str, records: list[Mapping], known: Mapping[str, str]) -> Table:
@@ -244,7 +328,15 @@ def key_value_table(title: str, values: Mapping, known: Mapping[str, str]) -> Ta
 
 
 def summary_table(run: HotspotRun) -> Table:
-    return key_value_table(_("Summary"), run.summary or {}, summary_labels())
+    values, known = run.summary or {}, summary_labels()
+    return Table(
+        title=_("Summary"),
+        columns=[_("Item"), _("Value")],
+        rows=[
+            [known.get(k, k.replace("_", " ")), _summary_value(run, k, values[k])]
+            for k in _ordered(values, known)
+        ],
+    )
 
 
 def parameter_table(run: HotspotRun) -> Table:
@@ -717,6 +809,7 @@ body { font-family: system-ui, sans-serif; color: #1d2430; }
   border: 1px solid #888; }
 .report-legend .swatch-zone { border: 2px solid #5a1846; background: transparent; }
 .folium-map { border-top: 1px solid #d5dae1; border-bottom: 1px solid #d5dae1; }
+.table-pairs { list-style: none; margin: 0; padding: 0; }
 """
 
 
@@ -738,9 +831,18 @@ def _table_html(table: Table | None) -> str:
         )
     out.append("<tbody>")
     for row in table.rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>")
+        out.append("<tr>" + "".join(f"<td>{_value_html(v)}</td>" for v in row) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def _value_html(value) -> str:
+    if isinstance(value, Pairs):
+        items = "".join(
+            f"<li>{html.escape(label)}: {html.escape(text)}</li>" for label, text in value.pairs
+        )
+        return f'<ul class="table-pairs">{items}</ul>'
+    return html.escape(str(value))
 
 
 def _head_html(run: HotspotRun) -> str:
@@ -789,6 +891,19 @@ def _body_html(run: HotspotRun) -> str:
     return "".join(parts)
 
 
+def _number_elements(root, prefix: str) -> None:
+    """Replaces the random ids folium gives its elements (they name the page's script
+    variables and divs) by ``prefix`` and a counter in tree order, so that the same run
+    always renders the same bytes."""
+    counter = 0
+    stack = [root]
+    while stack:
+        element = stack.pop(0)
+        element._id = f"{prefix}{counter}"
+        counter += 1
+        stack.extend(element._children.values())
+
+
 def render_report(run: HotspotRun) -> str:
     """The run's report as one HTML document that needs no network (see the module)."""
     run = HotspotRun.objects.select_related("region", "created_by").get(pk=run.pk)
@@ -801,6 +916,7 @@ def render_report(run: HotspotRun) -> str:
     figure.header.add_child(Element(f"<script>{script}</script>"), name="leaflet_js", index=1)
     title = html.escape(_("Hotspot run #%(id)s") % {"id": run.pk})
     figure.header.add_child(Element(f"<title>{title}</title>"), name="title", index=0)
+    _number_elements(figure, f"run{run.pk}_")
     page = figure.render()
     # Belt and braces: whatever folium or a plugin added anyway never leaves the file.
     page = _EXTERNAL_ASSET.sub("", page)

@@ -2,7 +2,8 @@
 
 :func:`cells_geojson` is the run's cell file: the same run inputs always give the same
 bytes (cells in (i, j) order, fixed float formatting, no database ids or timestamps), so
-two runs can be compared with ``cmp``.
+two runs can be compared with ``cmp``; :func:`zones_geojson` is the same for zones (the
+only result of DBSCAN runs).
 """
 
 from __future__ import annotations
@@ -132,11 +133,60 @@ def cells_geojson(run: HotspotRun, *, chunk_size: int = 5000) -> Iterator[bytes]
     yield b"]}\n"
 
 
-def write_cells_geojson(run: HotspotRun, path: Path) -> int:
-    """Writes :func:`cells_geojson` to ``path``; returns the bytes written."""
+def _format_float(value: float) -> str:
+    text = f"{value:.6f}"
+    return "0.000000" if text == "-0.000000" else text
+
+
+def zones_geojson(run: HotspotRun) -> Iterator[bytes]:
+    """The run's zones as a GeoJSON FeatureCollection, with the same run record and
+    byte-for-byte reproducibility as :func:`cells_geojson` (zones in rank order).
+
+    Properties: ``rank``, ``incident_count``, ``cell_count`` (0 for DBSCAN, which has no
+    grid), ``area_m2`` and ``density_per_km2`` (6 decimals), ``share`` (6 significant
+    digits) and ``top_categories`` ([{"code", "count"}], most frequent first).
+    """
+    head = json.dumps(run_record(run), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    yield f'{{"type":"FeatureCollection","hotspot_run":{head},"features":['.encode()
+    rows = (
+        zone_list(run)
+        .annotate(geojson=AsGeoJSON("geom", precision=GEOJSON_PRECISION))
+        .values_list(
+            "rank",
+            "incident_count",
+            "cell_count",
+            "area_m2",
+            "density_per_km2",
+            "share",
+            "top_categories",
+            "geojson",
+        )
+    )
+    features = []
+    for rank, incidents, cells, area, density, share, top, geometry in rows:
+        top_json = json.dumps(top, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        features.append(
+            f'{{"type":"Feature","geometry":{geometry},"properties":{{"rank":{rank},'
+            f'"incident_count":{incidents},"cell_count":{cells},'
+            f'"area_m2":{_format_float(area)},"density_per_km2":{_format_float(density)},'
+            f'"share":{_format_p(share)},"top_categories":{top_json}}}}}'
+        )
+    yield ",".join(features).encode()
+    yield b"]}\n"
+
+
+def output_kind(run: HotspotRun) -> str:
+    """What a run's output file holds: ``"zones"`` for DBSCAN (it draws clusters, no
+    grid), ``"cells"`` for the grid methods (their cells carry their zone's rank)."""
+    return "zones" if run.method == HotspotRun.Method.DBSCAN else "cells"
+
+
+def write_run_geojson(run: HotspotRun, path: Path) -> int:
+    """Writes the run's result (:func:`output_kind`) to ``path``; returns the bytes written."""
+    chunks = zones_geojson(run) if output_kind(run) == "zones" else cells_geojson(run)
     written = 0
     with Path(path).open("wb") as handle:
-        for chunk in cells_geojson(run):
+        for chunk in chunks:
             handle.write(chunk)
             written += len(chunk)
     return written

@@ -361,6 +361,51 @@ def enqueue_run(run: HotspotRun) -> HotspotRun:
     return run
 
 
+def find_identical_run(
+    *,
+    region: Region,
+    date_from: dt.date,
+    date_to: dt.date,
+    method: str = Method.GISTAR,
+    params: Mapping | None = None,
+    districts: Iterable[District] = (),
+    neighborhoods: Iterable[Neighborhood] = (),
+    polygon=None,
+    family: str = "",
+    categories: Iterable[Category] = (),
+) -> HotspotRun | None:
+    """The newest succeeded run asked exactly this (same area, period, selection, method
+    and parameters, automatic ones left automatic) whose incidents are still the same
+    ones (same count), or None. A drawn polygon is never matched: two drawings are
+    hardly ever the same area. Raises HotspotRefused for parameters ``create_run`` would
+    refuse."""
+    if polygon is not None or method not in SUPPORTED_METHODS:
+        return None
+    wanted = normalize_params(params, method)
+    district_ids = sorted(d.pk for d in districts)
+    neighborhood_ids = sorted(n.pk for n in neighborhoods)
+    category_ids = sorted(c.pk for c in categories)
+    candidates = HotspotRun.objects.filter(
+        region=region,
+        date_from=date_from,
+        date_to=date_to,
+        method=method,
+        family=family or "",
+        status=HotspotRun.Status.SUCCEEDED,
+        polygon__isnull=True,
+    ).order_by("-id")
+    for run in candidates:
+        if (
+            sorted(run.districts.values_list("pk", flat=True)) == district_ids
+            and sorted(run.neighborhoods.values_list("pk", flat=True)) == neighborhood_ids
+            and sorted(run.categories.values_list("pk", flat=True)) == category_ids
+            and requested_params(run.params, method) == wanted
+            and run.summary.get("input_incidents") == incident_queryset(run).count()
+        ):
+            return run
+    return None
+
+
 def ensure_run(
     *,
     region: Region,
@@ -380,26 +425,18 @@ def ensure_run(
     Loading the demo or a data pack twice must not pile up identical runs."""
     wanted = normalize_params(params, method)
     districts, categories = list(districts), list(categories)
-    district_ids = sorted(d.pk for d in districts)
-    category_ids = sorted(c.pk for c in categories)
-    candidates = HotspotRun.objects.filter(
+    identical = find_identical_run(
         region=region,
         date_from=date_from,
         date_to=date_to,
         method=method,
-        family=family or "",
-        status=HotspotRun.Status.SUCCEEDED,
-        polygon__isnull=True,
-    ).order_by("-id")
-    for run in candidates:
-        if (
-            sorted(run.districts.values_list("pk", flat=True)) == district_ids
-            and not run.neighborhoods.exists()
-            and sorted(run.categories.values_list("pk", flat=True)) == category_ids
-            and requested_params(run.params, method) == wanted
-            and run.summary.get("input_incidents") == incident_queryset(run).count()
-        ):
-            return run, True
+        params=wanted,
+        districts=districts,
+        family=family,
+        categories=categories,
+    )
+    if identical is not None:
+        return identical, True
     run = create_run(
         user=user,
         region=region,

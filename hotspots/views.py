@@ -30,11 +30,14 @@ POLL_INTERVAL_MS = 1000
 
 
 class ValidationForm(forms.Form):
+    # <input type="date"> only takes ISO dates: the active language's format would leave it empty.
     eval_from = forms.DateField(
-        label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("From"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     eval_to = forms.DateField(
-        label=gettext_lazy("To (included)"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("To (included)"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def clean(self):

@@ -90,6 +90,10 @@ def _hotspot_labels() -> dict:
         "queued": gettext("Waiting for a worker to start the run…"),
         "running": gettext("Running… %(percent)s done."),
         "succeeded": gettext("Done: the layers of run #%(id)s are on the map."),
+        "reused": gettext(
+            "Run #%(id)s already analysed exactly this with the same incidents: its "
+            "layers are on the map, nothing was computed again."
+        ),
         "failed": gettext("The run failed: %(message)s"),
         "pollError": gettext("The progress could not be read; retrying…"),
         "submitError": gettext("The analysis could not be started:"),

@@ -166,9 +166,17 @@ class HotspotRunListView(HotspotAPIView):
 
     @extend_schema(
         request=HotspotRunCreateSerializer,
-        responses={202: HotspotRunDetailSerializer, 400: BAD_REQUEST, 403: FORBIDDEN},
+        responses={
+            200: HotspotRunDetailSerializer,
+            202: HotspotRunDetailSerializer,
+            400: BAD_REQUEST,
+            403: FORBIDDEN,
+        },
         summary="Start a hotspot run in the background (planners only)",
-        description="Answers 202 with the queued run; poll its url until `finished`. A "
+        description="Answers 202 with the queued run (`reused`: false); poll its url until "
+        "`finished`. When a succeeded run was asked exactly the same (area, period, "
+        "selection, method, parameters) and its incidents are still the same ones, "
+        "answers 200 with that run and `reused`: true instead of computing it again. A "
         "request that cannot give a meaningful run (too few incidents is only known "
         "when it runs) answers 400 with the reason.",
         tags=TAGS,
@@ -179,6 +187,28 @@ class HotspotRunListView(HotspotAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
+            # The same request as a finished run gives the same result: that run is
+            # answered (200, "reused": true) rather than computed again.
+            identical = services.find_identical_run(
+                region=data["region"],
+                date_from=data["date_from"],
+                date_to=data["date_to"],
+                districts=data["districts"],
+                neighborhoods=data["neighborhoods"],
+                polygon=data.get("polygon"),
+                family=data.get("family") or "",
+                categories=data["categories"],
+                method=data["method"],
+                params=data.get("params") or {},
+            )
+            if identical is not None:
+                run = _runs().get(pk=identical.pk)
+                body = HotspotRunDetailSerializer(run, context={"request": request}).data
+                return Response(
+                    {**body, "reused": True},
+                    status=status.HTTP_200_OK,
+                    headers={"Location": body["url"]},
+                )
             run = services.create_run(
                 user=request.user,
                 region=data["region"],
@@ -197,7 +227,11 @@ class HotspotRunListView(HotspotAPIView):
         services.enqueue_run(run)
         run = _runs().get(pk=run.pk)
         body = HotspotRunDetailSerializer(run, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        return Response(
+            {**body, "reused": False},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": body["url"]},
+        )
 
 
 class HotspotRunDetailView(HotspotAPIView):
@@ -263,16 +297,18 @@ class HotspotValidationListView(HotspotAPIView):
 
 def _cells_response(request, pk: int, layer: str):
     run = _run(pk)
-    bbox, _zoom = _map_params(request)
+    bbox, zoom = _map_params(request)
     try:
         spec = layers.parse_cell_filter(request.query_params, layer=layer, bbox=bbox)
     except layers.CellFilterError as exc:
         raise ValidationError(exc.errors) from None
-    # Cells are a few vertices each: never simplified, full precision.
+    # A whole region's density surface is tens of thousands of cells: like every other
+    # layer, the view's bbox and zoom (coordinate precision, simplification) shrink it.
     return feature_collection_response(
         layers.cell_queryset(run, spec),
         geom_field="geom",
         properties=layers.cell_properties(layer),
+        zoom=zoom,
         max_features=layers.max_features(),
         extra_members=layers.layer_members(run, layer),
     )
@@ -280,7 +316,7 @@ def _cells_response(request, pk: int, layer: str):
 
 class HotspotCellsView(HotspotLayerView):
     @extend_schema(
-        parameters=[BBOX_PARAMETER, *BIN_PARAMETERS],
+        parameters=[BBOX_PARAMETER, ZOOM_PARAMETER, *BIN_PARAMETERS],
         responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
         summary="A run's cells with Gi* z, p and confidence bin (planners only)",
         description="Properties: i, j, count, gi_z, gi_p, gi_bin (+3/+2/+1 hot at "
@@ -296,6 +332,7 @@ class HotspotEmergingView(HotspotLayerView):
     @extend_schema(
         parameters=[
             BBOX_PARAMETER,
+            ZOOM_PARAMETER,
             OpenApiParameter(
                 "category", OpenApiTypes.STR, description="emerging category codes (-8…8)"
             ),
@@ -321,6 +358,7 @@ class HotspotKDEView(HotspotLayerView):
     @extend_schema(
         parameters=[
             BBOX_PARAMETER,
+            ZOOM_PARAMETER,
             OpenApiParameter(
                 "min_density", OpenApiTypes.NUMBER, description="incidents per km², at least"
             ),

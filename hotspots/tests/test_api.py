@@ -131,6 +131,45 @@ def test_a_planner_starts_a_run_and_it_executes(town, django_user_model):
     assert set(body["params"]) >= {"grid", "cell_size_m", "neighbour_rule", "alpha", "fdr", "seed"}
 
 
+def test_the_same_request_twice_reuses_the_finished_run(town, django_user_model):
+    client = client_for(django_user_model, "planner")
+    request = {
+        "region": town.code,
+        "districts": ["T1"],
+        "date_from": "2024-01-01",
+        "date_to": "2024-06-30",
+        "params": {"grid": "square", "cell_size_m": 200},
+    }
+    url = reverse("hotspot-run-list")
+    first = client.post(url, request, format="json")
+    assert first.status_code == 202 and first.json()["reused"] is False
+    run = HotspotRun.objects.get()
+    assert run.status == HotspotRun.Status.SUCCEEDED
+
+    # Exactly the same inputs (defaults left out or spelled out alike): the same run.
+    defaults = {**request["params"], "alpha": run.params["alpha"], "fdr": run.params["fdr"]}
+    for body in (request, {**request, "params": defaults}):
+        again = client.post(url, body, format="json")
+        assert again.status_code == 200, again.json()
+        assert again.json()["reused"] is True and again.json()["id"] == run.pk
+        assert again["Location"] == again.json()["url"]
+    assert HotspotRun.objects.count() == 1
+
+    # Another parameter, another period or the data changed: a new run each time.
+    other = client.post(
+        url, {**request, "params": {"grid": "square", "cell_size_m": 250}}, format="json"
+    )
+    assert other.status_code == 202 and other.json()["reused"] is False
+    assert HotspotRun.objects.count() == 2
+    add_incidents(town, town.district_set.get(code="T1"), [X0 + 1500.0], [Y0 + 1500.0])
+    changed = client.post(url, request, format="json")
+    assert changed.status_code == 202 and changed.json()["reused"] is False
+    assert HotspotRun.objects.count() == 3
+    # Bad parameters are still refused with their reason, not matched.
+    bad = client.post(url, {**request, "params": {"cell_size_m": -5}}, format="json")
+    assert bad.status_code == 400
+
+
 def test_a_run_refused_by_the_data_is_failed_with_its_reason(town, django_user_model):
     client = client_for(django_user_model, "planner")
     response = client.post(
@@ -411,6 +450,47 @@ def test_kde_layer_has_densities_densest_first(gistar_run, django_user_model):
     assert dense["numberReturned"] == run.cells.filter(count__gte=20).count()
     # The Gi* layer of a KDE-only run is empty, not an error.
     assert geojson(client.get(reverse("hotspot-run-cells", args=[run.pk])))["numberReturned"] == 0
+
+
+def test_kde_layer_keeps_to_the_view_and_its_zoom(gistar_run, django_user_model):
+    from django.contrib.gis.geos import GEOSGeometry
+
+    run = copy_run(gistar_run, method="kde", params={"bandwidth_m": 400})
+    run.cells.update(density=7.123456789)
+    client = client_for(django_user_model, "planner")
+    url = reverse("hotspot-run-kde", args=[run.pk])
+    whole = client.get(url)
+    assert whole.status_code == 200
+    whole_bytes = b"".join(whole.streaming_content)
+
+    lon, lat = cluster_lonlat(0)
+    query = Polygon.from_bbox((lon - 0.002, lat - 0.002, lon + 0.002, lat + 0.002))
+    query.srid = 4326
+    box = ",".join(str(v) for v in query.extent)
+    near = client.get(url, {"bbox": box})
+    near_bytes = b"".join(near.streaming_content)
+    data = json.loads(near_bytes)
+    expected = run.cells.filter(geom__bboverlaps=query).count()
+    assert 0 < data["numberReturned"] == expected < run.cells.count()
+    assert all(GEOSGeometry(json.dumps(f["geometry"])).intersects(query) for f in data["features"])
+    assert len(near_bytes) * 5 < len(whole_bytes)
+
+    # A city-wide zoom: fewer decimals (about a metre at zoom 12), the same cells.
+    far = geojson(client.get(url, {"bbox": box, "zoom": "12"}))
+    assert far["numberReturned"] == expected
+    ring = far["features"][0]["geometry"]["coordinates"][0]
+    assert max(len(repr(v).split(".")[1]) for point in ring for v in point) <= 5
+    fine = geojson(client.get(url, {"bbox": box, "zoom": "18"}))
+    assert (
+        max(
+            len(repr(v).split(".")[1])
+            for f in fine["features"]
+            for point in f["geometry"]["coordinates"][0]
+            for v in point
+        )
+        == 6
+    )
+    assert "zoom" in client.get(url, {"zoom": "99"}).json()
 
 
 # --- validations --------------------------------------------------------------------------

@@ -147,12 +147,27 @@ def test_command_methods_validation_stability_and_report(town, tmp_path):  # noq
     assert len(features) == kde.summary["cells"]
     assert all(f["properties"]["density"] > 0 or f["properties"]["count"] > 0 for f in features)
 
-    out = run_command(
-        *BASE, "--district", "D1", "--method", "dbscan", "--eps", "60", "--min-points", "25"
-    )
+    # DBSCAN has no cells: --output writes its zones, the same bytes for the same inputs.
+    db_a, db_b = tmp_path / "zones-a.geojson", tmp_path / "zones-b.geojson"
+    for path in (db_a, db_b):
+        out = run_command(
+            *BASE, "--district", "D1", "--method", "dbscan", "--eps", "60", "--min-points", "25",
+            "--output", str(path),
+        )  # fmt: skip
     assert "3 cluster zone(s) at eps 60 m and 25 points" in out and "zones: 3" in out
-    run = HotspotRun.objects.filter(method="dbscan").get()
+    assert f"zones written to {db_b}" in out
+    assert db_a.read_bytes() == db_b.read_bytes()
+    run = HotspotRun.objects.filter(method="dbscan").order_by("id").first()
     assert run.params == {"eps_m": 60.0, "min_points": 25, "concave_ratio": 0.5}
+    collection = json.loads(db_a.read_text())
+    assert collection["hotspot_run"]["method"] == "dbscan"
+    zones = list(run.zones.order_by("rank"))
+    assert [f["properties"]["rank"] for f in collection["features"]] == [z.rank for z in zones]
+    for feature, zone in zip(collection["features"], zones, strict=True):
+        assert feature["geometry"]["type"] == "MultiPolygon"
+        assert feature["properties"]["incident_count"] == zone.incident_count
+        assert feature["properties"]["top_categories"] == zone.top_categories
+        assert feature["properties"]["area_m2"] == pytest.approx(zone.area_m2, abs=1e-6)
 
     with pytest.raises(CommandError, match="only 1 whole monthly step"):
         run_command(*BASE, "--from", "2024-03-01", "--to", "2024-04-15", "--method", "emerging")

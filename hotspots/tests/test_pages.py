@@ -88,7 +88,7 @@ def test_a_finished_run_page_shows_its_tables_and_report_link(gistar_run, django
         assert f'id="{section}-table"' in html, section
     zone_rows = html.split('id="zones-table"', 1)[1].split("</table>", 1)[0].count("<tr>")
     assert zone_rows == gistar_run.zones.count() + 1
-    assert "Hot zones" in html and "2.431" in html  # the validation table
+    assert "Hot zones" in html and "<td>2.43</td>" in html  # the validation table
     assert 'id="run-progress"' not in html  # finished: no progress bar
     assert reverse("hotspots:run-report", args=[gistar_run.pk]) in html
     assert f"/planner/?run={gistar_run.pk}" in html
@@ -147,7 +147,7 @@ def test_validating_from_the_page(gistar_run, django_user_model):
     page = client.get(reverse("hotspots:run-detail", args=[gistar_run.pk])).content.decode()
     assert "Validation against 2024-07-01 – 2024-09-30" in page
     zones = next(r for r in validation.report["rows"] if r["method"] == "zones")
-    assert f"{zones['pai']:.3f}" in page
+    assert f"{zones['pai']:.2f}" in page
 
 
 def test_the_report_downloads_as_a_file(gistar_run, django_user_model):
@@ -163,3 +163,14 @@ def test_the_report_downloads_as_a_file(gistar_run, django_user_model):
     )
     html = response.content.decode()
     assert html.startswith("<!DOCTYPE html>") and "Zone rank" in html
+
+
+def test_the_validation_form_keeps_iso_dates_in_spanish(gistar_run, django_user_model):
+    """<input type="date"> only reads yyyy-mm-dd: a localized "01/07/2024" shows it empty."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="es")
+    client.force_login(make_user(django_user_model, "planner", username="planner-es"))
+    html = client.get(reverse("hotspots:run-detail", args=[gistar_run.pk])).content.decode()
+    assert 'lang="es"' in html
+    expected_end = min(dt.date(2024, 12, 29), dt.date.today()).isoformat()
+    assert 'name="eval_from" value="2024-07-01"' in html
+    assert f'name="eval_to" value="{expected_end}"' in html

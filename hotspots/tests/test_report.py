@@ -125,9 +125,11 @@ def test_the_report_holds_the_run(gistar_run):
     assert "lowest Jaccard 0.420, mean 0.515" in html
     validation = html.split("Validation against 2024-07-01 – 2024-09-30", 1)[1]
     assert '<th scope="col">PAI</th>' in validation
-    assert "<td>Hot zones</td>" in validation and "<td>2.431</td>" in validation
+    assert "<td>Hot zones</td>" in validation and "<td>2.43</td>" in validation
     assert "<td>Naive: last period&#x27;s count</td>" in validation
-    assert "<td>1.250</td>" in validation
+    assert "<td>1.25</td>" in validation
+    # Counts stored as floats read as whole numbers.
+    assert "<td>30</td><td>97</td><td>300</td>" in validation
     # The map: the legend of the bins, the zones with their popups, the cells.
     assert "Hot spot, 99 % confidence" in html
     assert "Zone rank" in html
@@ -167,3 +169,84 @@ def test_reports_of_other_methods_and_unvalidated_runs(gistar_run, tmp_path):
     html = report(kde)
     assert "incidents per km" in html  # the legend of the density ramp
     assert '"density": 5.0' in html
+
+
+def _rows(table) -> dict:
+    return {row[0]: row[1] for row in table.rows}
+
+
+def test_every_summary_item_has_a_label_and_a_readable_value(gistar_run):
+    from hotspots.report import Pairs, bin_labels, run_tables, summary_labels
+
+    summary = gistar_run.summary
+    assert {"method", "input_incidents", "bins"} <= set(summary)
+    with translation.override("es"):
+        labels = summary_labels()
+        rows = _rows(run_tables(gistar_run)["summary"])
+        # Every key the run stored is shown by its Spanish label, none as the raw key.
+        assert set(summary) <= set(labels)
+        assert set(rows) == {labels[k] for k in summary}
+        assert rows[labels["method"]] == str(gistar_run.get_method_display())
+        bins = rows[labels["bins"]]
+        assert isinstance(bins, Pairs)
+        names = bin_labels()
+        assert [label for label, _count in bins.pairs] == [
+            names[b] for b in (3, 2, 1, 0, -1, -2, -3)
+        ]
+        assert [int(count.replace(".", "").replace("\xa0", "")) for _l, count in bins.pairs] == [
+            summary["bins"][str(b)] for b in (3, 2, 1, 0, -1, -2, -3)
+        ]
+    assert "{" not in str(bins)
+
+
+def test_the_run_page_shows_the_bins_as_a_list_and_counts_as_integers(
+    gistar_run, django_user_model
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    from incidents.tests.factories import make_user
+
+    add_validation(
+        gistar_run,
+        **{
+            "version": 1,
+            "columns": ["method", "n_cells", "hits", "total", "hit_rate", "pai", "pei"],
+            "methods": [{"key": "zones", "label": "Hot zones"}],
+            "rows": [
+                {
+                    "method": "zones",
+                    "n_cells": 30,
+                    "hits": 616.0,
+                    "total": 1309.0,
+                    "hit_rate": 0.4706,
+                    "pai": 2.43125,
+                    "pei": 0.5,
+                }
+            ],
+        },
+    )
+    client = Client(HTTP_ACCEPT_LANGUAGE="es")
+    client.force_login(make_user(django_user_model, "planner", username="tables-es"))
+    html = client.get(reverse("hotspots:run-detail", args=[gistar_run.pk])).content.decode()
+    summary = html.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
+    with translation.override("es"):
+        from hotspots.report import bin_labels
+
+        hot99 = bin_labels()[3]
+    assert '<ul class="table-pairs">' in summary and f"<li>{hot99}: " in summary
+    assert "input_incidents" not in summary and "&quot;3&quot;" not in summary
+    validation = html.split('<th scope="col">PAI</th>', 1)[1].split("</table>", 1)[0]
+    assert "<td>616</td>" in validation
+    assert re.search(r"<td>1[.\xa0 ]?309</td>", validation), validation
+    assert "<td>2,43</td>" in validation and "<td>0,50</td>" in validation
+    assert ",00" not in validation
+
+
+def test_the_same_run_renders_the_same_report(gistar_run):
+    add_validation(gistar_run)
+    first, second = report(gistar_run), report(gistar_run)
+    assert first == second
+    # folium's ids were random hex: now the run's number and a counter.
+    assert re.search(r"_[0-9a-f]{32}\b", first) is None
+    assert f"map_run{gistar_run.pk}_" in first

@@ -4,6 +4,7 @@ analysis" panel starts a new run through the API, follows it and draws its layer
 request leaves this machine, and the page works without base tiles."""
 
 import datetime as dt
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point
 from django.test import Client
+from django.urls import reverse
+from django.utils import translation
 from playwright.sync_api import expect
 
 from accounts.models import Role
@@ -114,6 +117,7 @@ def test_planner_sees_hotspot_layers_and_starts_a_run(live_server, hotspot_data,
     expect(page.locator("#hotspot-run-info a")).to_have_attribute(
         "href", f"/planner/hotspots/{run.pk}/"
     )
+    expect(page.locator("#hotspot-zone-hint")).to_be_visible()  # the run has zones
 
     # The first zone's popup, with its figures.
     zone = run.zones.get(rank=1)
@@ -155,7 +159,23 @@ def test_planner_sees_hotspot_layers_and_starts_a_run(live_server, hotspot_data,
     expect(mapnode).to_have_attribute(
         "data-hotspot-cells", str(new_run.cells.exclude(gi_bin=0).count()), timeout=TIMEOUT_MS
     )
-    expect(page.locator("#hotspot-progress-text")).to_contain_text(f"#{new_run.pk}")
+    with translation.override("es"):
+        done = translation.gettext("Done: the layers of run #%(id)s are on the map.")
+    expect(page.locator("#hotspot-progress-text")).to_have_text(done % {"id": new_run.pk})
+    expect(mapnode).to_have_attribute("data-hotspot-reused", "false")
+
+    # The very same request again: the finished run is shown again, and the panel says so.
+    page.locator("#hotspot-submit").click()
+    expect(mapnode).to_have_attribute("data-hotspot-reused", "true", timeout=TIMEOUT_MS)
+    with translation.override("es"):
+        reused = translation.gettext(
+            "Run #%(id)s already analysed exactly this with the same incidents: its "
+            "layers are on the map, nothing was computed again."
+        )
+    expect(page.locator("#hotspot-progress-text")).to_have_text(reused % {"id": new_run.pk})
+    assert HotspotRun.objects.count() == 2
+    expect(page.locator(f'#hotspot-run option[value="{new_run.pk}"]')).to_have_count(1)
+    expect(page.locator("#hotspot-run")).to_have_value(str(new_run.pk))
 
     # A refused request shows the service's reason.
     page.locator("#hotspot-from").fill("2020-01-01")
@@ -234,5 +254,161 @@ def test_emerging_categories_with_the_time_slider_and_kde(live_server, hotspot_d
     )
     expect(mapnode).to_have_attribute("data-hotspot-legend", "kde")
     expect(page.locator("#hotspot-step-box")).to_be_hidden()
+    # The density cells come for the view (bbox) at its zoom, not for the whole region.
+    kde_calls = [
+        parse_qs(urlsplit(url).query)
+        for url in requests.all
+        if urlsplit(url).path == reverse("hotspot-run-kde", args=[kde.pk])
+    ]
+    assert kde_calls and all({"bbox", "zoom"} <= set(call) for call in kde_calls)
+    # Panned far away, the cells are asked again for the new view.
+    page.evaluate("() => { window.location.hash = '#14/-13.0/-78.80'; }")
+    expect(mapnode).to_have_attribute("data-hotspot-cells", "0", timeout=TIMEOUT_MS)
+    # No zones in a density run: neither the zone hint nor the zones toggle.
+    expect(page.locator("#hotspot-zone-hint")).to_be_hidden()
+    expect(page.locator("#hotspot-zones-label")).to_be_hidden()
+    expect(page.locator("#hotspot-cells-label")).to_be_visible()
+    assert requests.outside == []
+    assert errors == []
+
+
+def _box(page, selector: str) -> dict:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not displayed"
+    return box
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_zones_are_clickable_over_the_incidents_and_the_incidents_can_be_hidden(
+    live_server, hotspot_data, map_page
+):
+    page, requests, errors = map_page
+    run = hotspot_data["run"]
+    zone = run.zones.get(rank=1)
+    inside = zone.geom.point_on_surface
+    _log_in(page, live_server, hotspot_data["planner"])
+    # Zoomed out to the district: the server's incident clusters are drawn in the zone.
+    page.goto(live_server.url + f"/planner/#13/{inside.y}/{inside.x}")
+    mapnode = page.locator("#map")
+    expect(mapnode).to_have_attribute(
+        "data-hotspot-zones", str(run.zones.count()), timeout=TIMEOUT_MS
+    )
+    expect(mapnode).to_have_attribute("data-mode", "clusters", timeout=TIMEOUT_MS)
+    clusters = page.locator("#map .incident-cluster")
+    expect(clusters.first).to_be_visible(timeout=TIMEOUT_MS)
+    zone_path = page.locator('#map path[data-zone-rank="1"]')
+    zone_box = zone_path.bounding_box()
+    under_zone = [
+        box
+        for box in (clusters.nth(n).bounding_box() for n in range(clusters.count()))
+        if box and _overlap(box, zone_box)
+    ]
+    assert under_zone, "the test needs clusters drawn inside the zone"
+
+    # A click inside the zone opens the zone, not the cluster below it (which would zoom in).
+    zone_path.click()
+    popup = page.locator(".leaflet-popup .hotspot-zone-popup")
+    expect(popup).to_have_attribute("data-rank", "1", timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute("data-zoom", "13")
+    page.keyboard.press("Escape")
+    expect(popup).to_have_count(0)
+
+    # The incidents toggle hides the clusters (the counts stay) and brings them back.
+    total = page.locator("#stats-total").get_attribute("data-total")
+    assert total and int(total) > 0
+    toggle = page.locator("#incidents-toggle")
+    expect(toggle).to_be_checked()
+    toggle.uncheck()
+    expect(mapnode).to_have_attribute("data-incidents-layer", "off")
+    expect(clusters).to_have_count(0)
+    expect(mapnode).to_have_attribute("data-incidents", "0")
+    expect(page.locator("#stats-total")).to_have_attribute("data-total", total)
+    zone_path.click()
+    expect(popup).to_have_attribute("data-rank", "1", timeout=TIMEOUT_MS)
+    expect(popup).to_contain_text(f"{zone.incident_count}")
+    # A new view keeps them hidden until the toggle is ticked again.
+    page.evaluate(
+        "([lat, lon]) => { window.location.hash = '#14/' + lat + '/' + lon; }",
+        [inside.y, inside.x],
+    )
+    expect(mapnode).to_have_attribute("data-zoom", "14", timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute("aria-busy", "false", timeout=TIMEOUT_MS)
+    expect(clusters).to_have_count(0)
+    toggle.check()
+    expect(mapnode).to_have_attribute("data-incidents-layer", "on")
+    expect(clusters.first).to_be_visible(timeout=TIMEOUT_MS)
+    page.screenshot(path="/tmp/planner_hotspots_zone_click.png")
+    assert requests.outside == []
+    assert errors == []
+
+
+def test_the_map_panels_do_not_overlap_on_a_phone(live_server, hotspot_data, phone_page):
+    page, requests, errors = phone_page
+    page.set_viewport_size({"width": 375, "height": 812})
+    _log_in(page, live_server, hotspot_data["planner"])
+    page.goto(live_server.url + "/planner/")
+    mapnode = page.locator("#map")
+    expect(mapnode).to_have_attribute(
+        "data-hotspot-run", str(hotspot_data["run"].pk), timeout=TIMEOUT_MS
+    )
+    spaces = page.locator("#planner-spaces")
+    expect(spaces).to_be_visible(timeout=TIMEOUT_MS)
+    # Folded to its title; the layer toggles sit above it in the same corner.
+    assert spaces.evaluate("node => node.open") is False
+    expect(page.locator("#planner-spaces-distance")).to_be_hidden()
+    toggles, folded = _box(page, "#map-layer-toggles"), _box(page, "#planner-spaces")
+    assert not _overlap(toggles, folded), (toggles, folded)
+    assert toggles["y"] + toggles["height"] <= folded["y"]
+    legend = _box(page, "#map-legend")
+    for box in (toggles, folded):
+        assert not _overlap(box, legend), (box, legend)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+
+    # The map keeps most of the screen, and the panels on it cover little of the map.
+    map_box = _box(page, "#map")
+    assert map_box["width"] * map_box["height"] >= 0.6 * 375 * 812, map_box
+    covered = sum(b["width"] * b["height"] for b in (toggles, folded, legend))
+    assert covered <= 0.2 * map_box["width"] * map_box["height"], covered
+    page.screenshot(path="/tmp/planner_hotspots_phone.png")
+
+    # Opened, it still keeps clear of the toggles and within the screen.
+    page.locator("#planner-spaces > summary").tap()
+    expect(page.locator("#planner-spaces-distance")).to_be_visible()
+    opened = _box(page, "#planner-spaces")
+    assert not _overlap(toggles, opened), (toggles, opened)
+    assert opened["x"] >= 0 and opened["x"] + opened["width"] <= 375, opened
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert requests.outside == []
+    assert errors == []
+
+
+def test_the_hotspot_panel_keeps_to_the_sidebar(live_server, hotspot_data, map_page):
+    page, requests, errors = map_page
+    run = hotspot_data["run"]
+    _log_in(page, live_server, hotspot_data["planner"])
+    page.goto(live_server.url + "/planner/")
+    expect(page.locator("#map")).to_have_attribute(
+        "data-hotspot-run", str(run.pk), timeout=TIMEOUT_MS
+    )
+    panel = _box(page, "#planner-panel")
+    select = _box(page, "#hotspot-run")
+    heading = _box(page, "#hotspot-heading")
+    # The run select (long option texts) fits the sidebar, aligned with the filters.
+    assert (
+        select["x"] >= panel["x"] + 8
+        and select["x"] + select["width"] <= panel["x"] + panel["width"]
+    )
+    assert abs(heading["x"] - _box(page, "#counts-heading")["x"]) < 1
+    assert abs(select["x"] - _box(page, "#filter-district")["x"]) < 1
+    assert abs(select["width"] - _box(page, "#filter-district")["width"]) < 1
+    page.locator("#hotspot-panel").screenshot(path="/tmp/planner_hotspot_panel.png")
     assert requests.outside == []
     assert errors == []

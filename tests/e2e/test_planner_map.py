@@ -404,7 +404,8 @@ def test_planner_map_on_a_phone(live_server, incident_data, phone_page):
     for locator in (
         toggle,
         page.get_by_role("button", name="English"),
-        page.locator(".map-toggle"),
+        page.locator(".map-toggle").first,
+        page.locator(".map-toggle").last,
     ):
         box = locator.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, box

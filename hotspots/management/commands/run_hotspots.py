@@ -48,8 +48,9 @@ class Command(BaseCommand):
     help = (
         "Run a hotspot analysis synchronously (grid + Getis-Ord Gi* with FDR and hot zones, "
         "DBSCAN clusters, kernel density or emerging hot spots), print its summary and "
-        "optionally validate it against a later period, write the cells as GeoJSON and an "
-        "HTML report. The same command twice writes byte-identical cell files."
+        "optionally validate it against a later period, write its result as GeoJSON (cells, "
+        "or zones for dbscan) and an HTML report. The same command twice writes "
+        "byte-identical GeoJSON files."
     )
 
     def add_arguments(self, parser):
@@ -119,7 +120,14 @@ class Command(BaseCommand):
             "--validate-from", type=_date, metavar="DATE", help="score against a later period"
         )
         out.add_argument("--validate-to", type=_date, metavar="DATE", help="included")
-        out.add_argument("--output", type=Path, metavar="cells.geojson")
+        out.add_argument(
+            "--output",
+            type=Path,
+            metavar="result.geojson",
+            help="the run's result as a GeoJSON FeatureCollection, byte-identical for the "
+            "same inputs: the grid cells (with their zone's rank) for gistar, emerging and "
+            "kde; the cluster zones with their figures for dbscan, which has no cells",
+        )
         out.add_argument("--report", type=Path, metavar="report.html", help="HTML report")
 
     def handle(self, *args, **options):
@@ -162,8 +170,9 @@ class Command(BaseCommand):
         except HotspotRefused as exc:
             raise CommandError(f"refused: {exc}") from None
         if options["output"]:
-            written = selectors.write_cells_geojson(run, options["output"])
-            self.stdout.write(f"cells written to {options['output']} ({written:,} bytes)")
+            written = selectors.write_run_geojson(run, options["output"])
+            kind = selectors.output_kind(run)
+            self.stdout.write(f"{kind} written to {options['output']} ({written:,} bytes)")
         if options["report"]:
             try:
                 report = importlib.import_module("hotspots.report")

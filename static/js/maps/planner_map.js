@@ -99,6 +99,21 @@
   function viewBBox() {
     return common.viewBBox(map);
   }
+  /* Any bounds as minlon,minlat,maxlon,maxlat clamped to the world, as viewBBox. */
+  function boundsBBox(bounds) {
+    var west = Math.max(-180, bounds.getWest());
+    var east = Math.min(180, bounds.getEast());
+    var south = Math.max(-90, bounds.getSouth());
+    var north = Math.min(90, bounds.getNorth());
+    if (!(west < east && south < north)) {
+      return null;
+    }
+    return [west, south, east, north]
+      .map(function (v) {
+        return v.toFixed(6);
+      })
+      .join(",");
+  }
   var setStatus = common.statusSetter(document.getElementById("map-status"));
 
   function isAbort(error) {
@@ -208,8 +223,30 @@
     attributionControl: false,
   });
   map.createPane("districts").style.zIndex = "350"; // under the heat canvas and markers
+  /* Stacking, bottom to top: districts, hotspot cells (a canvas), the heat map, the
+     server's incident clusters (markerPane, 600), hotspot zones, recovered spaces
+     (planner_spaces.js), raw incidents. A zone is drawn over the clusters, which only
+     summarise counts (a click zooms in), so a click inside it opens its figures; raw
+     incidents, drawn from POINTS_MIN_ZOOM on, stay above it so that each one can be
+     opened. The "Incidents" toggle hides both. */
+  map.createPane("incidentPoints").style.zIndex = "620";
 
   common.addBaseControls(map, mapNode, config, labels);
+
+  /* The layer toggles join the map's top-right corner as a Leaflet control, so Leaflet
+     stacks them with the other panels there (recovered spaces) instead of overlapping. */
+  var layerToggles = document.getElementById("map-layer-toggles");
+  if (layerToggles) {
+    var LayerToggles = L.Control.extend({
+      options: { position: "topright" },
+      onAdd: function () {
+        L.DomEvent.disableClickPropagation(layerToggles);
+        L.DomEvent.disableScrollPropagation(layerToggles);
+        return layerToggles;
+      },
+    });
+    new LayerToggles().addTo(map);
+  }
   function recordView() {
     mapNode.setAttribute("data-zoom", String(map.getZoom()));
   }
@@ -683,6 +720,7 @@
     showCoverageOnHover: false,
     spiderfyOnMaxZoom: true, // incidents at the very same place fan out when clicked
     chunkedLoading: true,
+    clusterPane: "incidentPoints",
     iconCreateFunction: function (cluster) {
       return clusterIcon(cluster.getChildCount(), "local", 100);
     },
@@ -749,7 +787,13 @@
 
   function incidentMarker(props, latlng) {
     var name = categoryName(props.category, props.category_name);
-    var marker = L.marker(latlng, { icon: incidentIcon(props), title: name, alt: name, riseOnHover: true });
+    var marker = L.marker(latlng, {
+      icon: incidentIcon(props),
+      title: name,
+      alt: name,
+      riseOnHover: true,
+      pane: "incidentPoints",
+    });
     marker.bindPopup(
       function () {
         return incidentPopup(props);
@@ -1012,6 +1056,35 @@
     });
   }
 
+  // --- the incidents layer on or off -------------------------------------------------
+
+  var incidentsToggle = document.getElementById("incidents-toggle");
+
+  function incidentsOn() {
+    return !incidentsToggle || incidentsToggle.checked;
+  }
+
+  function showIncidentsState() {
+    mapNode.setAttribute("data-incidents-layer", incidentsOn() ? "on" : "off");
+  }
+  showIncidentsState();
+
+  if (incidentsToggle) {
+    incidentsToggle.addEventListener("change", function () {
+      showIncidentsState();
+      if (!incidentsOn()) {
+        clearIncidents();
+        setStatus("");
+        return;
+      }
+      var filters = currentFilters();
+      var bbox = viewBBox();
+      if (started && filters && bbox) {
+        loadIncidents(filters, bbox);
+      }
+    });
+  }
+
   // --- refreshing ---------------------------------------------------------------------
 
   var started = false;
@@ -1036,7 +1109,11 @@
       renderStats({ total: 0, by_category: [] });
       return;
     }
-    loadIncidents(filters, bbox);
+    if (incidentsOn()) {
+      loadIncidents(filters, bbox);
+    } else {
+      clearIncidents();
+    }
     loadStats(filters, bbox);
     if (heatOn()) {
       loadHeat(filters, bbox);
@@ -1126,10 +1203,13 @@
   var hsLegend = hsNode("hotspot-legend");
   var hsLegendTitle = hsNode("hotspot-legend-title");
   var hsLegendItems = hsNode("hotspot-legend-items");
+  var hsZoneHint = hsNode("hotspot-zone-hint");
+  var hsCellsLabel = hsNode("hotspot-cells-label");
+  var hsZonesLabel = hsNode("hotspot-zones-label");
   var hsForm = hsNode("hotspot-form");
 
   map.createPane("hotspotCells").style.zIndex = "360"; // over districts, under the heat map
-  map.createPane("hotspotZones").style.zIndex = "370";
+  map.createPane("hotspotZones").style.zIndex = "610"; // over the incident clusters (see above)
   var hsCellRenderer = L.canvas({ pane: "hotspotCells", padding: 0.3 });
   var hsZoneRenderer = L.svg({ pane: "hotspotZones" });
   var hsCellChannel = new Channel("hotspotCells");
@@ -1138,7 +1218,10 @@
   var hsCellLayer = null;
   var hsZoneLayer = null;
   var hsCellMeta = {}; // members of the last cell response (steps, max_density...)
-  var hsByBBox = false; // true once a whole-run request came back truncated
+  // The area and zoom the drawn cells were asked for: a whole region's density surface
+  // is megabytes, so cells come for the view (with a margin) and again when it leaves it.
+  var hsCellView = null;
+  var CELL_MARGIN = 0.5; // half a view on each side: small pans need no request
   var hsRegions = [];
 
   var CELL_ENDPOINT = { gistar: "cells", kde: "kde", emerging: "emerging" };
@@ -1308,6 +1391,17 @@
     return item;
   }
 
+  function runHasZones(run) {
+    return Boolean(run) && Number((run.summary || {}).zones) > 0;
+  }
+
+  /* Only the toggles of the layers the run has: DBSCAN draws no cells, KDE and
+     emerging runs no zones. */
+  function showLayerToggles(run) {
+    hsCellsLabel.hidden = Boolean(run) && !CELL_ENDPOINT[run.method];
+    hsZonesLabel.hidden = Boolean(run) && !runHasZones(run);
+  }
+
   function renderLegend() {
     if (!hsLegend) {
       return;
@@ -1351,6 +1445,8 @@
     } else {
       hsLegendTitle.textContent = "";
     }
+    // KDE and emerging runs have no zones: no hint about clicking one.
+    hsZoneHint.hidden = !runHasZones(hsRun);
     hsLegend.hidden = false;
     mapNode.setAttribute("data-hotspot-legend", method);
   }
@@ -1366,7 +1462,7 @@
     hsCellLayer = null;
     hsZoneLayer = null;
     hsCellMeta = {};
-    hsByBBox = false;
+    hsCellView = null;
     mapNode.removeAttribute("data-hotspot-cells");
     mapNode.removeAttribute("data-hotspot-zones");
   }
@@ -1393,8 +1489,12 @@
     } else if (run.method === "kde") {
       params.min_density = "0.01";
     }
-    if (hsByBBox) {
-      params.bbox = viewBBox();
+    var area = map.getBounds().pad(CELL_MARGIN);
+    var zoom = apiZoom();
+    params.bbox = boundsBBox(area);
+    params.zoom = zoom;
+    if (!params.bbox) {
+      return Promise.resolve();
     }
     var request = hsCellChannel.start();
     return getJSON(apiUrl(runUrl(run.id, endpoint + "/"), params), request.signal)
@@ -1404,9 +1504,7 @@
         }
         hsCellChannel.finish(request);
         hsCellMeta = data;
-        if (data.truncated && !hsByBBox) {
-          hsByBBox = true; // too many for one request: follow the view from now on
-        }
+        hsCellView = { bounds: area, zoom: zoom, truncated: Boolean(data.truncated) };
         var layer = L.geoJSON(data, {
           renderer: hsCellRenderer,
           style: cellStyle,
@@ -1536,6 +1634,7 @@
     mapNode.setAttribute("data-hotspot-run", id ? String(id) : "");
     if (!id) {
       showRunInfo(null);
+      showLayerToggles(null);
       renderLegend();
       hsStepBox.hidden = true;
       return Promise.resolve();
@@ -1547,6 +1646,7 @@
         }
         hsRun = run;
         showRunInfo(run);
+        showLayerToggles(run);
         setupStepSlider();
         prefillForm(run);
         renderLegend();
@@ -1671,8 +1771,19 @@
     }
     renderLegend();
   });
+  /* The drawn cells still serve the view: it is inside the area they were asked for,
+     at their zoom (the server trims coordinates to the zoom), and none were left out. */
+  function cellsCoverView() {
+    return (
+      hsCellView !== null &&
+      !hsCellView.truncated &&
+      hsCellView.zoom === apiZoom() &&
+      hsCellView.bounds.contains(map.getBounds())
+    );
+  }
+
   map.on("moveend", function () {
-    if (hsByBBox && hsRun) {
+    if (hsRun && hsCellsToggle.checked && CELL_ENDPOINT[hsRun.method] && !cellsCoverView()) {
       loadCells();
     }
   });
@@ -1805,7 +1916,7 @@
     mapNode.setAttribute("data-hotspot-job", run.status);
   }
 
-  function finishRun(run) {
+  function finishRun(run, reused) {
     hsSubmit.disabled = false;
     mapNode.setAttribute("data-hotspot-job", run.status);
     hsProgress.value = 1;
@@ -1815,9 +1926,14 @@
       return;
     }
     hsProgressText.classList.remove("is-error");
-    hsProgressText.textContent = format(hsLabels.succeeded, { id: run.id });
-    var option = runOption(run);
-    hsRunSelect.insertBefore(option, hsRunSelect.options[1] || null);
+    hsProgressText.textContent = format(reused ? hsLabels.reused : hsLabels.succeeded, {
+      id: run.id,
+    });
+    mapNode.setAttribute("data-hotspot-reused", reused ? "true" : "false");
+    var listed = hsRunSelect.querySelector('option[value="' + String(Number(run.id)) + '"]');
+    if (!listed) {
+      hsRunSelect.insertBefore(runOption(run), hsRunSelect.options[1] || null);
+    }
     hsRunSelect.value = String(run.id);
     showRun(run.id, true);
   }
@@ -1876,6 +1992,11 @@
           hsSubmit.disabled = false;
           mapNode.setAttribute("data-hotspot-job", "refused");
           formError(hsLabels.submitError + " " + errorText(result.body));
+          return;
+        }
+        if (result.body.reused) {
+          hsProgressBox.hidden = false;
+          finishRun(result.body, true);
           return;
         }
         follow(result.body);

@@ -75,6 +75,7 @@
     return node;
   }
 
+  var PHONE_QUERY = "(max-width: 760px)"; // as planner_map.js
   var COLOURS = { fewer: "#1e8449", more: "#b42318", same: "#5d6d7e" };
 
   function change(props) {
@@ -154,16 +155,21 @@
     }
     var layer = null;
     var request = null;
-    map.createPane("plannerSpaces").style.zIndex = "445";
+    // Over the hotspot zones (610), under the raw incidents (620): see planner_map.js.
+    map.createPane("plannerSpaces").style.zIndex = "615";
 
     var Control = L.Control.extend({
       options: { position: "topright" },
       onAdd: function () {
-        var box = element("section", "planner-spaces-control");
+        // Folded on phones, where it would cover a third of the map; its title opens it.
+        var box = element("details", "planner-spaces-control");
         box.id = "planner-spaces";
+        box.open = !(window.matchMedia && window.matchMedia(PHONE_QUERY).matches);
         L.DomEvent.disableClickPropagation(box);
         L.DomEvent.disableScrollPropagation(box);
-        box.appendChild(element("h2", null, labels.title));
+        var summary = element("summary", "planner-spaces-summary");
+        summary.appendChild(element("h2", null, labels.title));
+        box.appendChild(summary);
         var toggleLabel = element("label", "map-layer-toggle");
         var toggle = document.createElement("input");
         toggle.type = "checkbox";

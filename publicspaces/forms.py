@@ -22,7 +22,11 @@ from publicspaces.models import (
     SpaceKind,
 )
 
-DATE_WIDGET = {"type": "date"}
+
+def date_widget() -> forms.DateInput:
+    """<input type=date> only accepts yyyy-mm-dd: without a fixed format Django renders the
+    active language's (01/11/2025 in Spanish) and the browser shows an empty field."""
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
 def _blank(label):
@@ -85,9 +89,7 @@ INCIVILITY_CHOICES = [("0", _("Many signs")), ("1", _("Some signs")), ("2", _("N
 
 class AuditForm(_OwnIds, forms.Form):
     id_format = "audit_%s"
-    audited_on = forms.DateField(
-        label=_("Audited on"), required=False, widget=forms.DateInput(attrs=DATE_WIDGET)
-    )
+    audited_on = forms.DateField(label=_("Audited on"), required=False, widget=date_widget())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -106,9 +108,7 @@ class AuditForm(_OwnIds, forms.Form):
 class ProjectForm(_OwnIds, forms.Form):
     id_format = "project_%s"
     title = forms.CharField(label=_("Title"), max_length=200)
-    identified_on = forms.DateField(
-        label=_("Identified on"), required=False, widget=forms.DateInput(attrs=DATE_WIDGET)
-    )
+    identified_on = forms.DateField(label=_("Identified on"), required=False, widget=date_widget())
     works_description = forms.CharField(
         label=_("Works"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -131,9 +131,7 @@ class ProjectForm(_OwnIds, forms.Form):
 
 class TransitionForm(forms.Form):
     to_status = forms.ChoiceField(choices=ProjectStatus.choices)
-    date = forms.DateField(
-        label=_("Date of the step"), required=False, widget=forms.DateInput(attrs=DATE_WIDGET)
-    )
+    date = forms.DateField(label=_("Date of the step"), required=False, widget=date_widget())
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
 
 
@@ -145,14 +143,12 @@ class PhotoForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     caption = forms.CharField(label=_("Caption"), max_length=300, required=False)
-    taken_on = forms.DateField(
-        label=_("Taken on"), required=False, widget=forms.DateInput(attrs=DATE_WIDGET)
-    )
+    taken_on = forms.DateField(label=_("Taken on"), required=False, widget=date_widget())
 
 
 class ActivityForm(_OwnIds, forms.Form):
     id_format = "activity_%s"
-    date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs=DATE_WIDGET))
+    date = forms.DateField(label=_("Date"), widget=date_widget())
     kind = forms.ChoiceField(label=_("Kind"), choices=Activity.Kind.choices)
     title = forms.CharField(label=_("Title"), max_length=200, required=False)
     organizer = forms.CharField(label=_("Organizer"), max_length=200, required=False)

@@ -118,9 +118,11 @@ class SpaceImportReport:
 
     def summary(self) -> str:
         where = f" in district {self.district}" if self.district else ""
+        # Rolled back (dry run, or all-or-nothing with refusals): claim no creations.
+        would = "" if self.written else "would be "
         return (
             f"public spaces from {', '.join(Path(p).name for p in self.paths)}{where}: "
-            f"{len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.created)} {would}created, {len(self.updated)} {would}updated, "
             f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired, "
             f"{len(self.refused)} refused"
         )
@@ -216,10 +218,13 @@ def import_space_files(
         reads.append((path, read))
 
     seen: dict[str, str] = {}
+    # (file, feature number, line): the reader's refusals come before the rows', so the
+    # report is sorted at the end to read in file order.
+    refusals: list[tuple[int, int, str]] = []
     with transaction.atomic():
-        for path, read in reads:
+        for file_index, (path, read) in enumerate(reads):
             refused_numbers = {p.feature for p in read.refused}
-            report.refused += [f"{path.name} {p}" for p in read.refused]
+            refusals += [(file_index, p.feature, f"{path.name} {p}") for p in read.refused]
             report.repaired += [f"{path.name} {p}" for p in read.repaired]
             for number, row in read.frame.iterrows():
                 if number in refused_numbers:
@@ -244,13 +249,18 @@ def import_space_files(
                     )
                     seen[key] = where
                 except ValidationError as exc:
-                    report.refused.append(f"{where}: {_messages(exc)}")
+                    refusals.append((file_index, number, f"{where}: {_messages(exc)}"))
                 except services.OutOfScope:
                     # --district, and the id is that of a space of another district.
-                    report.refused.append(
-                        f"{where}: {id_field or 'feature'}: this id belongs to a space "
-                        f"outside district {district}"
+                    refusals.append(
+                        (
+                            file_index,
+                            number,
+                            f"{where}: {id_field or 'feature'}: this id belongs to a space "
+                            f"outside district {district}",
+                        )
                     )
+        report.refused = [line for *_, line in sorted(refusals, key=lambda r: (r[0], r[1]))]
         if dry_run or (report.refused and not skip_bad):
             transaction.set_rollback(True)
     return report

@@ -302,13 +302,16 @@ def spaces_with_incident_counts(
             output_field=IntegerField(),
         )
 
-    today = timezone.localdate()
+    # "Today" is the region's date (a space's dates are local dates), not the server's:
+    # the instant comes from Python so that one query sees one moment.
     return queryset.filter(recovered_on__isnull=False).annotate(
         incidents_before=count(-months, 0),
         incidents_after=count(0, months),
-        after_complete=RawSQL(
-            '("publicspaces_publicspace"."recovered_on" + make_interval(months => %s)) <= %s',
-            [months, today],
+        after_complete=RawSQL(  # noqa: S611 - constant SQL text, values are bound parameters
+            '("publicspaces_publicspace"."recovered_on" + make_interval(months => %s)) <= '
+            "(SELECT (%s::timestamptz AT TIME ZONE r.time_zone)::date "
+            'FROM neighborhoods_region r WHERE r.id = "publicspaces_publicspace"."region_id")',
+            [months, timezone.now()],
             output_field=BooleanField(),
         ),
     )

@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from geo.conf import STORAGE_SRID
 from neighborhoods.models import District, Neighborhood, Region
@@ -68,12 +68,12 @@ class VersionConflict(Exception):
 AUDIT_ITEMS = ("lighting", "cleanliness", "furniture", "vegetation", "visibility", "incivility")
 AUDIT_MAX = 2
 AUDIT_LABELS = {
-    "lighting": _lazy("Lighting"),
-    "cleanliness": _lazy("Cleanliness"),
-    "furniture": _lazy("Furniture (benches, bins, games)"),
-    "vegetation": _lazy("Vegetation"),
-    "visibility": _lazy("Visibility (open sight lines)"),
-    "incivility": _lazy("Signs of incivility (graffiti, dumping, damage)"),
+    "lighting": gettext_lazy("Lighting"),
+    "cleanliness": gettext_lazy("Cleanliness"),
+    "furniture": gettext_lazy("Furniture (benches, bins, games)"),
+    "vegetation": gettext_lazy("Vegetation"),
+    "visibility": gettext_lazy("Visibility (open sight lines)"),
+    "incivility": gettext_lazy("Signs of incivility (graffiti, dumping, damage)"),
 }
 
 
@@ -750,21 +750,52 @@ def transition_project(
     return current
 
 
+def _condition_from_projects(space: PublicSpace) -> str:
+    """The condition the space's projects give it: that of its latest project (by the date
+    it was identified) whose step sets one; degraded when none does."""
+    status = (
+        RecoveryProject.objects.filter(space=space, status__in=list(CONDITION_FOR_STATUS))
+        .order_by("-identified_on", "-id")
+        .values_list("status", flat=True)
+        .first()
+    )
+    return CONDITION_FOR_STATUS[status] if status else Condition.DEGRADED
+
+
 @transaction.atomic
 def delete_project(*, user, project: RecoveryProject) -> None:
+    """Deletes a project with its photos. When the space's condition came from this project
+    (e.g. recovered by it), the condition is worked out again from the projects left (the
+    latest that sets one; degraded when none does), and the recovery date follows the
+    projects left. A condition set by hand since (e.g. lost again) stays. The space's
+    changes are recorded with the deletion."""
     scope = scope_for(user)
     current = RecoveryProject.objects.select_related("space").get(pk=project.pk)
-    _require_edit(scope, current.space)
-    _record(
+    space = PublicSpace.objects.select_for_update().get(pk=current.space_id)
+    _require_edit(scope, space)
+    record = _record(
         user=user,
-        space=current.space,
+        space=space,
         obj=current,
         action=ChangeRecord.Action.DELETED,
         changes=_project_snapshot(current),
     )
+    space_before = _snapshot(space, ("condition", "recovered_on"))
+    drove_condition = CONDITION_FOR_STATUS.get(current.status) == space.condition
     photos = list(current.photos.values_list("image", flat=True))
     current.delete()
-    _sync_space_recovery_date(current.space)
+    if drove_condition:
+        condition = _condition_from_projects(space)
+        if condition != space.condition:
+            space.condition = condition
+            PublicSpace.objects.filter(pk=space.pk).update(
+                condition=condition, version=F("version") + 1
+            )
+    _sync_space_recovery_date(space)
+    space_changes = _diff(space_before, _snapshot(space, ("condition", "recovered_on")))
+    if space_changes:
+        record.changes = {**record.changes, "space": space_changes}
+        record.save(update_fields=["changes"])
     _delete_files_on_commit(photos)
 
 

@@ -35,15 +35,16 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from geo.geojson import feature_queryset
 from incidents.api.views import csv_cell
-from neighborhoods.models import District
+from neighborhoods.models import District, Neighborhood
 from neighborhoods.selectors import attributions
 from publicspaces import photos, selectors, services
 from publicspaces.forms import (
@@ -61,7 +62,10 @@ from publicspaces.forms import (
 from publicspaces.geometry import geometry_as_geojson
 from publicspaces.models import (
     PUBLIC_CONDITIONS,
+    Activity,
+    ChangeRecord,
     Condition,
+    Partner,
     ProjectPhoto,
     ProjectStatus,
     PublicSpace,
@@ -186,7 +190,8 @@ def _space_map_labels() -> dict:
         "kinds": _choice_labels(SpaceKind.choices),
         "statuses": _choice_labels(ProjectStatus.choices),
         # Geoman's own buttons.
-        "drawPolygon": _("Draw an area"),
+        "drawPolygon": _("Draw an area, corner by corner"),
+        "drawRectangle": _("Draw a rectangular area"),
         "drawLine": _("Draw a line (street-lighting stretch)"),
         "drawMarker": _("Drop a point"),
         "removeDrawn": _("Remove the drawing"),
@@ -304,48 +309,170 @@ def _steps(project: RecoveryProject) -> list[dict]:
 
 
 def _short(value, limit: int = 80) -> str:
-    if isinstance(value, dict) and "coordinates" in value:
-        return _("(shape)")
     text = "—" if value in (None, "") else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _change(model, name: str, old, new, *, created: bool = False) -> dict:
-    """A changed field as the reader's language shows it: records keep field names and
-    choice codes ("kind": "park"), the page shows verbose names and choice labels."""
+# Records keep ids for these fields (language- and rename-neutral); the page shows names.
+_NAMED_FIELDS = {
+    "district": (District, "name"),
+    "neighborhood": (Neighborhood, "name"),
+    "project": (RecoveryProject, "title"),
+    "partners": (Partner, "name"),
+}
+
+
+_HISTORY_EXTRA_LABELS = {"size": gettext_lazy("Size (pixels)")}
+
+
+def _shape_text(value: dict) -> str:
+    kind = str(value.get("type", ""))
+    if kind.endswith("Point"):
+        return _("a point")
+    if kind.endswith("LineString"):
+        return _("a line")
+    return _("an area")
+
+
+class _HistoryNames:
+    """The names behind the ids the records of one page keep, fetched once per model."""
+
+    def __init__(self, records):
+        wanted: dict[str, set[int]] = {f: set() for f in _NAMED_FIELDS}
+
+        def collect(field, value):
+            if field not in wanted:
+                return
+            values = value if isinstance(value, list) else [value]
+            for item in values:
+                if isinstance(item, list):
+                    collect(field, item)
+                elif isinstance(item, int) and not isinstance(item, bool):
+                    wanted[field].add(item)
+
+        for record in records:
+            for field, value in (record.changes or {}).items():
+                if field == "space" and isinstance(value, dict):
+                    for sub, pair in value.items():
+                        collect(sub, pair)
+                else:
+                    collect(field, value)
+        self.names = {
+            field: dict(model.objects.filter(pk__in=ids).values_list("pk", attr)) if ids else {}
+            for field, ids in wanted.items()
+            for model, attr in [_NAMED_FIELDS[field]]
+        }
+
+    def show(self, field: str, value):
+        names = self.names.get(field)
+        if names is not None:
+            if isinstance(value, list):
+                return ", ".join(str(self.show(field, v)) for v in value) or None
+            if isinstance(value, int) and not isinstance(value, bool):
+                # The object was deleted since: its id is all that is left.
+                return names.get(value, f"#{value}")
+        return value
+
+
+def _change(model, name: str, old, new, *, names: _HistoryNames, created: bool = False) -> dict:
+    """A changed field as the reader's language shows it: records keep field names, choice
+    codes ("kind": "park") and ids; the page shows verbose names, choice labels, names."""
     try:
         field = model._meta.get_field(name)
     except (AttributeError, FieldDoesNotExist):
-        label, choices = name, {}
+        label, choices = _HISTORY_EXTRA_LABELS.get(name, name), {}
     else:
         label = capfirst(getattr(field, "verbose_name", name))
         choices = {str(k): v for k, v in field.flatchoices} if field.choices else {}
+    if any(isinstance(v, dict) and "coordinates" in v for v in (old, new)):
+        # A vertex list says nothing to a reader: what kind of shape, and that it changed.
+        if created:
+            return {"field": label, "old": None, "new": _shape_text(new)}
+        return {"field": label, "old": None, "new": _("shape changed")}
 
     def show(value):
-        return _short(choices.get(value, value) if isinstance(value, str) else value)
+        if name == "audit" and isinstance(value, dict):
+            value = ", ".join(
+                f"{services.AUDIT_LABELS.get(k, k)}: {v}/{services.AUDIT_MAX}"
+                for k, v in value.items()
+            )
+        elif name == "size" and isinstance(value, list):
+            value = " × ".join(str(v) for v in value)
+        elif isinstance(value, str):
+            value = choices.get(value, value)
+        else:
+            value = names.show(name, value)
+        return _short(value)
 
     return {"field": label, "old": None if created else show(old), "new": show(new)}
+
+
+def _labels_in_every_language(choices) -> dict[str, str]:
+    """Choice label (in any of the site's languages) -> code."""
+    found = {}
+    for language, _name in settings.LANGUAGES:
+        with translation.override(language):
+            found.update({str(label): value for value, label in choices})
+    return found
+
+
+def _record_title(record: ChangeRecord) -> str:
+    """The record's title in the reader's language. Titles of activities ("Workshop
+    2024-02-01") and photos ("Project — Before") were stored in the writer's language:
+    their choice label is read back to its code and shown in the reader's."""
+    title = record.object_repr
+    changes = record.changes or {}
+
+    def code(key, choices, stored_label):
+        value = changes.get(key)
+        if isinstance(value, list) and value:
+            value = value[-1]
+        if isinstance(value, str) and value in dict(choices):
+            return value
+        return _labels_in_every_language(choices).get(stored_label)
+
+    if record.object_type == "activity" and " " in title:
+        label, date = title.rsplit(" ", 1)
+        kind = code("kind", Activity.Kind.choices, label)
+        if kind:
+            return f"{Activity.Kind(kind).label} {date}"
+    elif record.object_type == "projectphoto" and " — " in title:
+        project, label = title.rsplit(" — ", 1)
+        stage = code("stage", ProjectPhoto.Stage.choices, label)
+        if stage:
+            return f"{project} — {ProjectPhoto.Stage(stage).label}"
+    return title
 
 
 def _history_rows(space: PublicSpace) -> list[dict]:
     models_by_type = {
         m._meta.model_name: m for m in apps.get_app_config("publicspaces").get_models()
     }
+    records = list(selectors.space_history(space)[:HISTORY_LIMIT])
+    names = _HistoryNames(records)
     rows = []
-    records = selectors.space_history(space)[:HISTORY_LIMIT]
     for record in records:
         model = models_by_type.get(record.object_type)
+        # Creations and deletions keep the saved values, not [old, new] pairs.
+        snapshot = record.action in (ChangeRecord.Action.CREATED, ChangeRecord.Action.DELETED)
         changes = []
         for field, value in (record.changes or {}).items():
-            if isinstance(value, list) and len(value) == 2 and record.action != "created":
-                changes.append(_change(model, field, value[0], value[1]))
+            if isinstance(value, list) and len(value) == 2 and not snapshot:
+                changes.append(_change(model, field, value[0], value[1], names=names))
             elif isinstance(value, dict) and field == "space":
                 for sub, pair in value.items():
                     if isinstance(pair, list) and len(pair) == 2:
-                        changes.append(_change(PublicSpace, sub, pair[0], pair[1]))
+                        changes.append(_change(PublicSpace, sub, pair[0], pair[1], names=names))
             else:
-                changes.append(_change(model, field, None, value, created=True))
-        rows.append({"record": record, "changes": changes})
+                changes.append(_change(model, field, None, value, names=names, created=True))
+        # A transition moves the project's and the space's date together: say it once.
+        seen, unique = set(), []
+        for change in changes:
+            key = (str(change["field"]), change["old"], change["new"])
+            if key not in seen:
+                seen.add(key)
+                unique.append(change)
+        rows.append({"record": record, "title": _record_title(record), "changes": unique})
     return rows
 
 
@@ -383,6 +510,28 @@ def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dic
     return blocks
 
 
+# Where on the space's page each refused form is shown.
+_FORM_ANCHORS = {
+    "space_form": "details",
+    "geometry_form": "shape",
+    "audit_form": "audit",
+    "project_form": "projects",
+    "activity_form": "activities",
+}
+
+
+def _page_url(space: PublicSpace, bound: dict) -> str:
+    """The space page's own URL, at the refused form: a refused POST is re-rendered under
+    the form's URL, and the page's script puts this one in the address bar so that a
+    reload reads the page instead of sending the form again."""
+    per_project = bound.get("per_project") or {}
+    if per_project:
+        _kind, project_id = next(iter(per_project))
+        return _detail_url(space, f"project-{project_id}")
+    anchor = next((a for key, a in _FORM_ANCHORS.items() if bound.get(key)), "")
+    return _detail_url(space, anchor)
+
+
 def _detail_page(request, space: PublicSpace, status: int = 200, **bound):
     """The space's page; ``bound`` holds the form that failed, to show its errors."""
     can_edit = request.space_scope.may_edit_district(space.district_id)
@@ -415,6 +564,7 @@ def _detail_page(request, space: PublicSpace, status: int = 200, **bound):
     }
     context = {
         "space": space,
+        "page_url": _page_url(space, bound),
         "can_edit": can_edit,
         "colour": CONDITION_COLOURS.get(space.condition, "#555"),
         "space_form": bound.get("space_form") or SpaceForm(initial=initial_space),
@@ -424,7 +574,7 @@ def _detail_page(request, space: PublicSpace, status: int = 200, **bound):
         "project_form": bound.get("project_form") or (None if has_open else ProjectForm()),
         "projects": _project_blocks(space, can_edit, bound.get("per_project") or {}),
         "activity_form": bound.get("activity_form")
-        or ActivityForm(initial={"date": timezone.localdate()}),
+        or ActivityForm(initial={"date": services.region_today(space.region)}),
         "activities": space.activities.select_related("project")[:100],
         "history": _history_rows(space),
         "map_config": config,

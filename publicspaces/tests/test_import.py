@@ -170,3 +170,41 @@ def test_geopackage_in_a_projected_crs(districts, tmp_path):
     assert PublicSpace.objects.count() == 3
     park = PublicSpace.objects.get(name="Parque Los Olivos")
     assert abs(park.geom.centroid.x - N[0]) < 1e-6
+
+
+def test_a_refused_file_reports_in_file_order_and_claims_no_creation(
+    districts, write_geojson, capsys
+):
+    rows = [
+        GOOD[0],
+        {"codigo": 7, "nombre": "Raro", "tipo": "helipuerto", "geometry": _square(*N)},
+        {"codigo": 9, "nombre": "Sin forma", "tipo": "parque", "geometry": None},
+    ]
+    with pytest.raises(CommandError), translation.override("en"):
+        _run(write_geojson(rows, name="orden.geojson"))
+    err = capsys.readouterr().err
+    summary = err.splitlines()[0]
+    assert "1 would be created" in summary and "2 refused" in summary
+    assert " 1 created" not in summary
+    refused = [line for line in err.splitlines() if line.startswith("refused:")]
+    # The reader refuses feature 3 (no geometry) before the rows are tried; the report
+    # still reads feature 2, then 3.
+    assert [line.split(":")[1].strip() for line in refused] == [
+        "orden.geojson feature 2 (codigo=7, nombre=Raro)",
+        "orden.geojson feature 3 (codigo=9, nombre=Sin forma)",
+    ]
+    assert "nothing was written" in err
+
+
+def test_the_summary_says_would_be_on_a_dry_run_and_created_when_written(
+    districts, write_geojson, capsys
+):
+    path = write_geojson(GOOD[:2])
+    _run(path, "--dry-run")
+    out = capsys.readouterr().out
+    assert "2 would be created" in out
+    assert not PublicSpace.objects.exists()
+    _run(path)
+    out = capsys.readouterr().out
+    assert "2 created" in out and "would be" not in out
+    assert PublicSpace.objects.count() == 2

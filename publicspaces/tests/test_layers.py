@@ -204,3 +204,32 @@ def test_planner_layer_is_for_planners_only(client, users, who):
 def test_planner_layer_parameters_are_checked(client, users, params):
     client.force_login(users["planner"])
     assert client.get(PLANNER, params).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("now_utc", "complete"),
+    [
+        # 03:00 UTC on Dec 1st is still Nov 30th in Lima: the window is not over there,
+        # although the server's (UTC) date is already Dec 1st.
+        (dt.datetime(2025, 12, 1, 3, 0, tzinfo=dt.UTC), False),
+        (dt.datetime(2025, 12, 1, 6, 0, tzinfo=dt.UTC), True),
+    ],
+)
+def test_after_complete_uses_the_regions_date(
+    users, incident_factory, settings, monkeypatch, now_utc, complete
+):
+    from publicspaces import selectors
+
+    settings.TIME_ZONE = "UTC"
+    space = services.create_space(
+        user=users["program"],
+        name="Plaza",
+        kind=SpaceKind.PLAZA,
+        geom=Point(-77.095, -12.085, srid=4326),
+    )
+    _advance(users["program"], space, "recovered", recovered_on=dt.date(2025, 6, 1))
+    monkeypatch.setattr(selectors.timezone, "now", lambda: now_utc)
+    [row] = selectors.spaces_with_incident_counts(
+        selectors.spaces_visible_to(users["planner"]), months=6
+    )
+    assert row.after_complete is complete

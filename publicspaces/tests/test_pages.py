@@ -9,14 +9,17 @@ border; muni-norte edits Norte only.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
-from publicspaces import services
+from publicspaces import forms, services
 from publicspaces.models import Activity, ProjectStatus, PublicSpace
 from publicspaces.tests.conftest import inside_norte, inside_sur, jpeg_bytes, square
 
@@ -411,6 +414,11 @@ def test_a_file_that_is_not_an_image_is_refused_next_to_the_field(
     [block] = response.context["projects"]
     assert block["photo_form"].errors["image"]
     assert project.photos.count() == 0
+    # The page's script puts the space page's URL (at the project) in the address bar, so
+    # a reload does not send the form again.
+    page_url = reverse("publicspaces:detail", args=[spaces["norte"].pk]) + f"#project-{project.pk}"
+    assert response.context["page_url"] == page_url
+    assert f'data-page-url="{page_url}"' in response.content.decode()
 
 
 def test_photo_files_follow_the_scope_until_the_space_is_public(client, users, spaces, media_root):
@@ -571,3 +579,156 @@ def test_an_oversized_photo_upload_on_the_page_is_refused_before_it_is_read(
     )
     assert response.status_code == 413
     assert not project.photos.exists()
+
+
+def test_date_fields_keep_their_value_on_spanish_pages(client, users, spaces):
+    """<input type=date> only takes yyyy-mm-dd: the Spanish date format would empty it."""
+    space = spaces["norte"]
+    logged(client, users["norte"])
+    answers = {item: "2" for item in services.AUDIT_ITEMS}
+    response = client.post(
+        reverse("publicspaces:audit", args=[space.pk]), {**answers, "audited_on": "2025-11-01"}
+    )
+    assert response.status_code == 302
+    response = client.get(reverse("publicspaces:detail", args=[space.pk]))
+    html = response.content.decode()
+    assert '<html lang="es">' in html
+    assert re.search(r'<input type="date" name="audited_on" value="2025-11-01"', html)
+    assert "01/11/2025" not in html
+    # Re-saving the form as the browser sends it keeps the date.
+    client.post(
+        reverse("publicspaces:audit", args=[space.pk]), {**answers, "audited_on": "2025-11-01"}
+    )
+    space.refresh_from_db()
+    assert space.audited_on == datetime.date(2025, 11, 1)
+    # Every date input of the page's forms is written the same way.
+    for form_class, field in (
+        (forms.ActivityForm, "date"),
+        (forms.ProjectForm, "identified_on"),
+        (forms.TransitionForm, "date"),
+        (forms.PhotoForm, "taken_on"),
+    ):
+        with translation.override("es"):
+            html = str(form_class(initial={field: datetime.date(2024, 2, 3)})[field])
+        assert 'type="date"' in html and 'value="2024-02-03"' in html, form_class
+
+
+# --- the history -----------------------------------------------------------------------------
+
+
+def _history(client, space) -> list[dict]:
+    return client.get(reverse("publicspaces:detail", args=[space.pk])).context["history"]
+
+
+def _changes_of(row) -> dict:
+    return {str(c["field"]): (c["old"], c["new"]) for c in row["changes"]}
+
+
+def test_the_history_shows_names_shapes_and_each_change_once(client, users, spaces, districts):
+    space = spaces["norte"]
+    partner = services.get_or_create_partner(user=None, name="Vecinos Unidos", kind="community")
+    project = services.create_project(
+        user=None,
+        space=space,
+        title="Recuperar",
+        identified_on=datetime.date(2024, 1, 10),
+        partners=[partner.pk],
+    )
+    for status, day in (("planned", 1), ("in_works", 2), ("recovered", 3)):
+        services.transition_project(
+            user=None, project=project, to_status=status, on=datetime.date(2024, 2, day)
+        )
+    p = inside_norte(0.003, 0.003)
+    services.update_space(user=None, space=space, changes={"geom": square(p.x, p.y)})
+    logged(client, users["norte"])
+    client.post(reverse("set_language"), {"language": "en"})
+    rows = _history(client, space)
+    html = client.get(reverse("publicspaces:detail", args=[space.pk])).content.decode()
+
+    created = _changes_of(
+        next(
+            r
+            for r in rows
+            if r["record"].object_type == "publicspace" and r["record"].action == "created"
+        )
+    )
+    assert created["District"] == (None, districts["norte"].name)
+    assert created["Neighborhood"] == (None, "Barrio Norte A")
+    assert created["Geometry"] == (None, "an area")
+    moved = _changes_of(rows[0])
+    assert moved == {"Geometry": (None, "shape changed")}
+    history_html = html[html.index('<section id="history"') :]
+    history_html = history_html[: history_html.index("</section>")]
+    assert "coordinates" not in history_html and "(shape)" not in history_html
+    assert f"District</span>: {districts['norte'].name}" in history_html
+
+    project_created = _changes_of(
+        next(
+            r
+            for r in rows
+            if r["record"].object_type == "recoveryproject" and r["record"].action == "created"
+        )
+    )
+    assert project_created["Partners"] == (None, "Vecinos Unidos")
+    recovered = next(
+        r
+        for r in rows
+        if r["record"].action == "transition"
+        and r["record"].changes.get("status") == ["in_works", "recovered"]
+    )
+    labels = [str(c["field"]) for c in recovered["changes"]]
+    assert labels.count("Recovered on") == 1
+    assert _changes_of(recovered)["Recovered on"] == ("—", "2024-02-03")
+
+
+def test_history_titles_follow_the_readers_language(client, users, spaces, media_root):
+    space = spaces["norte"]
+    project = services.create_project(user=None, space=space, title="Recuperar")
+    with translation.override("en"):
+        services.log_activity(
+            user=None,
+            space=space,
+            date=datetime.date(2024, 2, 1),
+            kind="workshop",
+            participants=3,
+            project=project,
+        )
+        services.add_photo(
+            user=None,
+            project=project,
+            stage="before",
+            image=SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg"),
+        )
+    # Stored in the writer's language...
+    record_titles = {r.object_type: r.object_repr for r in space.changes.all()}
+    assert record_titles["activity"] == "Workshop 2024-02-01"
+    assert record_titles["projectphoto"] == "Recuperar — Before"
+    # ...shown in the reader's.
+    logged(client, users["norte"])
+    rows = {r["record"].object_type: r for r in _history(client, space)}
+    assert rows["activity"]["title"] == "Taller 2024-02-01"
+    assert rows["projectphoto"]["title"] == "Recuperar — Antes"
+    assert _changes_of(rows["activity"])["Proyecto"] == (None, "Recuperar")
+    html = client.get(reverse("publicspaces:detail", args=[space.pk])).content.decode()
+    assert "Taller 2024-02-01" in html and "Workshop 2024-02-01" not in html
+    client.post(reverse("set_language"), {"language": "en"})
+    rows = {r["record"].object_type: r for r in _history(client, space)}
+    assert rows["activity"]["title"] == "Workshop 2024-02-01"
+
+
+def test_the_activity_form_starts_on_the_regions_date(
+    client, users, spaces, districts, settings, monkeypatch
+):
+    """At 22:00 in Lima the server (UTC) is already on the next day, which the services
+    would refuse as a future date."""
+    region = districts["region"]
+    region.time_zone = "America/Lima"
+    region.save()
+    settings.TIME_ZONE = "UTC"
+    logged(client, users["norte"])
+    now = datetime.datetime(2025, 12, 1, 3, 0, tzinfo=datetime.UTC)
+    monkeypatch.setattr(services.timezone, "now", lambda: now)
+    response = client.get(reverse("publicspaces:detail", args=[spaces["norte"].pk]))
+    form = response.context["activity_form"]
+    assert str(form["date"].value()) == "2025-11-30"
+    assert 'name="date" value="2025-11-30"' in response.content.decode()

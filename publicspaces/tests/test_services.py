@@ -357,3 +357,60 @@ def test_a_geometry_in_another_crs_is_stored_in_wgs84(users):
     space.refresh_from_db()
     assert space.geom.srid == 4326
     assert abs(space.geom.x - inside_norte().x) < 1e-7
+
+
+def _recover(user, space, title, start: dt.date, to=ProjectStatus.RECOVERED):
+    project = services.create_project(user=user, space=space, title=title, identified_on=start)
+    path = [ProjectStatus.PLANNED, ProjectStatus.IN_WORKS, ProjectStatus.RECOVERED]
+    if to == ProjectStatus.IN_WORKS:
+        path = path[:2]
+    for offset, status in enumerate(path, start=1):
+        project = services.transition_project(
+            user=user, project=project, to_status=status, on=start + dt.timedelta(days=offset)
+        )
+    return project
+
+
+def test_deleting_the_project_that_recovered_a_space_takes_the_space_back(users):
+    user = users["norte"]
+    space = _park(user)
+    project = _recover(user, space, "Única", dt.date(2024, 1, 1))
+    space.refresh_from_db()
+    assert (space.condition, space.recovered_on) == (Condition.RECOVERED, dt.date(2024, 1, 4))
+    version = space.version
+    services.delete_project(user=user, project=project)
+    space.refresh_from_db()
+    # No project left to say it was recovered: degraded, with no date, off the public map.
+    assert (space.condition, space.recovered_on) == (Condition.DEGRADED, None)
+    assert space.version == version + 1
+    assert not selectors.public_spaces().filter(pk=space.pk).exists()
+    record = ChangeRecord.objects.filter(space=space, action="deleted").get()
+    assert record.object_id == project.pk and record.object_type == "recoveryproject"
+    assert record.changes["space"] == {
+        "condition": ["recovered", "degraded"],
+        "recovered_on": ["2024-01-04", None],
+    }
+
+
+def test_deleting_a_later_project_falls_back_to_the_earlier_one(users):
+    user = users["norte"]
+    space = _park(user)
+    _recover(user, space, "Primera", dt.date(2023, 1, 1))
+    second = _recover(user, space, "Segunda", dt.date(2024, 1, 1), to=ProjectStatus.IN_WORKS)
+    space.refresh_from_db()
+    assert (space.condition, space.recovered_on) == (Condition.IN_RECOVERY, dt.date(2023, 1, 4))
+    services.delete_project(user=user, project=second)
+    space.refresh_from_db()
+    assert (space.condition, space.recovered_on) == (Condition.RECOVERED, dt.date(2023, 1, 4))
+
+
+def test_deleting_a_project_keeps_a_condition_set_by_hand_since(users):
+    user = users["norte"]
+    space = _park(user)
+    project = _recover(user, space, "Única", dt.date(2024, 1, 1))
+    services.update_space(user=user, space=space, changes={"condition": Condition.LOST_AGAIN})
+    services.delete_project(user=user, project=project)
+    space.refresh_from_db()
+    assert (space.condition, space.recovered_on) == (Condition.LOST_AGAIN, None)
+    record = ChangeRecord.objects.filter(space=space, action="deleted").get()
+    assert record.changes["space"] == {"recovered_on": ["2024-01-04", None]}

@@ -2,7 +2,10 @@
 park on the map, fills the form, takes its recovery project through planned → in works →
 recovered with a photo, logs an activity, and the anonymous public map then shows the park
 in its layer. The same user gets a 404 for a RÍMAC space, and dragging the park into RÍMAC
-is refused with the service's message. Also: the pages at 375 px wide.
+is refused with the service's message. Along the way: the drawing tools' titles, the space
+page framed on the space (a point at street zoom), a refused photo leaving the space page's
+URL in the address bar (a reload does not post again), and the park marked by a dot on the
+public map when zoomed out. Also: the pages at 375 px wide.
 
 Districts are the synthetic e2e squares of conftest.py (COMAS west of RÍMAC), so no real
 data is needed.
@@ -100,6 +103,14 @@ def _draw_park(page) -> None:
     _click_at(page, box, *corners[0])  # back on the first vertex: the polygon is closed
 
 
+def _settled(page) -> None:
+    page.wait_for_function(
+        "() => document.querySelector('#map').getAttribute('data-moving') !== 'true'",
+        timeout=TIMEOUT_MS,
+    )
+    page.wait_for_timeout(300)  # the zoom animation ends a little after moveend
+
+
 def _transition(page, status: str) -> None:
     page.locator(f'button[data-transition="{status}"]').click()
     expect(page.locator(".ps-project")).to_have_attribute("data-status", status, timeout=TIMEOUT_MS)
@@ -119,6 +130,18 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     expect(page.locator("#map")).to_have_attribute("data-spaces", "0")
     expect(page.locator("#map-legend")).to_contain_text(es(Condition.RECOVERED.label))
 
+    # The polygon and rectangle tools say which is which, in Spanish.
+    titles = {
+        tool: page.locator(f".leaflet-pm-icon-{tool}").evaluate(
+            "(icon) => icon.closest('[title]').getAttribute('title')"
+        )
+        for tool in ("polygon", "rectangle")
+    }
+    assert titles == {
+        "polygon": es("Draw an area, corner by corner"),
+        "rectangle": es("Draw a rectangular area"),
+    }
+
     _draw_park(page)
     expect(page.locator("#geometry-state")).to_have_attribute("data-drawn", "true")
     page.get_by_label(es("Name"), exact=True).fill(PARK)
@@ -132,6 +155,13 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     assert space.district == muni_data["comas"]
     assert space.geom.geom_type == "Polygon"
     expect(page.locator("#space-district")).to_have_text("COMAS")
+    # The map is framed on the park, not on its whole district.
+    expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+    _settled(page)
+    map_box = page.locator("#map").bounding_box()
+    park_box = page.locator(f'#map path[data-space-id="{space.pk}"]').bounding_box()
+    share = max(park_box["width"] / map_box["width"], park_box["height"] / map_box["height"])
+    assert share > 0.3, share
 
     page.locator("#project-form").get_by_label(es("Title"), exact=True).fill(
         "Recuperación del parque"
@@ -156,6 +186,26 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     expect(page.locator('.ps-step[data-step="recovered"]')).to_have_class(
         "ps-step is-done is-current"
     )
+
+    # A file that is not an image is refused next to the field; the address bar shows the
+    # space's page again, so reloading does not send the form a second time.
+    photo_form = page.locator(".ps-photo-form")
+    photo_form.locator("input[type=file]").set_input_files(
+        {"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image"}
+    )
+    photo_form.locator("button[type=submit]").click()
+    expect(page.locator('.ps-photo-form [data-field="image"] .errorlist')).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    space_url = f"{live_server.url}/municipality/spaces/{space.pk}/"
+    expect(page).to_have_url(f"{space_url}#project-{project.pk}")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    response = page.reload()
+    assert response.status == 200 and response.request.method == "GET"
+    assert posts == []
+    assert project.photos.count() == 0
+    expect(page.locator(".ps-photo-form .errorlist")).to_have_count(0)
 
     # A photo of the result: previewed when chosen, shown once uploaded.
     photo_form = page.locator(".ps-photo-form")
@@ -192,6 +242,11 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     # --- dragging the park into RÍMAC is refused ------------------------------------------
     page.goto(f"{live_server.url}/municipality/spaces/{space.pk}/")
     expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+    # The page frames the park: zoom out until its district (and RÍMAC) are in sight.
+    _settled(page)
+    for _ in range(3):
+        page.locator("#map .leaflet-control-zoom-out").click()
+        _settled(page)
     page.locator("#shape-move").click()
     park = page.locator(f'#map path[data-space-id="{space.pk}"]')
     park_box = park.bounding_box()
@@ -228,10 +283,27 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
         expect(public.locator("#map-legend")).to_contain_text(es("Recovered public space"))
         park_path = public.locator('#map path[data-layer="public-space"]')
         expect(park_path).to_have_count(1)
+        # Zoomed out to a city's scale the park is a few pixels: a dot of a visible size
+        # marks it, and opens its popup.
+        park_dot = public.locator('#map path[data-layer="public-space-marker"]')
+        expect(park_dot).to_have_count(0)  # at this zoom the shape itself is large enough
+        zoom = int(public.locator("#map").get_attribute("data-zoom"))
+        for _ in range(3):
+            public.locator("#map .leaflet-control-zoom-out").click()
+            _settled(public)
+        assert int(public.locator("#map").get_attribute("data-zoom")) == zoom - 3
+        assert max(park_path.bounding_box()["width"], park_path.bounding_box()["height"]) < 14
+        expect(park_dot).to_have_count(1)
+        assert park_dot.bounding_box()["width"] >= 14
+        park_dot.click()
+        expect(public.locator(".public-space-popup")).to_contain_text(PARK, timeout=TIMEOUT_MS)
+        public.keyboard.press("Escape")
         # Zoomed out, the park is a few pixels: zoom to it through the district search.
         public.locator("#district-search").fill("comas")
         public.locator("#district-search").press("Enter")
         public.wait_for_timeout(600)
+        _settled(public)
+        expect(park_dot).to_have_count(0)
         park_path.click()
         popup = public.locator(".public-space-popup")
         expect(popup).to_contain_text(PARK, timeout=TIMEOUT_MS)
@@ -302,6 +374,25 @@ def test_municipal_pages_fit_a_375px_phone(live_server, muni_data, browser):
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_a_point_space_page_opens_at_street_zoom(live_server, muni_data, map_page):
+    page, requests, errors = map_page
+    lamp = services.create_space(
+        user=None, name="Poste 14", kind="lighting_point", geom=Point(-79.041, -13.001, srid=4326)
+    )
+    _log_in(page, live_server, muni_data["user"])
+    page.goto(f"{live_server.url}/municipality/spaces/{lamp.pk}/")
+    expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+    _settled(page)
+    # Not the district's frame (about zoom 13 here): close enough to see the street.
+    assert page.locator("#map").get_attribute("data-zoom") == "18"
+    marker = page.locator("#map .leaflet-marker-icon").bounding_box()
+    map_box = page.locator("#map").bounding_box()
+    centre_x = marker["x"] + marker["width"] / 2 - map_box["x"]
+    assert centre_x == pytest.approx(map_box["width"] / 2, abs=2)
+    assert not errors, errors
+    assert not requests.outside, requests.outside
 
 
 def test_planner_layer_counts_incidents_around_recovered_spaces(live_server, muni_data, map_page):

@@ -663,12 +663,36 @@
     return { pane: "publicSpaces", color: colour, weight: 3, opacity: 0.95, fillColor: colour, fillOpacity: 0.45 };
   }
 
+  // A park is a few pixels wide at a city's zoom: below this size (the largest side, in
+  // screen pixels) a shape also gets a dot at its middle, so neighbours can find it.
+  var SPACE_MIN_PIXELS = 14;
+
+  function bindSpace(featureLayer, props, layerName) {
+    featureLayer.bindPopup(function () {
+      return spacePopup(props);
+    });
+    featureLayer.bindTooltip(String(props.name == null ? "" : props.name), {
+      direction: "top",
+      className: "area-tooltip-wrap",
+    });
+    featureLayer.on("add", function () {
+      var element = featureLayer.getElement && featureLayer.getElement();
+      if (element) {
+        element.setAttribute("data-layer", layerName);
+        element.setAttribute("data-condition", props.condition || "");
+        element.setAttribute("data-demo", props.is_demo ? "true" : "false");
+      }
+    });
+  }
+
   function loadPublicSpaces() {
     if (!spacesConfig.api) {
       return Promise.resolve(null);
     }
     return getJSON(spacesConfig.api).then(function (data) {
-      var layer = L.geoJSON(data, {
+      var dots = L.layerGroup();
+      var small = []; // [shape, dot] of every shape that is not a point
+      var shapes = L.geoJSON(data, {
         pane: "publicSpaces",
         style: spaceStyle,
         pointToLayer: function (feature, latlng) {
@@ -676,23 +700,35 @@
         },
         onEachFeature: function (feature, featureLayer) {
           var props = feature.properties || {};
-          featureLayer.bindPopup(function () {
-            return spacePopup(props);
-          });
-          featureLayer.bindTooltip(String(props.name == null ? "" : props.name), {
-            direction: "top",
-            className: "area-tooltip-wrap",
-          });
-          featureLayer.on("add", function () {
-            var element = featureLayer.getElement && featureLayer.getElement();
-            if (element) {
-              element.setAttribute("data-layer", "public-space");
-              element.setAttribute("data-condition", props.condition || "");
-              element.setAttribute("data-demo", props.is_demo ? "true" : "false");
-            }
-          });
+          bindSpace(featureLayer, props, "public-space");
+          if (featureLayer.getBounds) {
+            var dot = L.circleMarker(
+              featureLayer.getBounds().getCenter(),
+              L.extend({ radius: 7 }, spaceStyle(feature), { weight: 2, fillOpacity: 0.85 })
+            );
+            bindSpace(dot, props, "public-space-marker");
+            small.push([featureLayer, dot]);
+          }
         },
       });
+
+      function showDots() {
+        small.forEach(function (pair) {
+          var bounds = pair[0].getBounds();
+          var a = map.latLngToLayerPoint(bounds.getSouthWest());
+          var b = map.latLngToLayerPoint(bounds.getNorthEast());
+          var tiny = Math.max(Math.abs(a.x - b.x), Math.abs(a.y - b.y)) < SPACE_MIN_PIXELS;
+          if (tiny && !dots.hasLayer(pair[1])) {
+            dots.addLayer(pair[1]);
+          } else if (!tiny && dots.hasLayer(pair[1])) {
+            dots.removeLayer(pair[1]);
+          }
+        });
+      }
+      map.on("zoomend", showDots);
+      showDots();
+
+      var layer = L.featureGroup([shapes, dots]);
       spacesLayer = layer;
       if (!spacesToggle || spacesToggle.checked) {
         layer.addTo(map);

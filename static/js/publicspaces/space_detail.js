@@ -35,6 +35,30 @@
   }
   previewPhotos();
 
+  /* A refused form comes back under the URL it was posted to (HTTP 400, errors next to the
+     fields). Put the space page's own URL in the address bar, so that reloading or
+     switching the language reads the page instead of sending the form again. */
+  function settleUrl() {
+    var head = document.querySelector("[data-page-url]");
+    var url = head && head.getAttribute("data-page-url");
+    if (!url || !window.history || !history.replaceState) {
+      return;
+    }
+    var path = url.split("#")[0];
+    if (window.location.pathname === path) {
+      return;
+    }
+    history.replaceState(null, "", url);
+    document.querySelectorAll(".lang-switch input[name=next]").forEach(function (input) {
+      input.value = path;
+    });
+    var anchor = url.indexOf("#") >= 0 ? document.getElementById(url.split("#")[1]) : null;
+    if (anchor && anchor.scrollIntoView) {
+      anchor.scrollIntoView();
+    }
+  }
+  settleUrl();
+
   var config = S.readJSON("space-map-config");
   var labels = S.readJSON("space-map-labels");
   var mapNode = document.getElementById("map");
@@ -60,14 +84,21 @@
     S.tagPath(shape, { "data-space-id": config.space.id });
   }
 
+  // Framed on the space itself (the district border stays visible around it when it
+  // fits): a small park framed with its whole district is a few pixels wide.
+  var POINT_ZOOM = 18;
   function frame() {
     var bounds = group.getBounds();
-    if (outline) {
-      // The district around the space: the border is what a move must stay inside.
-      bounds = L.latLngBounds(bounds.getSouthWest(), bounds.getNorthEast()).extend(outline.getBounds());
+    if (!bounds.isValid()) {
+      if (outline) {
+        map.fitBounds(outline.getBounds(), { padding: [16, 16] });
+      }
+      return;
     }
-    if (bounds.isValid()) {
-      map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 });
+    if (bounds.getSouthWest().equals(bounds.getNorthEast())) {
+      map.setView(bounds.getCenter(), POINT_ZOOM);
+    } else {
+      map.fitBounds(bounds, { padding: [48, 48], maxZoom: POINT_ZOOM });
     }
   }
   frame();

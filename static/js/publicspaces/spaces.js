@@ -104,7 +104,7 @@
           drawPolyButton: labels.drawPolygon,
           drawLineButton: labels.drawLine,
           drawMarkerButton: labels.drawMarker,
-          drawRectButton: labels.drawPolygon,
+          drawRectButton: labels.drawRectangle,
           deleteButton: labels.removeDrawn,
         },
       },

@@ -66,7 +66,7 @@ def _hotspot_labels() -> dict:
     return {
         "none": gettext("None"),
         "runOption": gettext("#%(id)s %(method)s, %(region)s, %(start)s – %(end)s"),
-        "runInfo": gettext("%(incidents)s incidents, %(zones)s zones."),
+        "runInfo": gettext("Incidents: %(incidents)s · zones: %(zones)s"),
         "runPageLink": gettext("Open the run's page"),
         "binsTitle": gettext("Gi* hot and cold spots"),
         "densityTitle": gettext("Kernel density (incidents per km²)"),

@@ -857,6 +857,7 @@ def _finish_batch(
             duration_s=round(time.perf_counter() - started, 3),
             progress=1.0,
             report=report,
+            files=result.files,  # now with the rows read from each file
         )
         RefusedRowModel.objects.filter(batch=batch).delete()
         RefusedRowModel.objects.bulk_create(

@@ -101,6 +101,7 @@ def test_planner_imports_a_csv_through_the_page(planner_client, planner, region,
         "lon": "lon",
     }
     assert batch.files[0]["name"] == "incidents.csv" and len(batch.files[0]["sha256"]) == 64
+    assert batch.files[0]["rows"] == 3  # rows read from the file, shown on the batch page
     assert Incident.objects.filter(batch=batch).count() == 3
     assert set(Incident.objects.values_list("district__code", flat=True)) == {"D1", "D2"}
     assert _uploads_left(media) == []  # the uploaded files are deleted when the job ends

@@ -12,15 +12,14 @@ import datetime as dt
 
 import numpy as np
 import pytest
-import shapely
-from django.contrib.gis.geos import Point
-from pyproj import Transformer
 from rest_framework.test import APIClient
 
 from hotspots import services
 from hotspots.models import HotspotCell, HotspotRun, HotspotValidation
-from incidents.models import Incident
-from incidents.tests.factories import make_batch, make_label, make_source, make_user
+from hotspots.tests.test_runs import add_incidents as add_metric_incidents
+from hotspots.tests.test_runs import lonlat  # noqa: F401 - used by the tests that import it
+from hotspots.tests.test_runs import metric_box as runs_metric_box
+from incidents.tests.factories import make_user
 
 SRID = 32718
 X0, Y0 = 280_000.0, 8_666_000.0
@@ -30,40 +29,14 @@ WHEN = dt.datetime(2024, 3, 10, 15, 0, tzinfo=dt.UTC)
 PERIOD = {"date_from": dt.date(2024, 1, 1), "date_to": dt.date(2024, 6, 30)}
 # (centre x, centre y, points, category), metres from the south-west corner.
 CLUSTERS = [(800.0, 900.0, 150, "robbery-person"), (2200.0, 2100.0, 110, "burglary")]
-_to_lonlat = Transformer.from_crs(SRID, 4326, always_xy=True)
-
-
-def lonlat(x, y):
-    return _to_lonlat.transform(x, y)
 
 
 def metric_box(x0, y0, x1, y1, *, inset=1.0):
-    box = shapely.segmentize(shapely.box(x0 + inset, y0 + inset, x1 - inset, y1 - inset), 50)
-    return shapely.transform(box, lambda xy: np.column_stack(lonlat(xy[:, 0], xy[:, 1])))
+    return runs_metric_box(x0, y0, x1, y1, inset=inset)
 
 
 def add_incidents(region, district, xs, ys, *, category="theft-person", when=WHEN):
-    source = make_source("hotspot-api-tests")
-    label = make_label(source, category)
-    batch = make_batch(source)
-    lons, lats = lonlat(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-    start = Incident.objects.count()
-    Incident.objects.bulk_create(
-        [
-            Incident(
-                source=source,
-                external_id=f"{category}-{start + n}",
-                point=Point(lon, lat, srid=4326),
-                occurred_at=when,
-                label=label,
-                category_id=label.category_id,
-                region=region,
-                district=district,
-                batch=batch,
-            )
-            for n, (lon, lat) in enumerate(zip(lons, lats, strict=True))
-        ]
-    )
+    add_metric_incidents(region, xs, ys, category=category, district=district, when=when)
 
 
 @pytest.fixture

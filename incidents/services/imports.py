@@ -1,15 +1,19 @@
 """Incident import: validated chunks, each point given its region, district and
-neighborhood → COPY BINARY into a staging table → one INSERT that upserts by (source,
-external id).
+neighborhood → COPY BINARY into a staging table → duplicate ids refused → one INSERT that
+upserts the chunk by (source, external id).
 
-One core serves the command, the web upload and the benchmarks. All or nothing by
-default: any refused row rolls the whole import back and the report names every one.
+Two cores serve the import: while PostgreSQL writes chunk n (on a thread of ours that owns
+the cursor meanwhile), Python reads and validates chunk n + 1. All or nothing by default:
+any refused row rolls the whole import back and the report names every one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -210,6 +214,8 @@ class AreaIndex:
 
     def __init__(self, cursor, tolerance_m: float = REGION_TOLERANCE_M):
         self.tolerance_m = tolerance_m
+        # Held around this object's statements once a _ChunkWriter shares the connection.
+        self.db_lock = contextlib.nullcontext()
         # Pieces of areas that no longer exist (parts not refreshed after a delete) are
         # skipped: they would point the incident at a missing row.
         cursor.execute(
@@ -281,6 +287,10 @@ class AreaIndex:
         # ST_DWithin on geography: the tolerance is metres wherever the region is. The
         # bounding-box prefilter errs on the generous side: a degree of latitude is at
         # least 110.57 km, one of longitude that times cos(latitude).
+        with self.db_lock:
+            return self._regions_near_query(cursor, lon, lat)
+
+    def _regions_near_query(self, cursor, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         cursor.execute(
             """
             SELECT (SELECT r.id FROM neighborhoods_region r
@@ -330,6 +340,8 @@ class LabelMapper:
         }
         self.counts: dict[str, int] = {}
         self._categories = None
+        # Held around this object's statements once a _ChunkWriter shares the connection.
+        self.db_lock = contextlib.nullcontext()
 
     def ids(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
@@ -355,6 +367,12 @@ class LabelMapper:
     def _get(self, label: str) -> tuple[int, int, bool]:
         if label in self.known:
             return self.known[label]
+        # get_or_create opens a savepoint: a chunk written inside it could be rolled back
+        # with it, so the writer waits.
+        with self.db_lock:
+            return self._create(label)
+
+    def _create(self, label: str) -> tuple[int, int, bool]:
         from incidents.models import SourceLabel
 
         request, source = self.request, self.source
@@ -386,12 +404,19 @@ class LabelMapper:
 # --- staging ---------------------------------------------------------------------------------
 
 # Staged rows are complete incidents: areas and labels are resolved before COPY, so the
-# final INSERT only builds the point and upserts.
+# INSERT only builds the point and upserts. The staging table holds one chunk at a time;
+# incident_seen holds every id staged so far, with where it was first seen, so a later
+# chunk's duplicates are found without keeping the ids in this process.
 _STAGING_DDL = """
+CREATE TEMP TABLE incident_seen (
+    external_id text COLLATE "C" PRIMARY KEY,
+    file_no integer NOT NULL,
+    row_no integer NOT NULL
+);
 CREATE TEMP TABLE incident_staging (
     file_no integer NOT NULL,
     row_no integer NOT NULL,
-    external_id text NOT NULL,
+    external_id text COLLATE "C" NOT NULL,
     lon double precision NOT NULL,
     lat double precision NOT NULL,
     occurred_at timestamptz NOT NULL,
@@ -470,15 +495,150 @@ def binary_copy(fields: list[tuple[str, np.ndarray, np.ndarray | None]]) -> byte
     return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
 
 
+_COPY_SQL = f"COPY incident_staging ({', '.join(_STAGED)}) FROM STDIN WITH (FORMAT binary)"
+# The count of rows that went in says whether there is any duplicate to look for (most
+# imports: none). Unsorted (a sort costs more than the check): of a chunk's own duplicates
+# any may go in, so _FIRST_SEEN_SQL then makes it the first.
+_SEEN_SQL = """
+INSERT INTO incident_seen (external_id, file_no, row_no)
+SELECT external_id, file_no, row_no FROM incident_staging
+ON CONFLICT (external_id) DO NOTHING
+"""
+_FIRST_SEEN_SQL = """
+UPDATE incident_seen f SET file_no = c.file_no, row_no = c.row_no
+FROM (SELECT DISTINCT ON (external_id) external_id, file_no, row_no
+      FROM incident_staging ORDER BY external_id, file_no, row_no) c
+WHERE c.external_id = f.external_id AND (c.file_no, c.row_no) < (f.file_no, f.row_no)
+"""
+_DUPLICATES_SQL = """
+DELETE FROM incident_staging s USING incident_seen f
+WHERE f.external_id = s.external_id AND (f.file_no, f.row_no) <> (s.file_no, s.row_no)
+RETURNING s.file_no, s.row_no, s.external_id, f.file_no, f.row_no,
+          s.label_id, s.district_id IS NULL
+"""
+# Chunks ready for the database, waiting while it writes the one before: memory stays flat
+# in the number of rows. One is enough: the database is the slower half.
+WRITE_QUEUE_CHUNKS = 1
+
+
+class _ChunkWriter:
+    """The database half of the import: a thread that stages, checks and upserts the chunks
+    in their order on the import's own connection and transaction, while the calling thread
+    reads and validates the next ones (psycopg2 lets the GIL go while a statement runs).
+
+    Only this thread uses the connection while it writes a chunk; the calling thread's
+    statements (new labels, points near a region) take ``lock`` too. Errors are kept and
+    raised in the calling thread, inside the import's transaction."""
+
+    def __init__(self, raw_connection, params: dict, upsert: Callable[[], bool]):
+        self.params = params
+        self.upsert = upsert  # false once the import is bound to be refused: it writes nothing
+        self.lock = threading.Lock()
+        self.cursor = raw_connection.cursor()
+        self.queue: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE_CHUNKS)
+        # (file_no, row_no, external_id, first file_no, first row_no, label_id, unassigned)
+        self.duplicates: list[tuple] = []
+        self.created = self.updated = 0
+        self.busy_s = 0.0
+        self.error: BaseException | None = None
+        self.abandoned = False
+        self.thread = threading.Thread(target=self._run, name="incident-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, payload: bytes, rows: int) -> None:
+        self._raise_error()
+        self.queue.put((payload, rows))
+
+    def finish(self) -> None:
+        """Waits until every chunk is written."""
+        self._stop()
+        self._raise_error()
+
+    def __enter__(self) -> _ChunkWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abandoned = True  # the transaction rolls back: the queued chunks are moot
+        self._stop()
+        if exc_type is not None:
+            # A statement of this thread failing aborts the transaction, and with it the
+            # calling thread's next one: the first error is the one to tell.
+            self._raise_error()
+
+    def _stop(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+            self.cursor.close()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            with connection.wrap_database_errors:  # the ORM's exception classes
+                raise error
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None or self.abandoned:
+                continue  # drained, so the calling thread never blocks on a full queue
+            try:
+                started = time.perf_counter()
+                with self.lock:
+                    self._write(*item)
+                self.busy_s += time.perf_counter() - started
+            except BaseException as exc:  # raised in the calling thread
+                self.error = exc
+
+    def _write(self, payload: bytes, rows: int) -> None:
+        cursor = self.cursor
+        cursor.execute("TRUNCATE incident_staging")
+        # COPY is the fastest way into PostgreSQL, and its binary form the cheapest to
+        # parse; the ORM has no COPY. In one piece: psycopg2 takes the GIL back from the
+        # reading thread for every piece it reads.
+        cursor.copy_expert(_COPY_SQL, io.BytesIO(payload), size=len(payload))
+        cursor.execute(_SEEN_SQL)
+        if cursor.rowcount < rows:
+            cursor.execute(_FIRST_SEEN_SQL)
+            cursor.execute(_DUPLICATES_SQL)
+            removed = cursor.fetchall()
+            self.duplicates.extend(removed)
+            rows -= len(removed)
+        if rows and self.upsert():
+            created, updated = _insert_staged(cursor, rows, self.params)
+            self.created += created
+            self.updated += updated
+
+
 @dataclass
 class _Staging:
     """What went into the staging table, and what was refused on the way."""
 
     areas: AreaIndex
     labels: LabelMapper
+    writer: _ChunkWriter | None = None
     refused: list[RefusedRow] = field(default_factory=list)
     staged: int = 0
     unassigned: int = 0
+
+    def attach(self, writer: _ChunkWriter) -> None:
+        self.writer = writer
+        self.areas.db_lock = self.labels.db_lock = writer.lock
+
+    def refuse_duplicates(self, file_names: list[str]) -> None:
+        """The later rows of an id seen twice, each naming the first."""
+        removed = self.writer.duplicates
+        self.staged -= len(removed)
+        self.unassigned -= sum(1 for row in removed if row[6])
+        self.labels.forget([row[5] for row in removed])
+        self.refused.extend(
+            RefusedRow(
+                file_names[file_no],
+                row_no,
+                f"duplicate id {external_id!r} (first at {file_names[first_file]} row {first_row})",
+            )
+            for file_no, row_no, external_id, first_file, first_row, _, _ in removed
+        )
 
 
 def _stage_chunk(cursor, staging: _Staging, chunk, frame, row_numbers, file_name) -> None:
@@ -522,12 +682,7 @@ def _stage_chunk(cursor, staging: _Staging, chunk, frame, row_numbers, file_name
             ("int8", neighborhood, neighborhood == AreaIndex.NONE),
         ]
     )
-    # COPY is the fastest way into PostgreSQL, and its binary form the cheapest to parse;
-    # the ORM has no COPY.
-    cursor.copy_expert(
-        f"COPY incident_staging ({', '.join(_STAGED)}) FROM STDIN WITH (FORMAT binary)",
-        io.BytesIO(payload),
-    )
+    staging.writer.put(payload, len(good))
     staging.staged += len(good)
     staging.unassigned += int((district == AreaIndex.NONE).sum())
 
@@ -580,45 +735,6 @@ def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, t
         rows += chunk.rows
         progress((done_bytes + position) / total_bytes)
     return rows
-
-
-def _refuse_duplicates(cursor, file_names: list[str], staging: _Staging) -> list[RefusedRow]:
-    """The later rows of an id seen twice, each naming the first. Most imports have none:
-    a hash aggregate says so before the window function sorts anything."""
-    cursor.execute(
-        "SELECT EXISTS (SELECT FROM incident_staging GROUP BY external_id HAVING count(*) > 1)"
-    )
-    if not cursor.fetchone()[0]:
-        return []
-    # A window function over the staged rows: the ORM does not reach temp tables.
-    cursor.execute(
-        """
-        WITH ranked AS (
-          SELECT file_no, row_no, external_id,
-                 row_number() OVER w AS n,
-                 first_value(file_no) OVER w AS first_file,
-                 first_value(row_no) OVER w AS first_row
-          FROM incident_staging
-          WINDOW w AS (PARTITION BY external_id ORDER BY file_no, row_no)
-        )
-        DELETE FROM incident_staging s USING ranked r
-        WHERE r.n > 1 AND s.file_no = r.file_no AND s.row_no = r.row_no
-        RETURNING s.file_no, s.row_no, s.external_id, r.first_file, r.first_row,
-                  s.label_id, s.district_id IS NULL
-        """
-    )
-    removed = cursor.fetchall()
-    staging.staged -= len(removed)
-    staging.unassigned -= sum(1 for row in removed if row[6])
-    staging.labels.forget([row[5] for row in removed])
-    return [
-        RefusedRow(
-            file_names[file_no],
-            row_no,
-            f"duplicate id {external_id!r} (first at {file_names[first_file]} row {first_row})",
-        )
-        for file_no, row_no, external_id, first_file, first_row, _, _ in removed
-    ]
 
 
 # Upsert by (source, external id): a row whose values all equal the stored ones is left
@@ -680,7 +796,7 @@ def _insert_staged(cursor, staged: int, params: dict) -> tuple[int, int]:
 
 
 def _drop_temp_tables(cursor) -> None:
-    cursor.execute("DROP TABLE IF EXISTS incident_staging")
+    cursor.execute("DROP TABLE IF EXISTS incident_staging, incident_seen")
 
 
 def get_or_create_source(request: ImportRequest) -> IncidentSource:
@@ -755,43 +871,51 @@ def import_incidents(
             _drop_temp_tables(cursor)
             cursor.execute(_STAGING_DDL)
             staging = _Staging(areas=AreaIndex(cursor), labels=LabelMapper(request, source))
+            params = {
+                "source_id": source.pk,
+                "location_quality": location_quality,
+                "batch_id": batch.pk if batch else _dry_run_batch(source).pk,
+            }
             done_bytes = 0
             file_names = [p.name for p in paths]
-            for file_no, path in enumerate(paths):
-                rows = _stage_file(
-                    cursor,
-                    request,
-                    path,
-                    file_no,
-                    staging,
-                    lambda f: report_progress(0.8 * f),
-                    done_bytes,
-                    total_bytes,
-                )
-                result.rows_read += rows
-                files[file_no]["rows"] = rows
-                done_bytes += path.stat().st_size
-            mark = step("read_validate_copy", mark)
+            # A refused import writes nothing: once a row is refused, no need to upsert.
+            with _ChunkWriter(
+                connection.connection,
+                params,
+                upsert=lambda: request.skip_bad or not (staging.refused or writer.duplicates),
+            ) as writer:
+                staging.attach(writer)
+                for file_no, path in enumerate(paths):
+                    rows = _stage_file(
+                        cursor,
+                        request,
+                        path,
+                        file_no,
+                        staging,
+                        lambda f: report_progress(0.8 * f),
+                        done_bytes,
+                        total_bytes,
+                    )
+                    result.rows_read += rows
+                    files[file_no]["rows"] = rows
+                    done_bytes += path.stat().st_size
+                mark = step("read_validate_copy", mark)
+                writer.finish()  # the chunks still queued or being written
+            timings["database_busy"] = round(writer.busy_s, 3)
+            write_tail = time.perf_counter() - mark
 
-            staging.refused.extend(_refuse_duplicates(cursor, file_names, staging))
+            staging.refuse_duplicates(file_names)
             result.refused = staging.refused
             result.unmapped_labels = staging.labels.unmapped()
             result.rows_unassigned = staging.unassigned
-            mark = step("duplicates", mark)
-
             failed = bool(result.refused) and not request.skip_bad
-            if not failed:  # a refused import writes nothing: no need to try
-                result.rows_created, result.rows_updated = _insert_staged(
-                    cursor,
-                    staging.staged,
-                    {
-                        "source_id": source.pk,
-                        "location_quality": location_quality,
-                        "batch_id": batch.pk if batch else _dry_run_batch(source).pk,
-                    },
-                )
+            if failed:
+                mark = step("duplicates", mark)
+            else:
+                timings["insert"] = round(write_tail, 3)
+                mark = step("duplicates", mark + write_tail)
+                result.rows_created, result.rows_updated = writer.created, writer.updated
                 result.rows_unchanged = staging.staged - result.rows_created - result.rows_updated
-                mark = step("insert", mark)
             order = {name: number for number, name in reversed(list(enumerate(file_names)))}
             result.refused.sort(key=lambda r: (order.get(r.file_name, 0), r.row_number))
             _drop_temp_tables(cursor)

@@ -518,3 +518,86 @@ def test_a_point_on_a_shared_border_goes_to_the_lowest_district_id(make_region, 
             [incident.point.ewkt],
         )
         assert cursor.fetchone()[0] == incident.district_id
+
+
+# --- chunks --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Three rows per chunk, so one import is written chunk after chunk while the next is
+    read."""
+    from incidents.services import reading
+
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 3)
+
+
+def test_duplicates_across_chunks_and_files_name_the_first_row(town, tmp_path, small_chunks):
+    first = write_csv(
+        tmp_path / "first.csv",
+        # chunk rows 2-4 | 5-7 | 8-9
+        [row("A"), row("B"), row("A"), row("C", where=NEAR), row("B"), row("D"), row("C")]
+        + [row("E"), row("A")],
+    )
+    second = write_csv(tmp_path / "second.csv", [row("C"), row("F"), row("E")])
+
+    result = run(None, paths=[first, second], skip_bad=True)
+
+    assert [(r.file_name, r.row_number, r.reason) for r in result.refused] == [
+        ("first.csv", 4, "duplicate id 'A' (first at first.csv row 2)"),
+        ("first.csv", 6, "duplicate id 'B' (first at first.csv row 3)"),
+        ("first.csv", 8, "duplicate id 'C' (first at first.csv row 5)"),
+        ("first.csv", 10, "duplicate id 'A' (first at first.csv row 2)"),
+        ("second.csv", 2, "duplicate id 'C' (first at first.csv row 5)"),
+        ("second.csv", 4, "duplicate id 'E' (first at first.csv row 9)"),
+    ]
+    assert (result.rows_read, result.rows_created, result.rows_unassigned) == (12, 6, 1)
+    assert sorted(Incident.objects.values_list("external_id", flat=True)) == list("ABCDEF")
+    # The first row of C is the one written: the one outside every district.
+    assert Incident.objects.get(external_id="C").district_id is None
+
+    again = run(None, paths=[first, second], skip_bad=True)
+    assert (again.rows_created, again.rows_updated, again.rows_unchanged) == (0, 0, 6)
+    assert again.rows_refused == 6
+
+
+def test_a_row_refused_in_a_late_chunk_leaves_the_early_chunks_unwritten(
+    town, tmp_path, small_chunks
+):
+    rows = [row(str(i)) for i in range(8)] + [row("far", where=FAR)]
+    path = write_csv(tmp_path / "late.csv", rows)
+
+    with pytest.raises(ImportRefused) as exc:
+        run(path)
+
+    assert refused_of(exc) == [(10, "outside every loaded region")]
+    assert Incident.objects.count() == 0
+    assert ImportBatch.objects.get().status == ImportBatch.Status.FAILED
+
+
+def test_a_database_error_while_writing_a_chunk_rolls_everything_back(
+    town, tmp_path, small_chunks, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from incidents.services import imports
+
+    real_insert = imports._insert_staged
+    calls = []
+
+    def insert_then_fail(cursor, staged, params):
+        calls.append(staged)
+        if len(calls) == 2:
+            cursor.execute("SELECT 1 / 0")
+        return real_insert(cursor, staged, params)
+
+    monkeypatch.setattr(imports, "_insert_staged", insert_then_fail)
+    path = write_csv(tmp_path / "a.csv", [row(str(i)) for i in range(9)])
+
+    with pytest.raises(DatabaseError, match="division by zero"):
+        run(path)
+
+    assert Incident.objects.count() == 0
+    assert ImportBatch.objects.get().status == ImportBatch.Status.FAILED
+    # The import's connection is usable again.
+    assert run(path).rows_created == 9

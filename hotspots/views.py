@@ -59,8 +59,9 @@ def _progress_labels() -> dict[str, str]:
     """Every string the progress script shows, translated for the active language."""
     return {
         "queued": _("Waiting for a worker to start the run…"),
-        # "%(percent)s" is replaced by the script.
-        "running": _("Running… %(percent)s done."),
+        # Filled in by static/js/job_progress.js.
+        "running": _("Running…"),
+        "runningPercent": _("Running… %(percent)s done."),
         "finished": _("Finished. Loading the results…"),
         "pollError": _("The progress could not be read; retrying…"),
     }
@@ -99,6 +100,9 @@ def _detail(request, run: HotspotRun, form: ValidationForm, status: int = 200):
         "progress_config": {
             "url": reverse("hotspot-run-detail", args=[run.pk]),
             "intervalMs": POLL_INTERVAL_MS,
+            "bar": "run-progress",
+            "text": "run-progress-text",
+            "badge": "run-status",
         },
         "progress_labels": _progress_labels(),
     }

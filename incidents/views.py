@@ -181,6 +181,9 @@ def import_detail(request, pk: int):
         "progress_config": {
             "url": reverse("incidents:import-progress", args=[batch.pk]),
             "intervalMs": POLL_INTERVAL_MS,
+            "bar": "batch-progress",
+            "text": "batch-progress-text",
+            "badge": "batch-status",
         },
         "progress_labels": _progress_labels(),
     }

@@ -151,7 +151,9 @@ class Incident(models.Model):
     source = models.ForeignKey(
         IncidentSource, on_delete=models.PROTECT, db_index=False, db_constraint=False
     )
-    external_id = models.CharField(max_length=120)
+    # Byte order ("C"): ids are codes, not words, and every import probes the unique
+    # (source, external id) index once per row; a language collation costs ~7 % of it.
+    external_id = models.CharField(max_length=120, db_collation="C")
     point = models.PointField(srid=STORAGE_SRID, spatial_index=False)
     # When only a day, a month or a range is known, occurred_at is the start of that
     # window and occurred_until its (exclusive) end.

@@ -48,8 +48,10 @@ def planner_required(view):
 def _timing_labels() -> dict[str, str]:
     return {
         "read_validate_copy": _("Read, check and stage the rows"),
+        "database_busy": _("Database writing, while the rows were read"),
+        "insert": _("Writing left after the last row was read"),
         "duplicates": _("Labels and duplicate ids"),
-        "insert": _("Find areas and write"),
+        "index_rebuild": _("Build the indexes again (bulk load)"),
         "commit": _("Commit"),
     }
 
@@ -169,6 +171,7 @@ def import_detail(request, pk: int):
                 ),
             )
         ],
+        "indexes_rebuilt": ", ".join(report.get("indexes_rebuilt") or []),
         "unmapped_labels": sorted(
             (report.get("unmapped_labels") or {}).items(), key=lambda kv: (-kv[1], kv[0])
         ),

@@ -585,11 +585,11 @@ def test_a_database_error_while_writing_a_chunk_rolls_everything_back(
     real_insert = imports._insert_staged
     calls = []
 
-    def insert_then_fail(cursor, staged, params):
+    def insert_then_fail(cursor, staged, params, **options):
         calls.append(staged)
         if len(calls) == 2:
             cursor.execute("SELECT 1 / 0")
-        return real_insert(cursor, staged, params)
+        return real_insert(cursor, staged, params, **options)
 
     monkeypatch.setattr(imports, "_insert_staged", insert_then_fail)
     path = write_csv(tmp_path / "a.csv", [row(str(i)) for i in range(9)])
@@ -601,3 +601,145 @@ def test_a_database_error_while_writing_a_chunk_rolls_everything_back(
     assert ImportBatch.objects.get().status == ImportBatch.Status.FAILED
     # The import's connection is usable again.
     assert run(path).rows_created == 9
+
+
+# --- bulk loads ----------------------------------------------------------------------------
+
+
+def _index_definitions() -> set[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'incidents_incident'"
+        )
+        return {definition for (definition,) in cursor.fetchall()}
+
+
+def _stored_rows(source: str) -> list[tuple]:
+    return [
+        (point.coords, *values)
+        for point, *values in Incident.objects.filter(source__name=source)
+        .order_by("external_id")
+        .values_list(
+            "point", "external_id", "occurred_at", "occurred_until", "time_precision",
+            "label__label", "region__code", "district__code", "neighborhood__code",
+            "location_quality",
+        )
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def bulk_from_one_row(settings):
+    """Any import bringing more rows than the table holds loads in bulk."""
+    settings.INCIDENT_BULK_LOAD_MIN_ROWS = 1
+
+
+def test_small_imports_keep_the_indexes_row_by_row(town, tmp_path):
+    result = run(write_csv(tmp_path / "a.csv", [row("1"), row("2")]))
+
+    assert result.indexes_rebuilt == []
+    assert "index_rebuild" not in result.timings
+
+
+def test_a_bulk_load_rebuilds_the_same_indexes_and_stores_what_an_upsert_stores(
+    town, tmp_path, small_chunks, bulk_from_one_row, settings
+):
+    indexes_before = _index_definitions()
+    rows = [row(str(i), where=(IN_N1, IN_D1, IN_D2, NEAR)[i % 4]) for i in range(10)]
+    path = write_csv(tmp_path / "first-load.csv", rows)
+
+    bulk = run(path, source="bulk")
+
+    assert (bulk.rows_created, bulk.rows_updated, bulk.rows_refused) == (10, 0, 0)
+    assert sorted(bulk.indexes_rebuilt) == sorted(
+        ["incident_point_gist", "incident_occurred_brin", "incident_region_time"]
+    )
+    assert "index_rebuild" in bulk.timings
+    assert _index_definitions() == indexes_before
+    assert ImportBatch.objects.get(pk=bulk.batch_id).report["indexes_rebuilt"] == (
+        bulk.indexes_rebuilt
+    )
+    assert any("indexes were built once after loading" in line for line in bulk.lines())
+
+    # The same file row by row, into another source: the very same incidents.
+    settings.INCIDENT_BULK_LOAD_MIN_ROWS = 10**9
+    row_by_row = run(path, source="row-by-row")
+    assert row_by_row.indexes_rebuilt == []
+    assert _stored_rows("bulk") == _stored_rows("row-by-row")
+    assert len(_stored_rows("bulk")) == 10
+
+
+def test_a_bulk_load_over_a_source_already_stored_still_upserts(
+    town, tmp_path, bulk_from_one_row
+):
+    run(write_csv(tmp_path / "january.csv", [row("1"), row("2"), row("3")]))
+    grown = [row("1"), row("2", where=IN_D2), row("3")] + [row(str(i)) for i in range(4, 12)]
+
+    result = run(write_csv(tmp_path / "year.csv", grown))
+
+    assert result.indexes_rebuilt  # 11 rows into a table of 3
+    assert (result.rows_created, result.rows_updated, result.rows_unchanged) == (8, 1, 2)
+    assert Incident.objects.count() == 11
+    assert Incident.objects.get(external_id="2").district.code == "D2"
+
+    # Now the table holds as many rows as the file: row by row, and nothing changes.
+    again = run(write_csv(tmp_path / "year.csv", grown))
+    assert again.indexes_rebuilt == []
+    assert (again.rows_created, again.rows_updated, again.rows_unchanged) == (0, 0, 11)
+
+
+def test_a_refused_bulk_load_writes_nothing_and_keeps_the_indexes(
+    town, tmp_path, small_chunks, bulk_from_one_row
+):
+    indexes_before = _index_definitions()
+    rows = [row(str(i)) for i in range(8)] + [row("far", where=FAR)]
+
+    with pytest.raises(ImportRefused):
+        run(write_csv(tmp_path / "late.csv", rows))
+
+    assert Incident.objects.count() == 0
+    assert _index_definitions() == indexes_before
+
+
+def test_a_dry_run_never_takes_the_table_for_a_bulk_load(town, tmp_path, bulk_from_one_row):
+    result = run(write_csv(tmp_path / "a.csv", [row("1"), row("2")]), dry_run=True)
+
+    assert result.rows_created == 2
+    assert result.indexes_rebuilt == []
+    assert Incident.objects.count() == 0
+
+
+def test_a_bulk_load_that_cannot_lock_the_table_at_once_goes_row_by_row(
+    town, tmp_path, bulk_from_one_row, settings
+):
+    import psycopg2
+    from django.db import connection
+
+    settings.INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS = 200
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        lock_timeout_before = cursor.fetchone()[0]
+    indexes_before = _index_definitions()
+    reader = psycopg2.connect(**connection.get_connection_params())
+    try:
+        # A planner's long read of incidents, in its own transaction.
+        reader.cursor().execute("SELECT count(*) FROM incidents_incident")
+        result = run(write_csv(tmp_path / "a.csv", [row("1"), row("2"), row("3")]))
+    finally:
+        reader.rollback()
+        reader.close()
+
+    assert result.indexes_rebuilt == []
+    assert result.rows_created == 3
+    assert _index_definitions() == indexes_before
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == lock_timeout_before
+
+
+def test_the_expected_size_of_an_import_is_estimated_from_its_bytes():
+    from incidents.services.imports import _expected_rows
+
+    assert _expected_rows(100_000, 7_000_000, 70_000_000) == 1_000_000
+    assert _expected_rows(5, 0, 100) == 500  # nothing read yet: no division by zero

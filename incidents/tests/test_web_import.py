@@ -119,6 +119,27 @@ def test_planner_imports_a_csv_through_the_page(planner_client, planner, region,
     assert progress["progress"] == 1.0
 
 
+def test_a_bulk_load_through_the_page_says_its_indexes_were_built_again(
+    planner_client, region, settings
+):
+    settings.INCIDENT_BULK_LOAD_MIN_ROWS = 1
+    response = planner_client.post(
+        reverse("incidents:import-new"), {**OPTIONS, "files": _csv(GOOD_CSV)}
+    )
+    batch = ImportBatch.objects.get()
+    assert batch.status == ImportBatch.Status.SUCCEEDED and batch.rows_created == 3
+    assert "incident_point_gist" in batch.report["indexes_rebuilt"]
+
+    planner_client.cookies.load({"django_language": "en"})
+    html = planner_client.get(response["Location"]).content.decode()
+    assert "built once after loading instead of row by row" in html
+    assert "Build the indexes again (bulk load)" in html
+    planner_client.cookies.load({"django_language": "es"})
+    html = planner_client.get(response["Location"]).content.decode()
+    assert "una sola vez al final de la carga" in html
+    assert "Reconstruir los índices (carga masiva)" in html
+
+
 def test_the_upload_form_offers_the_command_options(planner_client):
     html = planner_client.get(reverse("incidents:import-new")).content.decode()
     for name in [

@@ -175,13 +175,30 @@ def _full_clean(obj: Model, exclude: Iterable[str] = ()) -> None:
     obj.full_clean(exclude=list(exclude), validate_constraints=False)
 
 
+def _constraint_messages() -> dict[str, str]:
+    """What a user is told when a row breaks a constraint the checks before saving did not
+    catch (most often a concurrent request); never the database's own text."""
+    return {
+        "recoveryproject_one_open_per_space": _(
+            "This space already has a recovery project that is not finished."
+        ),
+        "publicspace_external_id_unique": _("Another space already has this external id."),
+        "publicspace_geom_valid": _("The shape is not valid (it crosses itself?)."),
+        "publicspace_geom_type": _("The shape does not fit the kind of space."),
+    }
+
+
 def _save(obj: Model) -> None:
     """Saves, turning a constraint the checks above did not catch into a ValidationError."""
     try:
         with transaction.atomic():
             obj.save()
     except IntegrityError as exc:
-        raise ValidationError(_("The data break a rule: %(reason)s") % {"reason": exc}) from None
+        rule = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+        message = _constraint_messages().get(rule) or _(
+            "The data break a rule of the database (%(rule)s)."
+        ) % {"rule": rule or "?"}
+        raise ValidationError(message) from None
 
 
 def region_today(region: Region) -> dt.date:

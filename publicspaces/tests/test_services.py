@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.gis.geos import LineString, Point
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from publicspaces import selectors, services
 from publicspaces.models import (
@@ -272,6 +273,33 @@ def test_one_open_project_per_space(users):
     with pytest.raises(ValidationError):
         _project(user, space)
     assert RecoveryProject.objects.count() == 1
+
+
+def test_a_constraint_caught_only_by_the_database_is_told_in_words_not_in_sql(users):
+    """Two requests racing past the checks: the second is stopped by the database, and the
+    user reads what went wrong, never the SQL error (table, key, values)."""
+    user = users["norte"]
+    space = _park(user)
+    _project(user, space)
+    racing = RecoveryProject(
+        space=space, title="Otra", identified_on=dt.date(2025, 1, 11), created_by=user
+    )
+
+    with translation.override("en"), pytest.raises(ValidationError) as caught:
+        services._save(racing)
+
+    assert caught.value.messages == [
+        "This space already has a recovery project that is not finished."
+    ]
+    assert RecoveryProject.objects.count() == 1
+
+    overspent = RecoveryProject.objects.get()
+    overspent.budget = Decimal("-1")
+    with translation.override("en"), pytest.raises(ValidationError) as caught:
+        services._save(overspent)
+    (message,) = caught.value.messages
+    assert message == "The data break a rule of the database (recoveryproject_budget_positive)."
+    assert "DETAIL" not in message and "violates" not in message
 
 
 def test_activity_age_groups_cannot_exceed_participants(users):

@@ -156,6 +156,11 @@ GEOJSON_MAX_FEATURES = env.int("GEOJSON_MAX_FEATURES", default=20000)
 # Incidents per vector tile (the most recent are kept); hides nothing from planners, who
 # zoom in, and keeps a low-zoom tile of a metro area small.
 INCIDENT_TILE_MAX_FEATURES = env.int("INCIDENT_TILE_MAX_FEATURES", default=10000)
+# An import bringing more rows than the incident table holds (and at least this many) sets
+# the table's secondary indexes aside and builds them once before committing; readers of
+# incidents wait meanwhile. False keeps every index current row by row, always.
+INCIDENT_BULK_LOAD = env.bool("INCIDENT_BULK_LOAD", default=True)
+INCIDENT_BULK_LOAD_MIN_ROWS = env.int("INCIDENT_BULK_LOAD_MIN_ROWS", default=50_000)
 
 # --- Public spaces ----------------------------------------------------------------
 # Project photos: checked and re-encoded by Pillow (publicspaces.photos); EXIF is dropped.

@@ -83,6 +83,8 @@ class ImportRequest:
     location_quality: str | None = None
     skip_bad: bool = False
     dry_run: bool = False
+    # Never set the table's indexes aside, however large the import (see BULK_LOAD_MIN_ROWS).
+    keep_indexes: bool = False
 
 
 @dataclass
@@ -534,13 +536,19 @@ WRITE_QUEUE_CHUNKS = 1
 # backfill of years) sets its secondary indexes aside and builds them again before it
 # commits: one sorted build of the point GiST costs ~1.6 s per million rows, keeping it
 # current row by row ~6.5 s. The unique (source, external id) index stays: it decides the
-# upsert. The price is an ACCESS EXCLUSIVE lock on the incident table until the import
-# commits (readers of incidents wait), so smaller imports keep the indexes, and an import
-# that cannot get the lock quickly (a long reader, another import) keeps them too.
+# upsert. The price is an ACCESS EXCLUSIVE lock on the incident table from the first chunk
+# written until the import commits (readers of incidents wait), so smaller imports keep
+# the indexes, and so does an import that cannot get the lock quickly (a long reader,
+# another import), a dry run, ``--keep-indexes`` and INCIDENT_BULK_LOAD = False.
 BULK_LOAD_MIN_ROWS = 50_000
 BULK_LOAD_LOCK_TIMEOUT_MS = 2_000
+# Each non-unique index with its definition, and whether building it again from that
+# definition gives it back as it was: valid, not the table's CLUSTER index, in the
+# default tablespace, without a comment (pg_get_indexdef carries none of these).
 _SECONDARY_INDEXES_SQL = """
-SELECT c.relname, pg_get_indexdef(i.indexrelid)
+SELECT i.indexrelid::regclass::text, c.relname, pg_get_indexdef(i.indexrelid),
+       i.indisvalid AND NOT i.indisclustered AND c.reltablespace = 0
+       AND obj_description(i.indexrelid, 'pg_class') IS NULL
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 WHERE i.indrelid = 'incidents_incident'::regclass AND NOT i.indisunique
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
@@ -565,39 +573,63 @@ class _BulkLoad:
     source_is_new: bool
 
 
+class _NoBulkLoad(Exception):
+    pass
+
+
+def _table_holds(cursor, rows: int) -> bool:
+    # Counting stops at ``rows``: cheap next to the import itself, and exact where
+    # reltuples would be stale right after a TRUNCATE or a large delete.
+    cursor.execute("SELECT count(*) FROM (SELECT FROM incidents_incident LIMIT %s) t", [rows])
+    return cursor.fetchone()[0] >= rows
+
+
 def _set_indexes_aside(cursor, expected_rows: int, source_id: int) -> _BulkLoad | None:
     """Drops the incident table's secondary indexes when the import is expected to bring
     more rows than the table holds, and it can have the table to itself at once."""
-    if expected_rows < _bulk_load_setting("BULK_LOAD_MIN_ROWS", BULK_LOAD_MIN_ROWS):
+    if not getattr(settings, "INCIDENT_BULK_LOAD", True) or expected_rows < _bulk_load_setting(
+        "BULK_LOAD_MIN_ROWS", BULK_LOAD_MIN_ROWS
+    ):
         return None
-    # Counting stops at expected_rows: cheap next to the import itself, and exact where
-    # reltuples would be stale right after a TRUNCATE or a large delete.
     cursor.execute(
-        "SELECT count(*) FROM (SELECT FROM incidents_incident LIMIT %s) t", [expected_rows]
+        "SELECT current_setting('lock_timeout'), current_setting('transaction_isolation')"
     )
-    if cursor.fetchone()[0] >= expected_rows:
-        return None
-    cursor.execute("SELECT current_setting('lock_timeout')")
-    lock_timeout = cursor.fetchone()[0]
+    lock_timeout, isolation = cursor.fetchone()
+    bulk = None
     cursor.execute("SAVEPOINT incident_bulk_load")
     try:
+        # Most imports stop at this count, taken without the lock. Rolling back to the
+        # savepoint lets go of the ACCESS SHARE lock it took: two imports each keeping one
+        # would deadlock when both asked for ACCESS EXCLUSIVE.
+        if _table_holds(cursor, expected_rows):
+            raise _NoBulkLoad
+        cursor.execute("ROLLBACK TO SAVEPOINT incident_bulk_load")
         cursor.execute(
             "SELECT set_config('lock_timeout', %s, true)",
             [str(_bulk_load_setting("BULK_LOAD_LOCK_TIMEOUT_MS", BULK_LOAD_LOCK_TIMEOUT_MS))],
         )
         cursor.execute("LOCK TABLE incidents_incident IN ACCESS EXCLUSIVE MODE")
+        if _table_holds(cursor, expected_rows):  # again, now that nobody else can write
+            raise _NoBulkLoad
         cursor.execute(_SECONDARY_INDEXES_SQL)
-        bulk = _BulkLoad(indexes=cursor.fetchall(), source_is_new=False)
-        for name, _ in bulk.indexes:
-            cursor.execute(f'DROP INDEX "{name}"')  # noqa: S608 - a name from pg_class
+        indexes = cursor.fetchall()
+        if not all(rebuilt_as_it_was for *_, rebuilt_as_it_was in indexes):
+            raise _NoBulkLoad
+        for qualified_name, *_ in indexes:
+            cursor.execute(f"DROP INDEX {qualified_name}")  # noqa: S608 - from regclass::text
+        # Under READ COMMITTED this statement sees every commit made before the lock was
+        # granted; an older snapshot (REPEATABLE READ) might not, so no shortcut there.
         cursor.execute(
             "SELECT NOT EXISTS (SELECT FROM incidents_incident WHERE source_id = %s)",
             [source_id],
         )
-        bulk.source_is_new = cursor.fetchone()[0]
-    except (LockNotAvailable, DeadlockDetected):
+        source_is_new = cursor.fetchone()[0] and isolation == "read committed"
+        bulk = _BulkLoad(
+            indexes=[(name, definition) for _, name, definition, _ in indexes],
+            source_is_new=source_is_new,
+        )
+    except (LockNotAvailable, DeadlockDetected, _NoBulkLoad):
         cursor.execute("ROLLBACK TO SAVEPOINT incident_bulk_load")
-        bulk = None
     cursor.execute("RELEASE SAVEPOINT incident_bulk_load")
     cursor.execute("SELECT set_config('lock_timeout', %s, true)", [lock_timeout])
     return bulk
@@ -723,9 +755,17 @@ class _Staging:
     refused: list[RefusedRow] = field(default_factory=list)
     staged: int = 0
     unassigned: int = 0
-    # Rows the whole import is expected to read, estimated from the bytes read so far.
+    # Rows the whole import is expected to read: the rows of the files read, and the
+    # current file's rows per byte so far applied to the rest of it and to the later files
+    # of its kind (a GeoJSON file spends far more bytes on a row than a CSV file).
     expected_rows: int = 0
     rows_before_file: int = 0
+    later_bytes_of_same_kind: list[int] = field(default_factory=list)
+
+    def expect(self, file_no: int, rows: int, bytes_read: int, file_bytes: int) -> None:
+        self.expected_rows = self.rows_before_file + _expected_rows(
+            rows, bytes_read, file_bytes + self.later_bytes_of_same_kind[file_no]
+        )
 
     def attach(self, writer: _ChunkWriter) -> None:
         self.writer = writer
@@ -793,8 +833,19 @@ def _stage_chunk(cursor, staging: _Staging, chunk, frame, row_numbers, file_name
     staging.unassigned += int((district == AreaIndex.NONE).sum())
 
 
-def _expected_rows(rows_so_far: int, bytes_so_far: int, total_bytes: int) -> int:
-    return round(rows_so_far * total_bytes / max(bytes_so_far, 1))
+def _expected_rows(rows_so_far: int, bytes_so_far: int, bytes_in_all: int) -> int:
+    return round(rows_so_far * bytes_in_all / max(bytes_so_far, 1))
+
+
+def _file_kind(path: Path) -> str:
+    return "vector" if path.suffix.lower() in VECTOR_SUFFIXES else "table"
+
+
+def _later_bytes_of_same_kind(paths: list[Path]) -> list[int]:
+    return [
+        sum(p.stat().st_size for p in paths[n + 1 :] if _file_kind(p) == _file_kind(path))
+        for n, path in enumerate(paths)
+    ]
 
 
 def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, total_bytes) -> int:
@@ -830,9 +881,7 @@ def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, t
         staging.refused.extend(refused)
         numbers = table.index.to_numpy()
         chunk = validator.validate(table, numbers)
-        staging.expected_rows = _expected_rows(
-            staging.rows_before_file + len(table), done_bytes + path.stat().st_size, total_bytes
-        )
+        staging.expect(file_no, len(table), path.stat().st_size, path.stat().st_size)
         _stage_chunk(cursor, staging, chunk, table, numbers, path.name)
         progress((done_bytes + path.stat().st_size) / total_bytes)
         return len(table) + len(refused)
@@ -844,9 +893,7 @@ def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, t
     for frame, first_row, position in read_csv_chunks(path):
         numbers = np.arange(first_row, first_row + len(frame))
         chunk = validator.validate(frame, numbers)
-        staging.expected_rows = _expected_rows(
-            staging.rows_before_file + rows + chunk.rows, done_bytes + position, total_bytes
-        )
+        staging.expect(file_no, rows + chunk.rows, position, path.stat().st_size)
         _stage_chunk(cursor, staging, chunk, frame, numbers, path.name)
         rows += chunk.rows
         progress((done_bytes + position) / total_bytes)
@@ -990,7 +1037,11 @@ def import_incidents(
             cursor.execute("SET LOCAL jit = off")
             _drop_temp_tables(cursor)
             cursor.execute(_STAGING_DDL)
-            staging = _Staging(areas=AreaIndex(cursor), labels=LabelMapper(request, source))
+            staging = _Staging(
+                areas=AreaIndex(cursor),
+                labels=LabelMapper(request, source),
+                later_bytes_of_same_kind=_later_bytes_of_same_kind(paths),
+            )
             params = {
                 "source_id": source.pk,
                 "location_quality": location_quality,
@@ -1004,7 +1055,7 @@ def import_incidents(
                 params,
                 upsert=lambda: request.skip_bad or not (staging.refused or writer.duplicates),
                 # A dry run is rolled back: no reason to keep readers waiting for it.
-                bulk_load=not request.dry_run,
+                bulk_load=not (request.dry_run or request.keep_indexes),
             ) as writer:
                 staging.attach(writer)
                 for file_no, path in enumerate(paths):
@@ -1081,6 +1132,7 @@ def _options_record(request: ImportRequest) -> dict:
         "timezone": request.timezone,
         "family": request.family,
         "skip_bad": request.skip_bad,
+        "keep_indexes": request.keep_indexes,
     }
 
 

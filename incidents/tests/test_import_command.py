@@ -113,6 +113,22 @@ def test_dry_run_reports_what_would_be_written(town, tmp_path):
     assert Incident.objects.count() == ImportBatch.objects.count() == 0
 
 
+def test_a_first_load_says_it_built_the_indexes_once_and_keep_indexes_prevents_it(
+    town, tmp_path, settings
+):
+    settings.INCIDENT_BULK_LOAD_MIN_ROWS = 1
+    good = [["1", "2023-01-05", "10:00", "ROBO", "-12.095", "-77.095"]]
+    kept, _ = call(write_csv(tmp_path / "a.csv", good), "--source", "t", "--id", "id",
+                   "--keep-indexes")  # fmt: skip
+    assert "1 created" in kept and "built once after loading" not in kept
+
+    more = [[str(i), "2023-01-05", "10:00", "ROBO", "-12.095", "-77.095"] for i in range(2, 6)]
+    bulk, _ = call(write_csv(tmp_path / "b.csv", more), "--source", "t", "--id", "id")
+    assert "4 created" in bulk
+    assert "its indexes were built once after loading instead of row by row" in bulk
+    assert "incident_point_gist" in bulk
+
+
 def _vancouver_rows():
     """Vancouver open-data style: TYPE, HUNDRED_BLOCK, NEIGHBOURHOOD, X/Y in UTM 10N."""
     to_utm = Transformer.from_crs("EPSG:4326", UTM_10N, always_xy=True)

@@ -71,6 +71,14 @@ def refused_of(exc_info):
     return [(r.row_number, r.reason) for r in exc_info.value.result.refused]
 
 
+@pytest.fixture(params=["row-by-row", "bulk"])
+def load_mode(request, settings):
+    """Runs a test both ways an import writes: keeping the indexes current row by row,
+    and as a bulk load (indexes set aside, rebuilt before the commit)."""
+    settings.INCIDENT_BULK_LOAD_MIN_ROWS = 1 if request.param == "bulk" else 10**9
+    return request.param
+
+
 # --- all or nothing -----------------------------------------------------------------------
 
 
@@ -107,7 +115,7 @@ def test_three_bad_rows_write_nothing_and_are_named(town, tmp_path):
     assert "nothing was written" in "\n".join(result.lines())
 
 
-def test_skip_bad_writes_the_good_rows_and_keeps_the_refused_ones(town, tmp_path):
+def test_skip_bad_writes_the_good_rows_and_keeps_the_refused_ones(town, tmp_path, load_mode):
     path = write_csv(
         tmp_path / "bad.csv",
         [row("1"), row("2", date="yesterday"), row("3", where=(0, 0)), row("4", where=IN_D2)],
@@ -532,7 +540,9 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(reading, "CHUNK_ROWS", 3)
 
 
-def test_duplicates_across_chunks_and_files_name_the_first_row(town, tmp_path, small_chunks):
+def test_duplicates_across_chunks_and_files_name_the_first_row(
+    town, tmp_path, small_chunks, load_mode
+):
     first = write_csv(
         tmp_path / "first.csv",
         # chunk rows 2-4 | 5-7 | 8-9
@@ -610,9 +620,7 @@ def _index_definitions() -> set[str]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'incidents_incident'"
-        )
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'incidents_incident'")
         return {definition for (definition,) in cursor.fetchall()}
 
 
@@ -646,6 +654,7 @@ def test_a_bulk_load_rebuilds_the_same_indexes_and_stores_what_an_upsert_stores(
     town, tmp_path, small_chunks, bulk_from_one_row, settings
 ):
     indexes_before = _index_definitions()
+    lock_timeout_before = _lock_timeout()
     rows = [row(str(i), where=(IN_N1, IN_D1, IN_D2, NEAR)[i % 4]) for i in range(10)]
     path = write_csv(tmp_path / "first-load.csv", rows)
 
@@ -657,6 +666,7 @@ def test_a_bulk_load_rebuilds_the_same_indexes_and_stores_what_an_upsert_stores(
     )
     assert "index_rebuild" in bulk.timings
     assert _index_definitions() == indexes_before
+    assert _lock_timeout() == lock_timeout_before
     assert ImportBatch.objects.get(pk=bulk.batch_id).report["indexes_rebuilt"] == (
         bulk.indexes_rebuilt
     )
@@ -670,9 +680,7 @@ def test_a_bulk_load_rebuilds_the_same_indexes_and_stores_what_an_upsert_stores(
     assert len(_stored_rows("bulk")) == 10
 
 
-def test_a_bulk_load_over_a_source_already_stored_still_upserts(
-    town, tmp_path, bulk_from_one_row
-):
+def test_a_bulk_load_over_a_source_already_stored_still_upserts(town, tmp_path, bulk_from_one_row):
     run(write_csv(tmp_path / "january.csv", [row("1"), row("2"), row("3")]))
     grown = [row("1"), row("2", where=IN_D2), row("3")] + [row(str(i)) for i in range(4, 12)]
 
@@ -689,15 +697,34 @@ def test_a_bulk_load_over_a_source_already_stored_still_upserts(
     assert (again.rows_created, again.rows_updated, again.rows_unchanged) == (0, 0, 11)
 
 
+@pytest.fixture
+def bulk_decisions(monkeypatch):
+    """What each import decided about setting the indexes aside (None: it did not)."""
+    from incidents.services import imports
+
+    decisions = []
+    real = imports._set_indexes_aside
+
+    def recorded(*args, **kwargs):
+        decisions.append(real(*args, **kwargs))
+        return decisions[-1]
+
+    monkeypatch.setattr(imports, "_set_indexes_aside", recorded)
+    return decisions
+
+
 def test_a_refused_bulk_load_writes_nothing_and_keeps_the_indexes(
-    town, tmp_path, small_chunks, bulk_from_one_row
+    town, tmp_path, small_chunks, bulk_from_one_row, bulk_decisions
 ):
     indexes_before = _index_definitions()
-    rows = [row(str(i)) for i in range(8)] + [row("far", where=FAR)]
+    # The refused row is in chunk 5: the reader is at most two chunks ahead of the writer,
+    # so the first chunks are written, in bulk, before the refusal is known.
+    rows = [row(str(i)) for i in range(12)] + [row("far", where=FAR)]
 
     with pytest.raises(ImportRefused):
         run(write_csv(tmp_path / "late.csv", rows))
 
+    assert len(bulk_decisions) == 1 and bulk_decisions[0].indexes  # it did go in bulk
     assert Incident.objects.count() == 0
     assert _index_definitions() == indexes_before
 
@@ -710,32 +737,76 @@ def test_a_dry_run_never_takes_the_table_for_a_bulk_load(town, tmp_path, bulk_fr
     assert Incident.objects.count() == 0
 
 
-def test_a_bulk_load_that_cannot_lock_the_table_at_once_goes_row_by_row(
+def test_keep_indexes_and_the_setting_turn_bulk_loads_off(
     town, tmp_path, bulk_from_one_row, settings
 ):
+    kept = run(write_csv(tmp_path / "a.csv", [row("1"), row("2")]), keep_indexes=True)
+    assert (kept.rows_created, kept.indexes_rebuilt) == (2, [])
+    assert ImportBatch.objects.get(pk=kept.batch_id).options["keep_indexes"] is True
+
+    settings.INCIDENT_BULK_LOAD = False
+    off = run(write_csv(tmp_path / "b.csv", [row(str(i)) for i in range(3, 9)]))
+    assert (off.rows_created, off.indexes_rebuilt) == (6, [])
+
+
+def test_an_index_that_would_not_come_back_as_it_was_keeps_the_import_row_by_row(
+    town, tmp_path, bulk_from_one_row
+):
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # pg_get_indexdef does not carry comments
+        cursor.execute("COMMENT ON INDEX incident_point_gist IS 'tuned by the DBA'")
+    indexes_before = _index_definitions()
+
+    result = run(write_csv(tmp_path / "a.csv", [row("1"), row("2")]))
+
+    assert (result.rows_created, result.indexes_rebuilt) == (2, [])
+    assert _index_definitions() == indexes_before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT obj_description('incident_point_gist'::regclass, 'pg_class')")
+        assert cursor.fetchone()[0] == "tuned by the DBA"
+
+
+def _lock_timeout() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        return cursor.fetchone()[0]
+
+
+def test_a_bulk_load_that_cannot_lock_the_table_at_once_goes_row_by_row(
+    town, tmp_path, bulk_from_one_row, settings, bulk_decisions
+):
+    import time
+
     import psycopg2
     from django.db import connection
 
     settings.INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS = 200
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW lock_timeout")
-        lock_timeout_before = cursor.fetchone()[0]
+    lock_timeout_before = _lock_timeout()
     indexes_before = _index_definitions()
     reader = psycopg2.connect(**connection.get_connection_params())
     try:
         # A planner's long read of incidents, in its own transaction.
         reader.cursor().execute("SELECT count(*) FROM incidents_incident")
+        started = time.perf_counter()
         result = run(write_csv(tmp_path / "a.csv", [row("1"), row("2"), row("3")]))
+        waited = time.perf_counter() - started
     finally:
         reader.rollback()
         reader.close()
 
+    assert bulk_decisions == [None]
+    assert waited >= 0.2  # it did ask for the lock, and gave up after the timeout
     assert result.indexes_rebuilt == []
     assert result.rows_created == 3
     assert _index_definitions() == indexes_before
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW lock_timeout")
-        assert cursor.fetchone()[0] == lock_timeout_before
+    assert _lock_timeout() == lock_timeout_before
+
+    # With the reader gone, the next import of more rows than the table holds goes in bulk.
+    rows = [row(str(i)) for i in range(4, 10)]
+    assert run(write_csv(tmp_path / "b.csv", rows)).indexes_rebuilt
 
 
 def test_the_expected_size_of_an_import_is_estimated_from_its_bytes():
@@ -743,3 +814,14 @@ def test_the_expected_size_of_an_import_is_estimated_from_its_bytes():
 
     assert _expected_rows(100_000, 7_000_000, 70_000_000) == 1_000_000
     assert _expected_rows(5, 0, 100) == 500  # nothing read yet: no division by zero
+
+
+def test_rows_per_byte_of_one_file_are_applied_only_to_later_files_of_its_kind(tmp_path):
+    from incidents.services.imports import _later_bytes_of_same_kind
+
+    files = []
+    for name, size in [("a.csv", 100), ("b.geojson", 5000), ("c.txt", 300), ("d.gpkg", 70)]:
+        files.append(tmp_path / name)
+        files[-1].write_bytes(b"x" * size)
+
+    assert _later_bytes_of_same_kind(files) == [300, 70, 0, 0]

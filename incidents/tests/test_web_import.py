@@ -129,6 +129,11 @@ def test_a_bulk_load_through_the_page_says_its_indexes_were_built_again(
     batch = ImportBatch.objects.get()
     assert batch.status == ImportBatch.Status.SUCCEEDED and batch.rows_created == 3
     assert "incident_point_gist" in batch.report["indexes_rebuilt"]
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'incidents_incident'")
+        assert set(batch.report["indexes_rebuilt"]) < {name for (name,) in cursor.fetchall()}
 
     planner_client.cookies.load({"django_language": "en"})
     html = planner_client.get(response["Location"]).content.decode()

@@ -39,6 +39,13 @@ class Command(BaseCommand):
         parser.add_argument("--location-quality", choices=[q.value for q in LocationQuality])
         parser.add_argument("--dry-run", action="store_true")
         parser.add_argument(
+            "--keep-indexes",
+            action="store_true",
+            help="keep the incident table's indexes current row by row even when the import "
+            "brings more rows than the table holds (slower, but readers of incidents never "
+            "wait for it)",
+        )
+        parser.add_argument(
             "--skip-bad",
             action="store_true",
             help="write the good rows; keep refused ones with reasons in the batch report",
@@ -66,6 +73,7 @@ class Command(BaseCommand):
                 location_quality=options["location_quality"],
                 skip_bad=options["skip_bad"],
                 dry_run=options["dry_run"],
+                keep_indexes=options["keep_indexes"],
             )
             result = import_incidents(request=request, progress=self._progress_bar(options))
         except IncidentFileError as exc:

@@ -28,6 +28,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "incidents.view_importbatch",
         "incidents.add_importbatch",
         "incidents.view_refusedrow",
+        # Their runs in the admin too (read-only there; the pages and API run them).
+        "hotspots.view_hotspotrun",
+        "hotspots.view_hotspotzone",
+        "hotspots.view_hotspotvalidation",
         *_PUBLICSPACES_READ,
     ],
     Role.MUNICIPAL: [

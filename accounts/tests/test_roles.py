@@ -35,3 +35,21 @@ def test_only_program_staff_may_edit_neighborhoods(django_user_model):
     assert not municipal.has_perm("neighborhoods.change_district")
     assert user_has_role(program, Role.PROGRAM)
     assert not user_has_role(municipal, Role.PROGRAM)
+
+
+@pytest.mark.django_db
+def test_planners_read_hotspot_runs_in_the_admin_and_cannot_change_them(client, django_user_model):
+    from django.urls import reverse
+
+    planner = django_user_model.objects.create_user("plan", password="x", is_staff=True)
+    planner.groups.add(Group.objects.get(name=Role.PLANNER))
+    municipal = django_user_model.objects.create_user("muni", password="x", is_staff=True)
+    municipal.groups.add(Group.objects.get(name=Role.MUNICIPAL))
+    runs = reverse("admin:hotspots_hotspotrun_changelist")
+
+    client.force_login(planner)
+    assert client.get(runs).status_code == 200
+    assert client.get(reverse("admin:hotspots_hotspotrun_add")).status_code == 403
+    assert not planner.has_perm("hotspots.delete_hotspotrun")
+    client.force_login(municipal)
+    assert client.get(runs).status_code == 403

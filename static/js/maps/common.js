@@ -35,9 +35,9 @@
     return Math.max(0, Math.min(maxZoom, Math.round(map.getZoom())));
   }
 
-  /* The view as minlon,minlat,maxlon,maxlat clamped to the world (Leaflet goes past it). */
-  function viewBBox(map) {
-    var b = map.getBounds();
+  /* Leaflet bounds as minlon,minlat,maxlon,maxlat clamped to the world (Leaflet goes past
+     it); null when nothing of the world is left. */
+  function boundsBBox(b) {
     var west = Math.max(-180, b.getWest());
     var east = Math.min(180, b.getEast());
     var south = Math.max(-90, b.getSouth());
@@ -50,6 +50,11 @@
         return v.toFixed(6);
       })
       .join(",");
+  }
+
+  /* The map's view as boundsBBox. */
+  function viewBBox(map) {
+    return boundsBBox(map.getBounds());
   }
 
   /* A setStatus(text, isError) bound to a status element (missing element: no-op). */
@@ -103,6 +108,7 @@
     format: format,
     getJSON: getJSON,
     apiZoom: apiZoom,
+    boundsBBox: boundsBBox,
     viewBBox: viewBBox,
     statusSetter: statusSetter,
   };

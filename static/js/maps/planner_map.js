@@ -99,21 +99,7 @@
   function viewBBox() {
     return common.viewBBox(map);
   }
-  /* Any bounds as minlon,minlat,maxlon,maxlat clamped to the world, as viewBBox. */
-  function boundsBBox(bounds) {
-    var west = Math.max(-180, bounds.getWest());
-    var east = Math.min(180, bounds.getEast());
-    var south = Math.max(-90, bounds.getSouth());
-    var north = Math.min(90, bounds.getNorth());
-    if (!(west < east && south < north)) {
-      return null;
-    }
-    return [west, south, east, north]
-      .map(function (v) {
-        return v.toFixed(6);
-      })
-      .join(",");
-  }
+  var boundsBBox = common.boundsBBox;
   var setStatus = common.statusSetter(document.getElementById("map-status"));
 
   function isAbort(error) {

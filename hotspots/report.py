@@ -156,6 +156,9 @@ def summary_labels() -> dict[str, str]:
         "cold_cells": _("Cold cells"),
         "hot_cells_without_fdr": _("Hot cells without FDR"),
         "cold_cells_without_fdr": _("Cold cells without FDR"),
+        "edge_coverage": _("Share of a cell inside the area below which it is never cold"),
+        "edge_cells": _("Cells mostly outside the area"),
+        "cold_suppressed_at_edge": _("Cold cells not reported (mostly outside the area)"),
         "zones": _("Zones"),
         "p_value": _("p-value"),
         "steps": _("Time steps"),
@@ -234,7 +237,7 @@ def score_labels() -> dict[str, str]:
     }
 
 
-_SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share"}
+_SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share", "edge_coverage"}
 _RATIO_KEYS = {"pai", "pai_star", "pei"}
 # Counts a report may hold as floats (validation scores): written as whole numbers.
 _COUNT_KEYS = {
@@ -336,6 +339,15 @@ def summary_table(run: HotspotRun) -> Table:
             [known.get(k, k.replace("_", " ")), _summary_value(run, k, values[k])]
             for k in _ordered(values, known)
         ],
+        # Runs from before the rule have no edge_cells and called edge cells cold.
+        caption=(
+            _(
+                "Cells less than half inside the area are never called cold: few "
+                "incidents there may only mean the cell lies mostly outside."
+            )
+            if "edge_cells" in values
+            else ""
+        ),
     )
 
 

@@ -144,6 +144,11 @@ DBSCAN_CSR_PROBABILITY = 0.001
 DBSCAN_MIN_POINTS_FLOOR = 5
 KDE_CELLS_ON_SHORT_SIDE = 250
 STABILITY_FACTORS = (0.5, 0.75, 1.5, 2.0)
+# Gi* and emerging runs: a cell with less than this share of its area inside the analysis
+# area (cut by the outline, or holding incidents from outside it) is never reported cold.
+# Few incidents there may only mean that most of the cell lies outside the area. It still
+# counts and is still a neighbour; a hot bin stays (hot despite the missing part).
+EDGE_COVERAGE = 0.5
 
 Progress = Callable[[float, str], None]
 
@@ -789,17 +794,40 @@ class _Cells:
     j: np.ndarray
     outside: int  # cells with incidents that do not intersect the area
     row_cell: np.ndarray  # cell index of each counted row
+    coverage: np.ndarray | None = None  # share of each cell inside the area (0 outside)
 
     def __len__(self) -> int:
         return len(self.i)
 
 
-def _union_cells(area_i, area_j, ci, cj) -> _Cells:
+def _union_cells(area_i, area_j, ci, cj, area_coverage=None) -> _Cells:
     area_keys = grids.cell_keys(area_i, area_j)
     row_keys = grids.cell_keys(ci, cj)
     keys = np.union1d(area_keys, row_keys)
     i, j = grids.split_keys(keys)
-    return _Cells(i, j, int(len(keys) - len(area_keys)), np.searchsorted(keys, row_keys))
+    coverage = None
+    if area_coverage is not None:
+        coverage = np.zeros(len(keys))
+        coverage[np.searchsorted(keys, area_keys)] = area_coverage
+    return _Cells(i, j, int(len(keys) - len(area_keys)), np.searchsorted(keys, row_keys), coverage)
+
+
+def _suppress_edge_cold(bins: np.ndarray, coverage: np.ndarray) -> tuple[np.ndarray, int]:
+    """``bins`` (one column per cell row, or per cell and step) with the cold bins of the
+    cells under EDGE_COVERAGE set to 0, and how many cells lost a cold bin."""
+    edge = coverage < EDGE_COVERAGE
+    cold = (bins < 0) & (edge if bins.ndim == 1 else edge[:, None])
+    out = np.where(cold, 0, bins).astype(bins.dtype)
+    suppressed = cold if bins.ndim == 1 else cold.any(axis=1)
+    return out, int(suppressed.sum())
+
+
+def _edge_summary(cells: _Cells, suppressed: int) -> dict:
+    return {
+        "edge_coverage": EDGE_COVERAGE,
+        "edge_cells": int((cells.coverage < EDGE_COVERAGE).sum()),
+        "cold_suppressed_at_edge": suppressed,
+    }
 
 
 def _check_cells(cells: _Cells) -> None:
@@ -812,7 +840,7 @@ def _check_cells(cells: _Cells) -> None:
 
 def _grid_counts(cursor, grid: grids.Grid, area_ewkb: bytes, inner_sql: str, inner_params):
     """(cells, counts per cell, category ids and counts per counted row)."""
-    area_i, area_j = grids.area_cells(cursor, grid, area_ewkb)
+    area_i, area_j, _coverage = grids.area_cells(cursor, grid, area_ewkb, coverage=False)
     ci, cj, category_ids, category_counts = grids.count_incidents(
         cursor, grid, inner_sql, inner_params
     )
@@ -843,7 +871,7 @@ def _compute_gistar(context: _Context) -> Computed:
     params, clock = context.params, context.clock
     with connection.cursor() as cursor:
         grid = _auto_cell_size(cursor, context, 0.2)
-        area_i, area_j = grids.area_cells(cursor, grid, context.area_ewkb)
+        area_i, area_j, coverage = grids.area_cells(cursor, grid, context.area_ewkb)
         clock.step("grid", 0.3)
         ci, cj, category_ids, category_counts = grids.count_incidents(
             cursor, grid, context.inner_sql, context.inner_params
@@ -851,7 +879,7 @@ def _compute_gistar(context: _Context) -> Computed:
         clock.step("count", 0.5)
         total = int(category_counts.sum())
         _check_incidents(total)
-        cells = _union_cells(area_i, area_j, ci, cj)
+        cells = _union_cells(area_i, area_j, ci, cj, coverage)
         counts = np.zeros(len(cells), dtype=np.int64)
         np.add.at(counts, cells.row_cell, category_counts)
         _check_cells(cells)
@@ -863,6 +891,7 @@ def _compute_gistar(context: _Context) -> Computed:
             permutations=params["permutations"],
             seed=params["seed"],
         )
+        result.bins, suppressed = _suppress_edge_cold(result.bins, cells.coverage)
         clock.step("gistar", 0.6)
 
         hot = result.bins >= bin_for_alpha(params["alpha"])
@@ -898,7 +927,8 @@ def _compute_gistar(context: _Context) -> Computed:
 
     summary = {
         **_grid_summary(grid, context.area_m2, total, counts, cells.outside),
-        **_gistar_summary(params, result),
+        **_gistar_summary(params, result, cells.coverage),
+        **_edge_summary(cells, suppressed),
         "zones": len(zones),
     }
     return context.computed(
@@ -936,9 +966,9 @@ def _grid_summary(grid: grids.Grid, area_m2: float, total: int, counts, outside:
     }
 
 
-def _gistar_summary(params: dict, result: GiStarResult) -> dict:
+def _gistar_summary(params: dict, result: GiStarResult, coverage: np.ndarray) -> dict:
     level = bin_for_alpha(params["alpha"])
-    unadjusted = confidence_bins(result.z, result.p, fdr=False)
+    unadjusted, _ = _suppress_edge_cold(confidence_bins(result.z, result.p, fdr=False), coverage)
     return {
         "bins": _bin_counts(result.bins),
         "hot_cells": int((result.bins >= level).sum()),
@@ -984,7 +1014,8 @@ def _stability(
         row = {"factor": factor, "cell_size_m": size}
         try:
             other = grids.Grid(grid.kind, size, grid.srid)
-            area_i, area_j = grids.area_cells(cursor, other, area_ewkb)
+            # Only hot cells are compared: the shares inside the area are not needed.
+            area_i, area_j, _coverage = grids.area_cells(cursor, other, area_ewkb, coverage=False)
             point_i, point_j = other.index(x, y)
             cells = _union_cells(area_i, area_j, point_i, point_j)
             counts = np.bincount(cells.row_cell, minlength=len(cells)).astype(np.int64)
@@ -1118,7 +1149,7 @@ def _compute_emerging(context: _Context) -> Computed:
     params["steps"] = [d.isoformat() for d in boundaries[:-1]]
     with connection.cursor() as cursor:
         grid = _auto_cell_size(cursor, context, 0.15)
-        area_i, area_j = grids.area_cells(cursor, grid, context.area_ewkb)
+        area_i, area_j, coverage = grids.area_cells(cursor, grid, context.area_ewkb)
         clock.step("grid", 0.25)
         ci, cj, step, n = grids.count_incidents_by_step(
             cursor, grid, context.inner_sql, context.inner_params, boundaries
@@ -1127,7 +1158,7 @@ def _compute_emerging(context: _Context) -> Computed:
     total = int(n.sum())
     _check_incidents(total)
     context.count_incidents()  # those on days outside the whole steps too
-    cells = _union_cells(area_i, area_j, ci, cj)
+    cells = _union_cells(area_i, area_j, ci, cj, coverage)
     _check_cells(cells)
     cube = np.zeros((len(cells), n_steps), dtype=np.int64)
     np.add.at(cube, (cells.row_cell, step), n)
@@ -1140,6 +1171,7 @@ def _compute_emerging(context: _Context) -> Computed:
             threshold=params["alpha"],
             fdr=params["fdr"],
             global_window=params["global_window"],
+            never_cold=cells.coverage < EDGE_COVERAGE,
         )
     except ValueError as exc:
         if "no variation" in str(exc):
@@ -1151,6 +1183,7 @@ def _compute_emerging(context: _Context) -> Computed:
     step_bins = np.column_stack(
         [confidence_bins(result.z[:, t], result.p[:, t], fdr=params["fdr"]) for t in range(n_steps)]
     ).astype(np.int64)
+    step_bins, suppressed = _suppress_edge_cold(step_bins, cells.coverage)
     clock.step("emerging", 0.8)
 
     counts = cube.sum(axis=1)
@@ -1170,6 +1203,7 @@ def _compute_emerging(context: _Context) -> Computed:
         "hot_cells": int((step_bins[:, -1] >= level).sum()),
         "cold_cells": int((step_bins[:, -1] <= -level).sum()),
         "bins": _bin_counts(step_bins[:, -1]),
+        **_edge_summary(cells, suppressed),
         "engine": result.params,
         "zones": 0,
     }
@@ -1632,7 +1666,7 @@ def validate_run(
         else:
             grid = grids.Grid(params["grid"], float(params["cell_size_m"]), srid)
             grid_source = "the run's grid"
-        area_i, area_j = grids.area_cells(cursor, grid, area_ewkb)
+        area_i, area_j, _coverage = grids.area_cells(cursor, grid, area_ewkb, coverage=False)
         counted = {}
         for name, sql, sql_params in (
             ("train", train_sql, train_params),

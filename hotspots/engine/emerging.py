@@ -466,6 +466,7 @@ def emerging_hotspots(
     trend_threshold: float | None = None,
     min_share: float = 0.9,
     sporadic_requires_final: bool = True,
+    never_cold=None,
 ) -> EmergingResult:
     """Emerging Hot Spot Analysis of a space-time cube.
 
@@ -492,6 +493,11 @@ def emerging_hotspots(
     sporadic_requires_final:
         ESRI's current definition (sporadic hot spots are hot in the final step) when
         True; sfdep's when False. See :func:`classify`.
+    never_cold:
+        Optional boolean ``(n_cells,)``: cells whose bins are never cold (their cold bins
+        become not significant before the categories are decided, so they get no cold
+        category and count as never cold for the hot ones). Their counts still enter every
+        z-score. Used for cells mostly outside the analysis area.
 
     Returns
     -------
@@ -511,6 +517,12 @@ def emerging_hotspots(
         significant = p <= threshold
     hot = significant & (z > 0)
     cold = significant & (z < 0)
+    if never_cold is not None:
+        never_cold = np.asarray(never_cold, dtype=bool).reshape(-1)
+        if never_cold.shape[0] != x.shape[0]:
+            raise ValueError("never_cold needs one value per cell")
+        cold &= ~never_cold[:, None]
+        significant = hot | cold
     trend = mann_kendall(z)
     category = classify(
         hot,

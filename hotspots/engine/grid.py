@@ -467,18 +467,42 @@ def estimated_cells(cursor, grid: Grid, area_ewkb: bytes) -> int:
     return int(((width + 2 * grid.size) * (height + 2 * grid.size)) / grid.cell_area_m2)
 
 
-def area_cells(cursor, grid: Grid, area_ewkb: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Every cell intersecting the area (WGS84 EWKB), from PostGIS' grid function, sorted."""
+def area_cells(
+    cursor, grid: Grid, area_ewkb: bytes, *, coverage: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Every cell intersecting the area (WGS84 EWKB), from PostGIS' grid function, sorted,
+    with the share of each cell's area inside the area (``None`` without ``coverage``).
+
+    The share is 1 for a cell the area covers; otherwise area(cell ∩ area) / area(cell),
+    in the grid's metric CRS. ``ST_Covers(area, cell)`` rather than the equivalent
+    ``ST_CoveredBy(cell, area)``: PostGIS prepares (and caches) only the first argument,
+    and the prepared area made the test ten times faster on the demo city. Only the few
+    cells cut by the outline get an intersection, each against the pieces of the
+    subdivided area whose boxes touch it: with the whole outline of a large city (Lima,
+    24,000 vertices, 150 m hexagons) the query took 16 s, with the pieces 4 s (1.5 s
+    without the shares); on the demo city (50 m hexagons) 0.3 s, 0.1 s without.
+    """
     estimate = estimated_cells(cursor, grid, area_ewkb)
     if estimate > MAX_CELLS:
         raise HotspotRefused(
             f"a {grid.size:g} m grid over this area would have about {estimate:,} cells "
             f"(at most {MAX_CELLS:,}): choose larger cells or a smaller area"
         )
+    pieces = ""
+    if coverage:
+        pieces = ", pieces AS MATERIALIZED (SELECT ST_Subdivide(area.g, 256) AS g FROM area)"
+        share = """
+            CASE WHEN ST_Covers(area.g, c.geom) THEN 1.0::float8 ELSE (
+                SELECT coalesce(sum(ST_Area(ST_Intersection(c.geom, p.g))), 0.0)
+                FROM pieces p WHERE p.g && c.geom
+            ) / ST_Area(c.geom) END
+        """
+    else:
+        share = "NULL::float8"
     cursor.execute(
         f"""
-        WITH area AS (SELECT ST_Transform(ST_GeomFromEWKB(%s), %s) AS g)
-        SELECT c.i, c.j
+        WITH area AS MATERIALIZED (SELECT ST_Transform(ST_GeomFromEWKB(%s), %s) AS g){pieces}
+        SELECT c.i, c.j, {share}
         FROM area, {grid.sql_grid_function}(%s, area.g) AS c
         WHERE ST_Intersects(c.geom, area.g)
         ORDER BY c.i, c.j
@@ -487,6 +511,12 @@ def area_cells(cursor, grid: Grid, area_ewkb: bytes) -> tuple[np.ndarray, np.nda
     )
     rows = cursor.fetchall()
     if not rows:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    table = np.array(rows, dtype=np.int64)
-    return table[:, 0], table[:, 1]
+        empty = np.empty(0, np.int64)
+        return empty, empty, (np.empty(0) if coverage else None)
+    i = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    j = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    if not coverage:
+        return i, j, None
+    # A sliver's intersection can come out a hair above the cell's own area.
+    share = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+    return i, j, np.clip(share, 0.0, 1.0)

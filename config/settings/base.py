@@ -161,6 +161,8 @@ INCIDENT_TILE_MAX_FEATURES = env.int("INCIDENT_TILE_MAX_FEATURES", default=10000
 # incidents wait meanwhile. False keeps every index current row by row, always.
 INCIDENT_BULK_LOAD = env.bool("INCIDENT_BULK_LOAD", default=True)
 INCIDENT_BULK_LOAD_MIN_ROWS = env.int("INCIDENT_BULK_LOAD_MIN_ROWS", default=50_000)
+# How long a bulk load waits for the table before keeping the indexes row by row instead.
+INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS = env.int("INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS", default=2_000)
 
 # --- Public spaces ----------------------------------------------------------------
 # Project photos: checked and re-encoded by Pillow (publicspaces.photos); EXIF is dropped.

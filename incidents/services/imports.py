@@ -6,7 +6,7 @@ Two cores serve the import: while PostgreSQL writes chunk n (on a thread of ours
 the cursor meanwhile), Python reads and validates chunk n + 1. All or nothing by default:
 any refused row rolls the whole import back and the report names every one. An import
 bigger than the table it goes into builds the secondary indexes once at the end instead of
-row by row (see BULK_LOAD_MIN_ROWS).
+row by row (see _set_indexes_aside).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class ImportRequest:
     location_quality: str | None = None
     skip_bad: bool = False
     dry_run: bool = False
-    # Never set the table's indexes aside, however large the import (see BULK_LOAD_MIN_ROWS).
+    # Never set the table's indexes aside, however large the import (see _set_indexes_aside).
     keep_indexes: bool = False
 
 
@@ -539,9 +539,8 @@ WRITE_QUEUE_CHUNKS = 1
 # upsert. The price is an ACCESS EXCLUSIVE lock on the incident table from the first chunk
 # written until the import commits (readers of incidents wait), so smaller imports keep
 # the indexes, and so does an import that cannot get the lock quickly (a long reader,
-# another import), a dry run, ``--keep-indexes`` and INCIDENT_BULK_LOAD = False.
-BULK_LOAD_MIN_ROWS = 50_000
-BULK_LOAD_LOCK_TIMEOUT_MS = 2_000
+# another import), a dry run, ``--keep-indexes`` and INCIDENT_BULK_LOAD = False. The
+# thresholds are settings (INCIDENT_BULK_LOAD_MIN_ROWS, INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS).
 # Each non-unique index with its definition, and whether building it again from that
 # definition gives it back as it was: valid, not the table's CLUSTER index, in the
 # default tablespace, without a comment (pg_get_indexdef carries none of these).
@@ -554,10 +553,6 @@ WHERE i.indrelid = 'incidents_incident'::regclass AND NOT i.indisunique
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
 ORDER BY c.relname
 """
-
-
-def _bulk_load_setting(name: str, default: int) -> int:
-    return int(getattr(settings, f"INCIDENT_{name}", default))
 
 
 @dataclass
@@ -587,9 +582,7 @@ def _table_holds(cursor, rows: int) -> bool:
 def _set_indexes_aside(cursor, expected_rows: int, source_id: int) -> _BulkLoad | None:
     """Drops the incident table's secondary indexes when the import is expected to bring
     more rows than the table holds, and it can have the table to itself at once."""
-    if not getattr(settings, "INCIDENT_BULK_LOAD", True) or expected_rows < _bulk_load_setting(
-        "BULK_LOAD_MIN_ROWS", BULK_LOAD_MIN_ROWS
-    ):
+    if not settings.INCIDENT_BULK_LOAD or expected_rows < settings.INCIDENT_BULK_LOAD_MIN_ROWS:
         return None
     cursor.execute(
         "SELECT current_setting('lock_timeout'), current_setting('transaction_isolation')"
@@ -606,7 +599,7 @@ def _set_indexes_aside(cursor, expected_rows: int, source_id: int) -> _BulkLoad 
         cursor.execute("ROLLBACK TO SAVEPOINT incident_bulk_load")
         cursor.execute(
             "SELECT set_config('lock_timeout', %s, true)",
-            [str(_bulk_load_setting("BULK_LOAD_LOCK_TIMEOUT_MS", BULK_LOAD_LOCK_TIMEOUT_MS))],
+            [str(settings.INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS)],
         )
         cursor.execute("LOCK TABLE incidents_incident IN ACCESS EXCLUSIVE MODE")
         if _table_holds(cursor, expected_rows):  # again, now that nobody else can write
@@ -659,9 +652,8 @@ class _ChunkWriter:
     ):
         self.params = params
         self.upsert = upsert  # false once the import is bound to be refused: it writes nothing
-        self.may_bulk_load = bulk_load
+        self.bulk_load_undecided = bulk_load  # decided before the first upsert
         self.bulk: _BulkLoad | None = None  # see _set_indexes_aside
-        self.chunks_written = 0
         self.lock = threading.Lock()
         self.cursor = raw_connection.cursor()
         self.queue: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE_CHUNKS)
@@ -735,9 +727,9 @@ class _ChunkWriter:
             self.duplicates.extend(removed)
             rows -= len(removed)
         if rows and self.upsert():
-            if self.may_bulk_load and not self.chunks_written:
+            if self.bulk_load_undecided:
+                self.bulk_load_undecided = False
                 self.bulk = _set_indexes_aside(cursor, expected_rows, self.params["source_id"])
-            self.chunks_written += 1
             created, updated = _insert_staged(
                 cursor, rows, self.params, upsert=not (self.bulk and self.bulk.source_is_new)
             )

@@ -17,7 +17,7 @@ from django.utils import timezone
 from geo.conf import STORAGE_SRID, utm_srid_for
 from geo.io import FeatureProblem, VectorFileError, VectorRead, read_vector
 from neighborhoods.models import BoundarySource, District, Neighborhood, Region
-from neighborhoods.text import normalize_name
+from neighborhoods.text import cell_text, normalize_name
 
 LEVELS = ("district", "neighborhood")
 
@@ -97,18 +97,11 @@ def _to_multipolygon(geometry) -> MultiPolygon:
     return geos
 
 
-def _clean(value) -> str:
-    if value is None:
-        return ""
-    text = str(value).strip()
-    return "" if text.lower() in ("nan", "none", "<na>") else text
-
-
 def _code(value) -> str:
     """Codes read as numbers by pandas ("13101.0") are written back as whole numbers."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return _clean(value)
+    return cell_text(value)
 
 
 def read_boundary_file(
@@ -302,7 +295,7 @@ def import_boundary_frame(
         if number in refused_numbers:
             continue
         code = _code(record[code_field])
-        name = _clean(record[name_field])
+        name = cell_text(record[name_field])
         label = f"{code_field}={code or '?'}, {name_field}={name or '?'}"
         problems = []
         if not code:
@@ -312,7 +305,7 @@ def import_boundary_frame(
         if code and code in first_seen:
             problems.append(f"code {code} already used by feature {first_seen[code]}")
         population = None
-        if population_field and _clean(record[population_field]):
+        if population_field and cell_text(record[population_field]):
             try:
                 population = int(float(record[population_field]))
                 if population < 0:
@@ -321,7 +314,7 @@ def import_boundary_frame(
                 problems.append(f"population {record[population_field]!r} is not a whole number")
         parent = None
         if level == "neighborhood" and parent_field:
-            parent_value = _clean(record[parent_field])
+            parent_value = cell_text(record[parent_field])
             parent = resolve_parent(parent_value) if parent_value else None
             if parent_value and parent is None:
                 where = (

@@ -5,6 +5,15 @@ import unicodedata
 _LOWER_WORDS = {"de", "del", "la", "las", "los", "y", "el", "en"}
 
 
+def cell_text(value) -> str:
+    """A value read from a data file as trimmed text; empty for missing ones (None, and the
+    NaN / None / <NA> that pandas writes for empty cells)."""
+    if value is None:
+        return ""
+    text = str(value).strip()
+    return "" if text.lower() in ("nan", "none", "<na>") else text
+
+
 def normalize_name(value: str) -> str:
     """Accent-, case- and space-insensitive key: "Álvaro  Obregón" -> "alvaro obregon"."""
     decomposed = unicodedata.normalize("NFKD", str(value))

@@ -26,7 +26,7 @@ from django.db import transaction
 
 from geo.io import VectorFileError, read_vector
 from neighborhoods.models import District
-from neighborhoods.text import normalize_name
+from neighborhoods.text import cell_text, normalize_name
 from publicspaces import services
 from publicspaces.geometry import from_shapely
 from publicspaces.models import PublicSpace, SpaceKind
@@ -87,13 +87,6 @@ def _kind_lookup() -> dict[str, str]:
         for name in names:
             lookup[_normalise(name)] = kind
     return lookup
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    text = str(value).strip()
-    return "" if text.lower() in ("nan", "none", "<na>") else text
 
 
 @dataclass
@@ -269,8 +262,8 @@ def import_space_files(
 def _label(row, id_field, name_field) -> str:
     parts = []
     for column in (id_field, name_field):
-        if column and _text(row.get(column)):
-            parts.append(f"{column}={_text(row.get(column))}")
+        if column and cell_text(row.get(column)):
+            parts.append(f"{column}={cell_text(row.get(column))}")
     return ", ".join(parts)
 
 
@@ -296,10 +289,10 @@ def _import_row(
     where,
     report,
 ) -> str:
-    name = _text(row.get(name_field))
+    name = cell_text(row.get(name_field))
     if not name:
         raise ValidationError({name_field: ["no name"]})
-    raw_kind = _text(row.get(kind_field)) if kind_field and kind_field in row else ""
+    raw_kind = cell_text(row.get(kind_field)) if kind_field and kind_field in row else ""
     if raw_kind:
         kind = kinds.get(_normalise(raw_kind))
         if kind is None:
@@ -317,9 +310,9 @@ def _import_row(
         raise ValidationError({kind_field or "kind": ["no kind (give --default-kind)"]})
     geometry = _single(row.geometry)
     geom = from_shapely(geometry)
-    address = _text(row.get(address_field)) if address_field else ""
+    address = cell_text(row.get(address_field)) if address_field else ""
     if id_field:
-        ident = _text(row.get(id_field))
+        ident = cell_text(row.get(id_field))
         if not ident:
             raise ValidationError({id_field: ["no id"]})
         if ident.endswith(".0") and ident[:-2].isdigit():

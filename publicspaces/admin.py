@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from geo.admin import OfflineGISModelAdmin
 from publicspaces import services
+from publicspaces.forms import add_service_errors
 from publicspaces.geometry import from_shapely
 from publicspaces.models import (
     Activity,
@@ -57,11 +58,7 @@ class ServiceForm(forms.ModelForm):
         except _DryRun:
             pass
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, messages in exc.message_dict.items():
-                    self.add_error(field if field in self.fields else None, messages)
-            else:
-                self.add_error(None, exc.messages)
+            add_service_errors(self, exc)
         except (services.NotAllowed, services.OutOfScope) as exc:
             self.add_error(None, str(exc))
         return cleaned
@@ -134,15 +131,7 @@ class PublicSpaceForm(ServiceForm):
 
     class Meta:
         model = PublicSpace
-        fields = [
-            "name",
-            "kind",
-            "geom",
-            "address",
-            "responsible_municipality",
-            "condition",
-            "notes",
-        ]
+        fields = list(services.SPACE_FIELDS)
 
     def clean_geom(self):
         geom = self.cleaned_data.get("geom")

@@ -108,7 +108,8 @@ def filter_spaces(queryset: QuerySet[PublicSpace], filters: SpaceFilters) -> Que
 
 
 def with_counts(queryset: QuerySet[PublicSpace]) -> QuerySet[PublicSpace]:
-    """Adds ``activity_count``, ``participant_total`` and ``open_project_status``."""
+    """Adds ``activity_count``, ``participant_total`` and ``project_status`` (the status of
+    the space's latest project, open or not)."""
     open_project = RecoveryProject.objects.filter(space=OuterRef("pk")).order_by(
         "-identified_on", "-id"
     )

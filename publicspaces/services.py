@@ -545,14 +545,18 @@ def _check_step_dates(project: RecoveryProject, today: dt.date) -> None:
         raise ValidationError(errors)
 
 
+# A project's steps in order (a cancelled one leaves the path at any of them).
+STEP_PATH = (
+    ProjectStatus.IDENTIFIED,
+    ProjectStatus.PLANNED,
+    ProjectStatus.IN_WORKS,
+    ProjectStatus.RECOVERED,
+    ProjectStatus.MAINTAINED,
+)
+
+
 def _reached_steps(status: str) -> set[str]:
-    path = [
-        ProjectStatus.IDENTIFIED,
-        ProjectStatus.PLANNED,
-        ProjectStatus.IN_WORKS,
-        ProjectStatus.RECOVERED,
-        ProjectStatus.MAINTAINED,
-    ]
+    path = list(STEP_PATH)
     if status == ProjectStatus.CANCELLED:
         # Cancelled projects keep the dates of whatever they had reached.
         return {*path, ProjectStatus.CANCELLED}

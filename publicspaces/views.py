@@ -24,7 +24,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import F, FloatField, Func, QuerySet
+from django.db.models import F, FloatField, Func, Prefetch, QuerySet
 from django.http import (
     FileResponse,
     Http404,
@@ -61,6 +61,7 @@ from publicspaces.forms import (
 )
 from publicspaces.geometry import geometry_as_geojson
 from publicspaces.models import (
+    OPEN_STATUSES,
     PUBLIC_CONDITIONS,
     Activity,
     ChangeRecord,
@@ -85,14 +86,6 @@ CONDITION_COLOURS = {
     Condition.MAINTAINED: "#1f618d",
     Condition.LOST_AGAIN: "#6c3483",
 }
-# The path of a step, in order (cancelled is shown apart).
-STEP_PATH = (
-    ProjectStatus.IDENTIFIED,
-    ProjectStatus.PLANNED,
-    ProjectStatus.IN_WORKS,
-    ProjectStatus.RECOVERED,
-    ProjectStatus.MAINTAINED,
-)
 GEOM_FIELDS = {"geom": "geometry"}
 
 
@@ -284,7 +277,7 @@ def space_create(request):
 
 def _steps(project: RecoveryProject) -> list[dict]:
     steps = []
-    for status in STEP_PATH:
+    for status in services.STEP_PATH:  # cancelled is shown apart
         date = getattr(project, services.STEP_DATE_FIELD[status])
         steps.append(
             {
@@ -479,9 +472,10 @@ def _history_rows(space: PublicSpace) -> list[dict]:
 def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dict]:
     """Each project, newest first, with its steps, the transitions allowed from its status
     and its photos; ``bound`` maps (form kind, project id) to a form that failed."""
-    projects = space.projects.prefetch_related("partners", "photos").order_by(
-        "-identified_on", "-id"
-    )
+    projects = space.projects.prefetch_related(
+        "partners",
+        Prefetch("photos", ProjectPhoto.objects.order_by(selectors.STAGE_ORDER, "id")),
+    ).order_by("-identified_on", "-id")
     blocks = []
     for project in projects:
         allowed = services.allowed_transitions(project.status)
@@ -489,9 +483,6 @@ def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dic
             prefix=f"t{project.pk}"
         )
         photo_form = bound.get(("photo", project.pk)) or PhotoForm(prefix=f"ph{project.pk}")
-        project_photos = sorted(
-            project.photos.all(), key=lambda p: (p.stage != "before", p.stage, p.pk)
-        )
         blocks.append(
             {
                 "project": project,
@@ -504,7 +495,7 @@ def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dic
                 else [],
                 "transition_form": transition_form,
                 "photo_form": photo_form if can_edit else None,
-                "photos": project_photos,
+                "photos": project.photos.all(),
             }
         )
     return blocks
@@ -540,9 +531,7 @@ def _detail_page(request, space: PublicSpace, status: int = 200, **bound):
         .select_related("region", "district", "neighborhood")
         .get()
     )
-    has_open = space.projects.filter(
-        status__in=[ProjectStatus.IDENTIFIED, ProjectStatus.PLANNED, ProjectStatus.IN_WORKS]
-    ).exists()
+    has_open = space.projects.filter(status__in=OPEN_STATUSES).exists()
     initial_space = {
         f: getattr(space, f) for f in ("name", "kind", "address", "condition", "notes")
     }

@@ -53,16 +53,18 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 def ensure_role_groups(**kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
+    # One query for every permission named: this runs after each migrate and test flush.
+    named = {tuple(dotted.split(".")) for perms in ROLE_PERMISSIONS.values() for dotted in perms}
+    known = {
+        (p.content_type.app_label, p.codename): p
+        for p in Permission.objects.filter(
+            codename__in={codename for _, codename in named},
+            content_type__app_label__in={app_label for app_label, _ in named},
+        ).select_related("content_type")
+    }
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
-        wanted = []
-        for dotted in perms:
-            app_label, codename = dotted.split(".")
-            permission = Permission.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if permission is not None:
-                wanted.append(permission)
+        wanted = [known[key] for key in (tuple(d.split(".")) for d in perms) if key in known]
         group.permissions.set(wanted)
 
 

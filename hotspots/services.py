@@ -399,12 +399,14 @@ def find_identical_run(
         status=HotspotRun.Status.SUCCEEDED,
         polygon__isnull=True,
     ).order_by("-id")
+    candidates = candidates.prefetch_related("districts", "neighborhoods", "categories")
     for run in candidates:
+        # The cheap checks first: counting the incidents again is the only costly one.
         if (
-            sorted(run.districts.values_list("pk", flat=True)) == district_ids
-            and sorted(run.neighborhoods.values_list("pk", flat=True)) == neighborhood_ids
-            and sorted(run.categories.values_list("pk", flat=True)) == category_ids
-            and requested_params(run.params, method) == wanted
+            requested_params(run.params, method) == wanted
+            and sorted(d.pk for d in run.districts.all()) == district_ids
+            and sorted(n.pk for n in run.neighborhoods.all()) == neighborhood_ids
+            and sorted(c.pk for c in run.categories.all()) == category_ids
             and run.summary.get("input_incidents") == incident_queryset(run).count()
         ):
             return run

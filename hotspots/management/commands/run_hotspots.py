@@ -1,5 +1,4 @@
 import datetime as dt
-import importlib
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -174,13 +173,9 @@ class Command(BaseCommand):
             kind = selectors.output_kind(run)
             self.stdout.write(f"{kind} written to {options['output']} ({written:,} bytes)")
         if options["report"]:
-            try:
-                report = importlib.import_module("hotspots.report")
-            except ImportError:
-                raise CommandError(
-                    "the HTML report is not available in this installation (hotspots.report)"
-                ) from None
-            report.write_report(run, options["report"])
+            from hotspots.report import write_report  # folium: only when a report is asked
+
+            write_report(run, options["report"])
             self.stdout.write(f"report written to {options['report']}")
 
     def _params(self, method: str, options) -> dict:

@@ -48,21 +48,9 @@
     attach(event.detail && event.detail.map);
   });
 
-  var configRequest = fetch(configUrl, {
-    credentials: "same-origin",
-    headers: { Accept: "application/json" },
-  }).then(function (response) {
-    if (!response.ok) {
-      throw new Error("HTTP " + response.status + " for " + configUrl);
-    }
-    return response.json();
-  });
-
-  function format(template, values) {
-    return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
-      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
-    });
-  }
+  var common = window.BarrioMap; // static/js/maps/common.js, loaded before this file
+  var format = common.format;
+  var configRequest = common.getJSON(configUrl);
 
   function element(tag, className, text) {
     var node = document.createElement(tag);
@@ -244,17 +232,8 @@
           url.searchParams.set("distance", String(metres));
           url.searchParams.set("months", String(config.months));
           box.setAttribute("aria-busy", "true");
-          fetch(url.pathname + url.search, {
-            credentials: "same-origin",
-            headers: { Accept: "application/geo+json, application/json" },
-            signal: controller.signal,
-          })
-            .then(function (response) {
-              if (!response.ok) {
-                throw new Error("HTTP " + response.status);
-              }
-              return response.json();
-            })
+          common
+            .getJSON(url.pathname + url.search, controller.signal)
             .then(function (data) {
               if (request !== controller) {
                 return;

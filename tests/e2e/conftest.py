@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 import geopandas as gpd
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.test import Client
 from shapely.geometry import box
 
 from geo.io import VectorRead
@@ -101,6 +103,21 @@ class RequestLog:
             if url not in self.outside:
                 self.outside.append(url)
             route.abort()
+
+
+def log_in(page, live_server, user) -> None:
+    """The session of a logged-in client, handed to the browser as its cookie."""
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
 
 
 def _open_page(browser, **context_options):

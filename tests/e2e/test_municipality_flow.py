@@ -16,10 +16,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point, Polygon
-from django.test import Client
 from django.utils import translation
 from PIL import Image
 from playwright.sync_api import expect
@@ -29,6 +27,7 @@ from accounts.roles import ensure_role_groups
 from neighborhoods.models import District
 from publicspaces import services
 from publicspaces.models import Condition, ProjectStatus, PublicSpace, SpaceKind
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -61,21 +60,6 @@ def es(text) -> str:
     with translation.override("es"):
         # Lazy model labels translate when made text; plain strings go through gettext.
         return translation.gettext(text) if isinstance(text, str) else str(text)
-
-
-def _log_in(page, live_server, user) -> None:
-    """The session of a logged-in client, handed to the browser as its cookie."""
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
 
 
 def _png(path) -> str:
@@ -120,7 +104,7 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     live_server, muni_data, map_page, browser, tmp_path
 ):
     page, requests, errors = map_page
-    _log_in(page, live_server, muni_data["user"])
+    log_in(page, live_server, muni_data["user"])
 
     # --- the district's map, with the drawing tools ---------------------------------------
     page.goto(live_server.url + "/municipality/")
@@ -349,7 +333,7 @@ def test_municipal_pages_fit_a_375px_phone(live_server, muni_data, browser):
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        _log_in(page, live_server, muni_data["user"])
+        log_in(page, live_server, muni_data["user"])
         for path in (
             "/municipality/",
             f"/municipality/spaces/{space.pk}/",
@@ -381,7 +365,7 @@ def test_a_point_space_page_opens_at_street_zoom(live_server, muni_data, map_pag
     lamp = services.create_space(
         user=None, name="Poste 14", kind="lighting_point", geom=Point(-79.041, -13.001, srid=4326)
     )
-    _log_in(page, live_server, muni_data["user"])
+    log_in(page, live_server, muni_data["user"])
     page.goto(f"{live_server.url}/municipality/spaces/{lamp.pk}/")
     expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
     _settled(page)
@@ -441,7 +425,7 @@ def test_planner_layer_counts_incidents_around_recovered_spaces(live_server, mun
             batch=batch,
         )
     planner = Group.objects.get(name=Role.PLANNER).user_set.create(username="planner-spaces")
-    _log_in(page, live_server, planner)
+    log_in(page, live_server, planner)
     page.goto(live_server.url + "/planner/")
     control = page.locator("#planner-spaces")
     expect(control).to_be_visible(timeout=TIMEOUT_MS)

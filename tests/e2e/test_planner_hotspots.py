@@ -8,10 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point
-from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 from playwright.sync_api import expect
@@ -24,6 +22,7 @@ from incidents.models import Category, Incident
 from incidents.taxonomy import ensure_taxonomy
 from incidents.tests.factories import make_batch, make_label, make_source
 from neighborhoods.models import District, Region
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -78,24 +77,10 @@ def hotspot_data(map_data):
     return {"run": run, "planner": planner}
 
 
-def _log_in(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-
-
 def test_planner_sees_hotspot_layers_and_starts_a_run(live_server, hotspot_data, map_page):
     page, requests, errors = map_page
     run = hotspot_data["run"]
-    _log_in(page, live_server, hotspot_data["planner"])
+    log_in(page, live_server, hotspot_data["planner"])
     page.goto(live_server.url + "/planner/")
     mapnode = page.locator("#map")
 
@@ -225,7 +210,7 @@ def test_emerging_categories_with_the_time_slider_and_kde(live_server, hotspot_d
     kde = copy_run(run, method="kde")
     kde.cells.update(density=0)
     kde.cells.filter(count__gt=0).update(density=12.5)
-    _log_in(page, live_server, hotspot_data["planner"])
+    log_in(page, live_server, hotspot_data["planner"])
 
     page.goto(live_server.url + f"/planner/?run={emerging.pk}")
     mapnode = page.locator("#map")
@@ -294,7 +279,7 @@ def test_zones_are_clickable_over_the_incidents_and_the_incidents_can_be_hidden(
     run = hotspot_data["run"]
     zone = run.zones.get(rank=1)
     inside = zone.geom.point_on_surface
-    _log_in(page, live_server, hotspot_data["planner"])
+    log_in(page, live_server, hotspot_data["planner"])
     # Zoomed out to the district: the server's incident clusters are drawn in the zone.
     page.goto(live_server.url + f"/planner/#13/{inside.y}/{inside.x}")
     mapnode = page.locator("#map")
@@ -353,7 +338,7 @@ def test_zones_are_clickable_over_the_incidents_and_the_incidents_can_be_hidden(
 def test_the_map_panels_do_not_overlap_on_a_phone(live_server, hotspot_data, phone_page):
     page, requests, errors = phone_page
     page.set_viewport_size({"width": 375, "height": 812})
-    _log_in(page, live_server, hotspot_data["planner"])
+    log_in(page, live_server, hotspot_data["planner"])
     page.goto(live_server.url + "/planner/")
     mapnode = page.locator("#map")
     expect(mapnode).to_have_attribute(
@@ -393,7 +378,7 @@ def test_the_map_panels_do_not_overlap_on_a_phone(live_server, hotspot_data, pho
 def test_the_hotspot_panel_keeps_to_the_sidebar(live_server, hotspot_data, map_page):
     page, requests, errors = map_page
     run = hotspot_data["run"]
-    _log_in(page, live_server, hotspot_data["planner"])
+    log_in(page, live_server, hotspot_data["planner"])
     page.goto(live_server.url + "/planner/")
     expect(page.locator("#map")).to_have_attribute(
         "data-hotspot-run", str(run.pk), timeout=TIMEOUT_MS

@@ -7,10 +7,8 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point, Polygon
-from django.test import Client
 from playwright.sync_api import expect
 
 from accounts.models import Role
@@ -26,6 +24,7 @@ from incidents.models import (
 )
 from incidents.taxonomy import ensure_taxonomy
 from neighborhoods.models import District, Region
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -133,21 +132,6 @@ def incident_data(map_data):
     return {"lonely": lonely, "planner": planner, "total": Incident.objects.count()}
 
 
-def _log_in(page, live_server, user) -> None:
-    """The session of a logged-in client, handed to the browser as its cookie."""
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-
-
 def _console_errors(page) -> list[str]:
     errors: list[str] = []
     page.on(
@@ -202,7 +186,7 @@ def test_planner_map(live_server, incident_data, map_page):
     console_errors = _console_errors(page)
     total = incident_data["total"]
     assert total == 13
-    _log_in(page, live_server, incident_data["planner"])
+    log_in(page, live_server, incident_data["planner"])
 
     page.goto(live_server.url + "/planner/")
     expect(page.locator("html")).to_have_attribute("lang", "es")
@@ -389,7 +373,7 @@ def test_planner_map(live_server, incident_data, map_page):
 def test_planner_map_on_a_phone(live_server, incident_data, phone_page):
     page, requests, errors = phone_page
     console_errors = _console_errors(page)
-    _log_in(page, live_server, incident_data["planner"])
+    log_in(page, live_server, incident_data["planner"])
 
     page.goto(live_server.url + "/planner/")
     _wait_for_total(page, incident_data["total"])
@@ -455,7 +439,7 @@ SLOW_FETCH = """
 def test_a_new_view_aborts_the_requests_in_flight(live_server, incident_data, map_page):
     page, requests, errors = map_page
     console_errors = _console_errors(page)
-    _log_in(page, live_server, incident_data["planner"])
+    log_in(page, live_server, incident_data["planner"])
     page.add_init_script(SLOW_FETCH)
     page.goto(live_server.url + "/planner/")
     _wait_for_total(page, incident_data["total"])

@@ -145,11 +145,16 @@ def test_a_concurrent_delete_waits_for_the_import_that_references_the_row():
     with transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(source=other)
 
+        started = threading.Event()
+
         def delete_other_source():
             raw = psycopg2.connect(**connection.get_connection_params())
             raw.autocommit = True
             try:
                 with raw.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    outcome["pid"] = cursor.fetchone()[0]
+                    started.set()
                     cursor.execute("SET lock_timeout = '20s'")
                     cursor.execute("DELETE FROM incidents_incidentsource WHERE id = %s", [other.pk])
                 outcome["deleted"] = True
@@ -160,9 +165,28 @@ def test_a_concurrent_delete_waits_for_the_import_that_references_the_row():
 
         thread = threading.Thread(target=delete_other_source)
         thread.start()
-        thread.join(timeout=1.0)
-        assert thread.is_alive(), "the delete did not wait for the referencing transaction"
+        assert started.wait(timeout=60)
+        assert _waits_for_a_lock(outcome["pid"]), "the delete did not wait for the transaction"
+        assert "deleted" not in outcome
     thread.join(timeout=30)
     assert "deleted" not in outcome
     assert "still referenced" in str(outcome["error"])
     assert Incident.objects.get(pk=incident.pk).source_id == other.pk
+
+
+def _waits_for_a_lock(pid: int, *, polls: int = 600) -> bool:
+    """Whether backend ``pid`` comes to wait for a lock (asked of PostgreSQL, not guessed
+    from a clock: it may take a busy machine a while to get there)."""
+    import time
+
+    with connection.cursor() as cursor:
+        for _ in range(polls):
+            # pg_locks, not pg_stat_activity: the latter is a snapshot frozen for the
+            # length of the test's transaction.
+            cursor.execute(
+                "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s AND NOT granted)", [pid]
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False

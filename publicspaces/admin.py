@@ -204,12 +204,16 @@ class RecoveryProjectForm(ServiceForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # A view-only user (a planner) gets the form with its model fields left out: the
+        # admin shows them read-only, so only the fields present are adjusted.
         status = self.instance.status if self.instance.pk else ProjectStatus.IDENTIFIED
-        self.fields["next_status"].choices = [("", "—")] + [
-            (s, ProjectStatus(s).label) for s in services.allowed_transitions(status)
-        ]
-        self.fields["identified_on"].required = False
-        if self.instance.pk:
+        if "next_status" in self.fields:
+            self.fields["next_status"].choices = [("", "—")] + [
+                (s, ProjectStatus(s).label) for s in services.allowed_transitions(status)
+            ]
+        if "identified_on" in self.fields:
+            self.fields["identified_on"].required = False
+        if self.instance.pk and "space" in self.fields:
             self.fields["space"].disabled = True
 
     def apply(self, user):
@@ -261,6 +265,14 @@ class RecoveryProjectAdmin(ScopedAdmin):
         "is_demo",
     ]
     inlines = [ProjectPhotoInline]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only (a planner): no step can be taken, so the two form-only step
+            # fields would only show as empty lines.
+            fields = [f for f in fields if f not in ("next_status", "step_date")]
+        return fields
 
     def delete_model(self, request, obj):
         services.delete_project(user=request.user, project=obj)
@@ -326,7 +338,8 @@ class ActivityForm(ServiceForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        # Absent from a view-only user's form (shown read-only instead).
+        if self.instance.pk and "space" in self.fields:
             self.fields["space"].disabled = True
 
     def apply(self, user):

@@ -3,6 +3,8 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Reviewed data the code reads (taxonomy, label mappings, sample files): fixtures/README.md.
+FIXTURES_DIR = BASE_DIR / "fixtures"
 env = environ.Env()
 
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").exists():

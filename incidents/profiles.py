@@ -2,13 +2,18 @@
 
 A profile names candidate columns for each role (the first one present in a file wins),
 how to read dates, the source's time zone, its known placeholder locations, and rules that
-map its labels to Barrio's categories. Labels no rule matches become "unclassified".
+map its labels to Barrio's categories (``fixtures/label_rules/``, one file a profile).
+Labels no rule matches become "unclassified".
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
+
+from config.env import FIXTURES_DIR
+from incidents.taxonomy import BY_CODE
 
 
 @dataclass(frozen=True)
@@ -48,59 +53,28 @@ class Profile:
         return None
 
 
-# Order matters: the first matching rule wins (sensitive ones first).
-CDMX_RULES = (
-    (r"TRATA DE PERSONAS|LENOCINIO", "trafficking"),
-    (r"VIOLENCIA FAMILIAR", "domestic-violence"),
-    (r"MENOR|CORRUPCION DE MENORES|PORNOGRAF", "child-abuse"),
-    (r"ABUSO SEXUAL|VIOLACION|ACOSO SEXUAL|HOSTIGAMIENTO SEXUAL|ESTUPRO|SEXUAL", "sexual-offence"),
-    (r"FEMINICIDIO|HOMICIDIO", "homicide"),
-    (r"SECUESTRO|EXTORSION|PRIVACION DE LA LIBERTAD", "extortion-kidnapping"),
-    (r"LESIONES|RIÑA|GOLPES", "assault"),
-    (r"ROBO DE VEHICULO|ROBO DE MOTOCICLETA", "vehicle-theft"),
-    (
-        r"AUTOPARTES|ROBO DE OBJETOS DEL INTERIOR DE UN VEHICULO|ROBO A TRANSPORTISTA",
-        "theft-from-vehicle",
-    ),
-    (r"ROBO A PASAJERO|METRO|METROBUS|MICROBUS|TAXI|TRANSPORTE", "robbery-transport"),
-    (r"ROBO A CASA HABITACION", "burglary"),
-    (r"ROBO A NEGOCIO|ROBO A REPARTIDOR|ROBO A CUENTAHABIENTE", "robbery-business"),
-    (r"ROBO A TRANSEUNTE.*CON VIOLENCIA", "robbery-person"),
-    (r"ROBO A TRANSEUNTE|CELULAR", "theft-person"),
-    (r"ROBO|ABUSO DE CONFIANZA", "other-theft"),
-    (r"FRAUDE|USO DE DOCUMENTO FALSO|FALSIFICACION", "fraud"),
-    (r"AMENAZAS", "threats"),
-    (r"NARCOMENUDEO|DROGA|ESTUPEFACIENTE|CONTRA LA SALUD", "drugs"),
-    (r"ARMA", "weapons"),
-    (r"DAÑO EN PROPIEDAD|DANO EN PROPIEDAD", "criminal-damage"),
-)
+LABEL_RULES_DIR = FIXTURES_DIR / "label_rules"
 
-BOSTON_RULES = (
-    (r"GRAFFITI", "graffiti"),
-    (r"STREET LIGHT", "street-light-outage"),
-    (r"ILLEGAL DUMPING", "illegal-dumping"),
-    (r"LITTER|DUMPSTER|TRASH", "litter"),
-    (r"ABANDONED VEHICLE", "abandoned-vehicle"),
-    (r"ABANDONED BUILDING", "abandoned-building"),
-    (r"NEEDLE", "drug-litter"),
-    (r"RODENT", "vermin"),
-    (r"UNSAFE", "unsafe-space"),
-    (r"POSTING OF SIGNS", "illegal-posting"),
-)
 
-POLICE_UK_RULES = (
-    (r"^ANTI-SOCIAL BEHAVIOUR$", "antisocial-behaviour"),
-    (r"^VIOLENCE AND SEXUAL OFFENCES$", "assault"),
-    (r"^BURGLARY$", "burglary"),
-    (r"^ROBBERY$", "robbery-person"),
-    (r"^VEHICLE CRIME$", "vehicle-theft"),
-    (r"^THEFT FROM THE PERSON$", "theft-person"),
-    (r"^CRIMINAL DAMAGE AND ARSON$", "criminal-damage"),
-    (r"^DRUGS$", "drugs"),
-    (r"^POSSESSION OF WEAPONS$", "weapons"),
-    (r"^PUBLIC ORDER$", "public-order"),
-    (r"SHOPLIFTING|BICYCLE THEFT|OTHER THEFT", "other-theft"),
-)
+def read_label_rules(name: str) -> tuple[tuple[str, str], ...]:
+    """The (pattern, category code) rules of ``fixtures/label_rules/NAME.csv``, in file
+    order: the first matching rule wins, so sensitive categories come first. A pattern that
+    does not compile or a code outside the taxonomy refuses the file."""
+    path = LABEL_RULES_DIR / f"{name}.csv"
+    with path.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    rules = []
+    for number, row in enumerate(rows, start=2):
+        pattern, code = row["pattern"], row["category"]
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"{path.name} row {number}: {error}") from None
+        if code not in BY_CODE:
+            raise ValueError(f"{path.name} row {number}: no category {code!r} in the taxonomy")
+        rules.append((pattern, code))
+    return tuple(rules)
+
 
 PROFILES: dict[str, Profile] = {
     "cdmx": Profile(
@@ -118,7 +92,7 @@ PROFILES: dict[str, Profile] = {
         category=("delito",),
         lat=("latitud",),
         lon=("longitud",),
-        label_rules=CDMX_RULES,
+        label_rules=read_label_rules("cdmx"),
     ),
     "boston311": Profile(
         name="boston311",
@@ -135,7 +109,7 @@ PROFILES: dict[str, Profile] = {
         lat=("LATITUDE", "latitude"),
         lon=("LONGITUDE", "longitude"),
         placeholders=(Placeholder(-71.0587, 42.3594, "Boston 311 default point (City Hall)"),),
-        label_rules=BOSTON_RULES,
+        label_rules=read_label_rules("boston311"),
     ),
     "policeuk": Profile(
         name="policeuk",
@@ -154,6 +128,6 @@ PROFILES: dict[str, Profile] = {
         month_only=True,
         location_quality="snapped",
         constant_label="Anti-social behaviour",
-        label_rules=POLICE_UK_RULES,
+        label_rules=read_label_rules("policeuk"),
     ),
 }

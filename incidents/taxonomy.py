@@ -1,13 +1,17 @@
 """Barrio's category taxonomy: two families, crime and incivility.
 
 Sensitive categories (sexual offences, domestic violence, child abuse, trafficking) are
-never shown publicly in any form. Applied by a data migration and kept in step by
-``ensure_taxonomy`` (idempotent).
+never shown publicly in any form. The categories are the rows of ``fixtures/taxonomy.csv``,
+applied by a data migration and kept in step by ``ensure_taxonomy`` (idempotent).
 """
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
+
+from config.env import FIXTURES_DIR
 
 
 @dataclass(frozen=True)
@@ -21,51 +25,34 @@ class CategoryDef:
 
 CRIME, INCIVILITY = "crime", "incivility"
 
-CATEGORIES: list[CategoryDef] = [
-    CategoryDef("homicide", "Homicidio", "Homicide", CRIME),
-    CategoryDef("assault", "Lesiones y agresiones", "Assault", CRIME),
-    CategoryDef("robbery-person", "Robo a persona con violencia", "Robbery of a person", CRIME),
-    CategoryDef("theft-person", "Robo a persona sin violencia", "Theft from a person", CRIME),
-    CategoryDef("robbery-business", "Robo a negocio", "Robbery of a business", CRIME),
-    CategoryDef("burglary", "Robo a casa habitación", "Burglary", CRIME),
-    CategoryDef("vehicle-theft", "Robo de vehículo", "Vehicle theft", CRIME),
-    CategoryDef(
-        "theft-from-vehicle", "Robo de autopartes o en vehículo", "Theft from a vehicle", CRIME
-    ),
-    CategoryDef("robbery-transport", "Robo en transporte", "Robbery on public transport", CRIME),
-    CategoryDef("other-theft", "Otros robos", "Other theft", CRIME),
-    CategoryDef("fraud", "Fraude", "Fraud", CRIME),
-    CategoryDef("threats", "Amenazas", "Threats", CRIME),
-    CategoryDef("extortion-kidnapping", "Extorsión y secuestro", "Extortion and kidnapping", CRIME),
-    CategoryDef("drugs", "Narcomenudeo y drogas", "Drugs", CRIME),
-    CategoryDef("weapons", "Portación de armas", "Weapons", CRIME),
-    CategoryDef("criminal-damage", "Daño en propiedad", "Criminal damage", CRIME),
-    CategoryDef("public-order", "Desorden público", "Public order", CRIME),
-    CategoryDef("other-crime", "Otros delitos", "Other crime", CRIME),
-    CategoryDef("sexual-offence", "Delitos sexuales", "Sexual offences", CRIME, sensitive=True),
-    CategoryDef(
-        "domestic-violence", "Violencia familiar", "Domestic violence", CRIME, sensitive=True
-    ),
-    CategoryDef("child-abuse", "Abuso infantil", "Child abuse", CRIME, sensitive=True),
-    CategoryDef("trafficking", "Trata de personas", "Human trafficking", CRIME, sensitive=True),
-    CategoryDef("graffiti", "Grafiti", "Graffiti", INCIVILITY),
-    CategoryDef("street-light-outage", "Alumbrado apagado", "Street-light outage", INCIVILITY),
-    CategoryDef("illegal-dumping", "Basura y desmonte ilegal", "Illegal dumping", INCIVILITY),
-    CategoryDef("litter", "Basura acumulada", "Litter and overflowing bins", INCIVILITY),
-    CategoryDef("abandoned-vehicle", "Vehículo abandonado", "Abandoned vehicle", INCIVILITY),
-    CategoryDef("abandoned-building", "Inmueble abandonado", "Abandoned building", INCIVILITY),
-    CategoryDef(
-        "public-drinking", "Consumo de alcohol en vía pública", "Public drinking", INCIVILITY
-    ),
-    CategoryDef("noise", "Ruido", "Noise", INCIVILITY),
-    CategoryDef("drug-litter", "Jeringas en vía pública", "Discarded needles", INCIVILITY),
-    CategoryDef("vermin", "Roedores y plagas", "Rodents and pests", INCIVILITY),
-    CategoryDef(
-        "unsafe-space", "Espacio inseguro o deteriorado", "Unsafe or run-down space", INCIVILITY
-    ),
-    CategoryDef("illegal-posting", "Propaganda ilegal", "Illegal posting", INCIVILITY),
-    CategoryDef("antisocial-behaviour", "Conducta antisocial", "Anti-social behaviour", INCIVILITY),
-]
+# The taxonomy is data (one row a category), so that reviewing a change to it is a data diff.
+TAXONOMY_FILE = FIXTURES_DIR / "taxonomy.csv"
+FAMILIES = (CRIME, INCIVILITY)
+_FLAGS = {"yes": True, "no": False}
+
+
+def read_taxonomy(path: Path = TAXONOMY_FILE) -> list[CategoryDef]:
+    """The categories of ``path``, refusing a file that would make a wrong taxonomy (an
+    unknown family or flag, a repeated code) rather than loading part of it."""
+    with path.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    categories, seen = [], set()
+    for number, row in enumerate(rows, start=2):
+        code = row["code"].strip()
+        if not code or code in seen:
+            raise ValueError(f"{path.name} row {number}: empty or repeated code {code!r}")
+        if row["family"] not in FAMILIES or row["sensitive"] not in _FLAGS:
+            raise ValueError(f"{path.name} row {number}: family or sensitive flag not known")
+        seen.add(code)
+        categories.append(
+            CategoryDef(
+                code, row["name_es"], row["name_en"], row["family"], _FLAGS[row["sensitive"]]
+            )
+        )
+    return categories
+
+
+CATEGORIES: list[CategoryDef] = read_taxonomy()
 
 BY_CODE = {c.code: c for c in CATEGORIES}
 

@@ -2,64 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib.gis.geos import Point
 from django.db.models import Count, QuerySet
 
-from geo.conf import STORAGE_SRID
 from geo.db.functions import XMax, XMin, YMax, YMin
 from geo.geojson import BBox
 from neighborhoods.models import BoundarySource, District, Neighborhood, Region
-
-
-def areas_containing(*, lon: float, lat: float) -> list[dict]:
-    """Region, district and neighborhood(s) that contain the point, MapIt style."""
-    point = Point(lon, lat, srid=STORAGE_SRID)
-    districts = list(
-        District.objects.filter(geom__covers=point).select_related("region").defer("geom")
-    )
-    neighborhoods = list(
-        Neighborhood.objects.filter(geom__covers=point)
-        .select_related("region", "district")
-        .defer("geom", "district__geom")
-    )
-    regions = {d.region for d in districts} | {n.region for n in neighborhoods}
-    result: list[dict] = []
-    for region in sorted(regions, key=lambda r: r.code):
-        result.append(
-            {
-                "type": "region",
-                "code": region.code,
-                "name": region.name,
-                "region": region.code,
-                "synthetic": region.synthetic,
-            }
-        )
-        for district in sorted(
-            (d for d in districts if d.region_id == region.pk), key=lambda d: d.code
-        ):
-            result.append(
-                {
-                    "type": "district",
-                    "code": district.code,
-                    "name": district.name,
-                    "region": region.code,
-                    "population": district.population,
-                }
-            )
-        for hood in sorted(
-            (n for n in neighborhoods if n.region_id == region.pk), key=lambda n: n.code
-        ):
-            result.append(
-                {
-                    "type": "neighborhood",
-                    "code": hood.code,
-                    "name": hood.name,
-                    "region": region.code,
-                    "district": hood.district.code if hood.district else None,
-                    "population": hood.population,
-                }
-            )
-    return result
 
 
 def _in_bbox(queryset: QuerySet, bbox: BBox | None) -> QuerySet:

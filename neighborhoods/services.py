@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from geo.conf import STORAGE_SRID, utm_srid_for
 from geo.io import FeatureProblem, VectorFileError, VectorRead, read_vector
+from neighborhoods import locate
 from neighborhoods.models import BoundarySource, District, Neighborhood, Region
 from neighborhoods.text import cell_text, normalize_name
 
@@ -133,30 +134,6 @@ def _parent_resolver(region: Region | None, parent_field: str | None):
         return by_code.get(key) or by_name.get(normalize_name(key))
 
     return resolve, bool(districts)
-
-
-def _spatial_parents(region: Region | None, geometries: dict[int, MultiPolygon]):
-    """District that contains each neighborhood's point-on-surface, in one query."""
-    if region is None or not geometries:
-        return {}
-    points = [
-        (n, shapely.from_wkb(bytes(g.wkb)).point_on_surface().wkt) for n, g in geometries.items()
-    ]
-    # A VALUES list joined in SQL: the ORM cannot join against an in-memory list of points.
-    sql = (
-        "SELECT p.n, d.id FROM (VALUES "
-        + ",".join(["(%s, ST_GeomFromText(%s, 4326))"] * len(points))
-        + ") AS p(n, pt) JOIN neighborhoods_district d ON d.region_id = %s "
-        "AND ST_Covers(d.geom, p.pt) ORDER BY p.n, d.code"
-    )
-    params: list = [v for pair in points for v in pair] + [region.pk]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found: dict[int, int] = {}
-        for number, district_id in cursor.fetchall():
-            found.setdefault(number, district_id)
-    districts = District.objects.in_bulk(set(found.values()))
-    return {n: districts[d] for n, d in found.items()}
 
 
 def refresh_area_parts(region: Region) -> None:
@@ -420,7 +397,7 @@ def _write(
                 },
             )
         if level == "neighborhood" and not parent_field:
-            parents = _spatial_parents(region, {n: r["geom"] for n, r in rows.items()})
+            parents = locate.districts_covering(region, {n: r["geom"] for n, r in rows.items()})
             for number, row in rows.items():
                 row["parent"] = parents.get(number)
 
@@ -469,22 +446,13 @@ def _write(
             transaction.set_rollback(True)
 
 
-def district_for_geometry(*, region: Region, geom) -> District | None:
-    """The region's district holding most of ``geom`` (by the point on its surface)."""
-    return (
-        District.objects.filter(region=region, geom__covers=geom.point_on_surface)
-        .order_by("code")
-        .first()
-    )
-
-
 @transaction.atomic
 def save_drawn_neighborhood(*, neighborhood: Neighborhood) -> Neighborhood:
     """Saves a neighborhood drawn on the map: marks it as drawn, finds its district when
     none was chosen, and refreshes the region's outline."""
     neighborhood.drawn = True
     if neighborhood.district_id is None:
-        neighborhood.district = district_for_geometry(
+        neighborhood.district = locate.district_for_geometry(
             region=neighborhood.region, geom=neighborhood.geom
         )
     neighborhood.full_clean()

@@ -23,15 +23,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from geo.conf import STORAGE_SRID
+from neighborhoods import locate as areas
 from neighborhoods.models import District, Neighborhood, Region
-from neighborhoods.services import district_for_geometry
 from publicspaces.geometry import check_kind_geometry, geometry_as_geojson
 from publicspaces.models import (
     OPEN_STATUSES,
@@ -222,28 +222,6 @@ def _refuse_future(values: Mapping[str, dt.date | None], region: Region) -> None
 # --- location and the municipal rule ------------------------------------------------------
 
 
-def covered_by_district(*, geom: GEOSGeometry, district: District, tolerance_m: float) -> bool:
-    """Whether ``geom`` lies inside ``district``, up to ``tolerance_m`` metres past its
-    border, measured in the region's UTM zone."""
-    # The buffer is needed only when the exact test fails (near the border), so it is
-    # computed lazily by the OR.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT ST_CoveredBy(g.geom, d.geom)
-                OR ST_CoveredBy(ST_Transform(g.geom, r.metric_srid),
-                                ST_Buffer(ST_Transform(d.geom, r.metric_srid), %s))
-            FROM neighborhoods_district d
-            JOIN neighborhoods_region r ON r.id = d.region_id
-            CROSS JOIN (SELECT ST_GeomFromEWKB(%s) AS geom) g
-            WHERE d.id = %s
-            """,
-            [tolerance_m, bytes(geom.ewkb), district.pk],
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
-
-
 def locate(
     *, geom: GEOSGeometry, scope: SpaceScope
 ) -> tuple[Region, District, Neighborhood | None]:
@@ -251,14 +229,14 @@ def locate(
     the municipal rule; ValidationError({"geom": ...}) when it is out of bounds."""
     point = geom.point_on_surface
     if scope.edit_all:
-        region = Region.objects.filter(geom__covers=point).order_by("id").first()
-        district = district_for_geometry(region=region, geom=geom) if region else None
+        region = areas.region_covering(point)
+        district = areas.district_for_geometry(region=region, geom=geom) if region else None
         if district is None:
             raise ValidationError({"geom": [_("The geometry lies outside every loaded district.")]})
     elif scope.district_id is not None:
         district = District.objects.select_related("region").get(pk=scope.district_id)
         tolerance = settings.PUBLICSPACES_SCOPE_TOLERANCE_M
-        if not covered_by_district(geom=geom, district=district, tolerance_m=tolerance):
+        if not areas.covered_by_district(geom=geom, district=district, tolerance_m=tolerance):
             raise ValidationError(
                 {
                     "geom": [
@@ -273,10 +251,7 @@ def locate(
         region = district.region
     else:
         raise NotAllowed(_("You may not record public spaces."))
-    neighborhood = (
-        Neighborhood.objects.filter(region=region, geom__covers=point).order_by("code").first()
-    )
-    return region, district, neighborhood
+    return region, district, areas.neighborhood_covering(region=region, point=point)
 
 
 # --- spaces -------------------------------------------------------------------------------

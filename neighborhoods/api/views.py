@@ -11,13 +11,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import GEOJSON_MEDIA_TYPE
 from geo.geojson import (
     GeoJSONParameterError,
     feature_collection_response,
     parse_bbox,
     parse_zoom,
 )
-from neighborhoods import selectors
+from neighborhoods import locate, selectors
 
 BBOX_PARAM = OpenApiParameter(
     "bbox", OpenApiTypes.STR, description="minlon,minlat,maxlon,maxlat (WGS84)"
@@ -70,7 +71,7 @@ class AreaLookupView(APIView):
         params = AreaLookupSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         return Response(
-            selectors.areas_containing(
+            locate.areas_containing(
                 lon=params.validated_data["lon"], lat=params.validated_data["lat"]
             )
         )
@@ -79,7 +80,7 @@ class AreaLookupView(APIView):
 class DistrictGeoJSONView(APIView):
     @extend_schema(
         parameters=[REGION_PARAM, BBOX_PARAM, ZOOM_PARAM],
-        responses={200: GEOJSON_RESPONSE},
+        responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE},
         summary="Districts as a GeoJSON FeatureCollection",
     )
     def get(self, request):
@@ -107,7 +108,7 @@ class NeighborhoodGeoJSONView(APIView):
             BBOX_PARAM,
             ZOOM_PARAM,
         ],
-        responses={200: GEOJSON_RESPONSE},
+        responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE},
         summary="Neighborhoods as a GeoJSON FeatureCollection",
     )
     def get(self, request):
@@ -152,7 +153,7 @@ class RegionListView(APIView):
 class RegionGeoJSONView(APIView):
     @extend_schema(
         parameters=[ZOOM_PARAM],
-        responses={200: GEOJSON_RESPONSE},
+        responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE},
         summary="Region outlines (union of their districts) as a GeoJSON FeatureCollection",
     )
     def get(self, request):

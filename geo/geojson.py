@@ -80,6 +80,14 @@ def parse_bbox(raw: str | None) -> BBox | None:
     return BBox(min_lon, min_lat, max_lon, max_lat)
 
 
+def check_zoom(zoom: int, field: str = "zoom") -> None:
+    """Refuses a zoom outside 0…MAX_ZOOM (GeoJSONParameterError → HTTP 400). Every
+    function that computes ``2**zoom`` calls it first: a zoom of 2**40 would otherwise
+    build a number of a trillion bits."""
+    if not 0 <= zoom <= MAX_ZOOM:
+        raise GeoJSONParameterError(field, f"{field} must be between 0 and {MAX_ZOOM}")
+
+
 def parse_zoom(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -87,8 +95,7 @@ def parse_zoom(raw: str | None) -> int | None:
         zoom = int(raw)
     except ValueError:
         raise GeoJSONParameterError("zoom", "zoom must be a whole number") from None
-    if not 0 <= zoom <= MAX_ZOOM:
-        raise GeoJSONParameterError("zoom", f"zoom must be between 0 and {MAX_ZOOM}")
+    check_zoom(zoom)
     return zoom
 
 
@@ -105,7 +112,10 @@ def precision_for_zoom(zoom: int | None) -> int:
 
 def simplify_tolerance_m(zoom: int | None) -> float | None:
     """Half a pixel in Web Mercator metres; None (no simplification) when zoomed far in."""
-    if zoom is None or zoom >= 16:
+    if zoom is None:
+        return None
+    check_zoom(zoom)
+    if zoom >= 16:
         return None
     return _HALF_PIXEL_AT_ZOOM0_M / (2**zoom)
 

@@ -20,7 +20,7 @@ from django.http import HttpResponse
 
 from geo.conf import WEB_MERCATOR_SRID
 from geo.db.mvt_functions import AsMVTGeom, TileEnvelope
-from geo.geojson import MAX_ZOOM, GeoJSONParameterError
+from geo.geojson import GeoJSONParameterError, check_zoom
 
 MVT_CONTENT_TYPE = "application/vnd.mapbox-vector-tile"
 # Half the width of the Web Mercator world, in metres.
@@ -35,7 +35,9 @@ _PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 def pixel_size_m(zoom: int) -> float:
-    """The side of a screen pixel at ``zoom``, in Web Mercator metres."""
+    """The side of a screen pixel at ``zoom``, in Web Mercator metres. A zoom outside
+    0…MAX_ZOOM is refused (GeoJSONParameterError) before ``2**zoom`` is computed."""
+    check_zoom(zoom)
     return PIXEL_AT_ZOOM0_M / (2**zoom)
 
 
@@ -47,9 +49,10 @@ def pixel_grid(geom_field: str, zoom: int, pixels: float) -> Expression:
 
 
 def check_tile(z: int, x: int, y: int) -> None:
-    """Refuses a tile address outside the XYZ pyramid (GeoJSONParameterError → HTTP 400)."""
-    if not 0 <= z <= MAX_ZOOM:
-        raise GeoJSONParameterError("z", f"z must be between 0 and {MAX_ZOOM}")
+    """Refuses a tile address outside the XYZ pyramid (GeoJSONParameterError → HTTP 400).
+    z is checked before anything is computed from it: every function here that takes a
+    tile address calls this first."""
+    check_zoom(z, "z")
     side = 2**z
     for name, value in (("x", x), ("y", y)):
         if not 0 <= value < side:
@@ -59,6 +62,7 @@ def check_tile(z: int, x: int, y: int) -> None:
 def tile_bounds(z: int, x: int, y: int, *, margin: float = 0.0) -> Polygon:
     """The tile's square in Web Mercator (SRID 3857), grown by ``margin`` tile widths on
     every side — the same square as ``ST_TileEnvelope(z, x, y, margin => margin)``."""
+    check_tile(z, x, y)
     size = 2 * HALF_WORLD_M / (2**z)
     min_x = -HALF_WORLD_M + x * size - margin * size
     max_x = -HALF_WORLD_M + (x + 1) * size + margin * size
@@ -156,6 +160,7 @@ def capped_tile_bytes(
     ones in its order, so order it by what matters most — and whether rows were left out.
     A tile of a whole metro area at low zoom would otherwise carry every row (8.8 MB of
     CDMX incidents at zoom 0)."""
+    check_tile(z, x, y)
     bounds = tile_bounds(z, x, y, margin=DEFAULT_BUFFER / DEFAULT_EXTENT)
     candidates = queryset.filter(**{f"{geom_field}__bboverlaps": bounds}).values("pk")
     truncated = candidates[max_features : max_features + 1].exists()

@@ -132,6 +132,9 @@ SPECTACULAR_SETTINGS = {
         # Import batches and hotspot runs share one job lifecycle.
         "JobStatusEnum": "incidents.models.ImportBatch.Status",
     },
+    # Tile coordinates (geo.converters): whole numbers of at most 8 digits; one outside
+    # the XYZ pyramid is a 400.
+    "PATH_CONVERTER_OVERRIDES": {"tile": {"type": "integer", "minimum": 0, "maximum": 99999999}},
 }
 
 # Background jobs (imports, later hotspot runs) in the database; `make run` starts a worker

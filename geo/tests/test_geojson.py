@@ -82,11 +82,20 @@ def test_parse_zoom_valid(raw, zoom):
         ("-1", f"between 0 and {MAX_ZOOM}"),
         ("25", f"between 0 and {MAX_ZOOM}"),
         ("99", f"between 0 and {MAX_ZOOM}"),
+        (str(2**40), f"between 0 and {MAX_ZOOM}"),
+        ("9" * 5000, "whole number"),
     ],
 )
 def test_parse_zoom_refuses(raw, message):
     with pytest.raises(GeoJSONParameterError, match=message) as exc:
         parse_zoom(raw)
+    assert exc.value.field == "zoom"
+
+
+@pytest.mark.parametrize("zoom", [-1, MAX_ZOOM + 1, 2**40])
+def test_simplify_tolerance_refuses_a_zoom_outside_the_pyramid(zoom):
+    with pytest.raises(GeoJSONParameterError) as exc:
+        simplify_tolerance_m(zoom)
     assert exc.value.field == "zoom"
 
 

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from geo import converters  # noqa: F401 (registers <tile:…>)
 from hotspots.api import views
 
 urlpatterns = [
@@ -25,12 +26,12 @@ urlpatterns = [
     ),
     path("hotspot-runs/<int:pk>/kde/", views.HotspotKDEView.as_view(), name="hotspot-run-kde"),
     path(
-        "tiles/hotspots/<int:run>/cells/<int:z>/<int:x>/<int:y>.mvt",
+        "tiles/hotspots/<int:run>/cells/<tile:z>/<tile:x>/<tile:y>.mvt",
         views.HotspotCellTileView.as_view(),
         name="hotspot-cell-tile",
     ),
     path(
-        "tiles/hotspots/<int:run>/zones/<int:z>/<int:x>/<int:y>.mvt",
+        "tiles/hotspots/<int:run>/zones/<tile:z>/<tile:x>/<tile:y>.mvt",
         views.HotspotZoneTileView.as_view(),
         name="hotspot-zone-tile",
     ),

@@ -372,6 +372,16 @@ def test_bad_layer_parameters_are_400(gistar_run, django_user_model):
     assert "category" in client.get(emerging, {"category": "42"}).json()
     zones = reverse("hotspot-run-zones", args=[gistar_run.pk])
     assert "zoom" in client.get(zones, {"zoom": "40"}).json()
+    # A zoom that 2 would be raised to: refused before any arithmetic, on every layer.
+    for name in (
+        "hotspot-run-cells",
+        "hotspot-run-zones",
+        "hotspot-run-emerging",
+        "hotspot-run-kde",
+    ):
+        response = client.get(reverse(name, args=[gistar_run.pk]), {"zoom": str(2**40)})
+        assert response.status_code == 400, name
+        assert "zoom" in response.json(), name
 
 
 def test_zones_geojson_has_their_stats(gistar_run, django_user_model):

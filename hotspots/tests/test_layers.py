@@ -137,3 +137,27 @@ def test_bad_tile_addresses_are_400(gistar_run, django_user_model):
             assert response.status_code == 400, (name, z, x, y)
         missing = client.get(reverse(name, args=[gistar_run.pk + 99, 14, 0, 0]))
         assert missing.status_code == 404
+
+
+def _tile_path(name, run, z, x, y) -> str:
+    """The tile URL written out, not reversed: the route refuses to build some of these."""
+    return reverse(name, args=[run.pk, 0, 0, 0]).replace("/0/0/0.mvt", f"/{z}/{x}/{y}.mvt")
+
+
+def test_tile_coordinates_too_long_for_any_tile_match_no_route(gistar_run, django_user_model):
+    client = client_for(django_user_model, "planner")
+    for name in ("hotspot-cell-tile", "hotspot-zone-tile"):
+        for z, x, y in [(2**40, 0, 0), (2**31, 0, 0), (14, 2**40, 0), (14, 0, 10**30)]:
+            response = client.get(_tile_path(name, gistar_run, z, x, y))
+            assert response.status_code == 404, (name, z, x, y)
+
+
+def test_tile_coordinates_that_fit_the_route_but_not_the_pyramid_are_400(
+    gistar_run, django_user_model
+):
+    client = client_for(django_user_model, "planner")
+    for name in ("hotspot-cell-tile", "hotspot-zone-tile"):
+        for z, x, y, field in [(2000, 0, 0, "z"), (99999999, 0, 0, "z"), (24, 2**24, 0, "x")]:
+            response = client.get(_tile_path(name, gistar_run, z, x, y))
+            assert response.status_code == 400, (name, z, x, y)
+            assert field in response.json(), (name, z, x, y)

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from geo import converters  # noqa: F401 (registers <tile:…>)
 from incidents.api import views
 
 urlpatterns = [
@@ -9,7 +10,7 @@ urlpatterns = [
     path("incidents/clusters/", views.IncidentClusterView.as_view(), name="incident-clusters"),
     path("incidents/heat/", views.IncidentHeatView.as_view(), name="incident-heat"),
     path(
-        "tiles/incidents/<int:z>/<int:x>/<int:y>.mvt",
+        "tiles/incidents/<tile:z>/<tile:x>/<tile:y>.mvt",
         views.IncidentTileView.as_view(),
         name="incident-tile",
     ),

@@ -307,6 +307,8 @@ def test_error_messages_never_echo_coordinates(api, world):
         ("incident-clusters", {"zoom": "x"}, "zoom"),
         ("incident-heat", {}, "zoom"),
         ("incident-heat", {"zoom": "-1"}, "zoom"),
+        ("incident-clusters", {"zoom": str(2**40)}, "zoom"),
+        ("incident-heat", {"zoom": str(2**40)}, "zoom"),
         ("incident-geojson", {"limit": "0"}, "limit"),
         ("incident-geojson", {"limit": "abc"}, "limit"),
         ("incident-geojson", {"limit": "5001"}, "limit"),

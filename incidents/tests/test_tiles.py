@@ -20,7 +20,9 @@ from geo.mvt import (
     DEFAULT_BUFFER,
     DEFAULT_EXTENT,
     HALF_WORLD_M,
+    capped_tile_bytes,
     check_tile,
+    pixel_grid,
     pixel_size_m,
     tile_bounds,
     tile_bytes,
@@ -306,6 +308,48 @@ def test_invalid_tile_address_is_400(api, points, z, x, y, field):
     assert field in response.json()
 
 
+def tile_path(z, x, y) -> str:
+    """The tile URL written out, not reversed: the route refuses to build some of these."""
+    return reverse("incident-tile", kwargs={"z": 0, "x": 0, "y": 0}).replace(
+        "/0/0/0.mvt", f"/{z}/{x}/{y}.mvt"
+    )
+
+
+@pytest.mark.parametrize(
+    ("z", "x", "y"),
+    [(2**40, 0, 0), (2**31, 0, 0), (10**8, 0, 0), (0, 2**40, 0), (0, 0, 2**63), (3, 0, 10**30)],
+)
+def test_a_tile_coordinate_too_long_for_any_tile_matches_no_route(api, z, x, y):
+    # More than 8 digits: never a Python int that 2 is raised to (z = 2**40 took the
+    # process's memory until it died).
+    response = api.get(tile_path(z, x, y))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("z", "x", "y", "field"),
+    [
+        (2000, 0, 0, "z"),  # was a 500 (2**2000 metres per tile overflowed a float)
+        (99999999, 0, 0, "z"),
+        (24, 99999999, 0, "x"),
+        (24, 0, 2**24, "y"),
+    ],
+)
+def test_a_tile_coordinate_that_fits_the_route_but_not_the_pyramid_is_400(
+    api, points, z, x, y, field
+):
+    response = api.get(tile_path(z, x, y))
+    assert response.status_code == 400
+    assert field in response.json()
+    assert response["Cache-Control"] == "private, no-store"
+
+
+def test_the_deepest_tiles_still_match_the_route(api, points):
+    # The last tile of zoom 24 has 8-digit coordinates: the route takes it.
+    last = 2**24 - 1
+    assert api.get(tile_path(24, last, last)).status_code == 204
+
+
 def test_a_point_in_the_buffer_shows_in_the_neighbouring_tile(api):
     # Two pixels east of a tile's east edge: drawn (outside 0..4096) by the western
     # neighbour, so symbols are not cut at tile edges.
@@ -355,6 +399,39 @@ def test_pixel_size():
 def test_check_tile_refuses(z, x, y):
     with pytest.raises(GeoJSONParameterError):
         check_tile(z, x, y)
+
+
+@pytest.mark.parametrize("z", [-1, 25, 2000, 2**40])
+def test_every_tile_function_refuses_a_zoom_outside_the_pyramid_first(z):
+    """Before computing 2**z (z = 2**40 would be a number of a trillion bits)."""
+    calls = {
+        "tile_bounds": lambda: tile_bounds(z, 0, 0),
+        "tile_bytes": lambda: tile_bytes(
+            District.objects.all(), geom_field="geom", properties={}, z=z, x=0, y=0, layer="d"
+        ),
+        "capped_tile_bytes": lambda: capped_tile_bytes(
+            District.objects.all(),
+            max_features=10,
+            geom_field="geom",
+            properties={},
+            z=z,
+            x=0,
+            y=0,
+            layer="d",
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(GeoJSONParameterError) as exc:
+            call()
+        assert exc.value.field == "z", name
+
+
+@pytest.mark.parametrize("zoom", [-1, 25, 2000, 2**40])
+def test_pixel_grids_refuse_a_zoom_outside_the_pyramid_first(zoom):
+    for call in (lambda: pixel_size_m(zoom), lambda: pixel_grid("point", zoom, 60)):
+        with pytest.raises(GeoJSONParameterError) as exc:
+            call()
+        assert exc.value.field == "zoom"
 
 
 @pytest.mark.parametrize("name", ["_mvt_geom", "bad name", "x;drop", "", "1abc"])

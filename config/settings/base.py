@@ -44,6 +44,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that its 400 is in the user's language and goes through the others.
+    "config.middleware.RefuseNulCharactersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

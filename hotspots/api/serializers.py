@@ -47,7 +47,9 @@ def _reverse(context: dict, name: str, *args) -> str:
 
 
 class HotspotValidationSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.get_username", default=None)
+    created_by = serializers.CharField(
+        source="created_by.get_username", default=None, allow_null=True
+    )
 
     class Meta:
         model = HotspotValidation
@@ -76,7 +78,9 @@ class HotspotRunSerializer(serializers.ModelSerializer):
     method_label = serializers.CharField(source="get_method_display")
     status_label = serializers.CharField(source="get_status_display")
     finished = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.get_username", default=None)
+    created_by = serializers.CharField(
+        source="created_by.get_username", default=None, allow_null=True
+    )
     bbox = serializers.SerializerMethodField(
         help_text="[minlon, minlat, maxlon, maxlat] of the analysis area, once resolved"
     )

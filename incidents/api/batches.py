@@ -53,7 +53,9 @@ class ImportBatchSerializer(serializers.ModelSerializer):
     source = serializers.CharField(source="source.name")
     status_label = serializers.SerializerMethodField(help_text="status in the active language")
     finished = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.get_username", default=None)
+    created_by = serializers.CharField(
+        source="created_by.get_username", default=None, allow_null=True
+    )
     url = serializers.SerializerMethodField()
     page_url = serializers.SerializerMethodField(help_text="the batch's page for people")
     queued_at = serializers.DateTimeField(source="started_at")

@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# Under /api/ an unknown URL is a JSON 404 like the API's own (config.api.not_found).
+handler404 = "config.api.not_found"
+
 urlpatterns = [
     path("", include("maps.urls")),
     path("planner/imports/", include("incidents.urls")),

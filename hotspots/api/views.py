@@ -21,6 +21,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from accounts.roles import is_planner
+from config.api import GEOJSON_MEDIA_TYPE
 from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
 from geo.mvt import MVT_CONTENT_TYPE, tile_response
 from hotspots import layers, services
@@ -44,6 +45,12 @@ GEOJSON_RESPONSE = OpenApiResponse(
     description="GeoJSON FeatureCollection (application/geo+json); after the features: "
     "numberReturned, truncated, bbox (when not empty), run, method, layer",
 )
+LAYER_RESPONSES = {
+    (200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE,
+    400: BAD_REQUEST,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+}
 BBOX_PARAMETER = OpenApiParameter(
     "bbox", OpenApiTypes.STR, description="minlon,minlat,maxlon,maxlat (WGS84)"
 )
@@ -317,7 +324,7 @@ def _cells_response(request, pk: int, layer: str):
 class HotspotCellsView(HotspotLayerView):
     @extend_schema(
         parameters=[BBOX_PARAMETER, ZOOM_PARAMETER, *BIN_PARAMETERS],
-        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses=LAYER_RESPONSES,
         summary="A run's cells with Gi* z, p and confidence bin (planners only)",
         description="Properties: i, j, count, gi_z, gi_p, gi_bin (+3/+2/+1 hot at "
         "99/95/90 %, negative cold, 0 not significant), zone (rank or null). Most "
@@ -342,7 +349,7 @@ class HotspotEmergingView(HotspotLayerView):
                 description="also cells without a pattern nor any significant step",
             ),
         ],
-        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses=LAYER_RESPONSES,
         summary="A run's emerging hot spot categories (planners only)",
         description="Properties: emerging (code), emerging_key, emerging_label (active "
         "language), trend_tau, trend_p, gi_bin, step_counts and step_bins (one per time "
@@ -363,7 +370,7 @@ class HotspotKDEView(HotspotLayerView):
                 "min_density", OpenApiTypes.NUMBER, description="incidents per km², at least"
             ),
         ],
-        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses=LAYER_RESPONSES,
         summary="A run's kernel density surface (planners only)",
         description="Properties: i, j, count, density (incidents per km²). Densest first.",
         tags=TAGS,
@@ -375,7 +382,7 @@ class HotspotKDEView(HotspotLayerView):
 class HotspotZonesView(HotspotLayerView):
     @extend_schema(
         parameters=[BBOX_PARAMETER, ZOOM_PARAMETER],
-        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses=LAYER_RESPONSES,
         summary="A run's zones (planners only)",
         description="Properties: rank (1 = most incidents), cell_count, incident_count, "
         "area_m2, density_per_km2, share (of the area's incidents, 0–1), top_categories "

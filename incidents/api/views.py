@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import is_planner
+from config.api import GEOJSON_MEDIA_TYPE
 from geo.geojson import GeoJSONParameterError, feature_collection_response
 from geo.mvt import MVT_CONTENT_TYPE, capped_tile_bytes, tile_response
 from incidents import selectors
@@ -127,7 +128,7 @@ def incident_properties() -> dict:
 class IncidentGeoJSONView(PlannerAPIView):
     @extend_schema(
         parameters=[*FILTER_PARAMETERS, *PAGE_PARAMETERS],
-        responses={200: GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN},
+        responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN},
         summary="Incidents as a GeoJSON FeatureCollection (planners only)",
         tags=["incidents"],
     )
@@ -230,7 +231,7 @@ class IncidentClusterView(PlannerAPIView):
     @extend_schema(
         parameters=[ZOOM_PARAMETER, *FILTER_PARAMETERS],
         responses={
-            200: OpenApiResponse(
+            (200, GEOJSON_MEDIA_TYPE): OpenApiResponse(
                 OpenApiTypes.OBJECT,
                 description="GeoJSON FeatureCollection of cluster points (mean position of "
                 "their incidents) with properties count and bbox [minlon,minlat,maxlon,maxlat]",

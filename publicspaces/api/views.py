@@ -30,7 +30,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import JSONParser
+from config.api import GEOJSON_MEDIA_TYPE, JSONParser
 from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
 from incidents.api.views import PlannerAPIView
 from incidents.models import Family
@@ -138,7 +138,7 @@ def _space_filters(params) -> selectors.SpaceFilters:
 class SpaceListView(StaffAPIView):
     @extend_schema(
         parameters=SPACE_FILTERS,
-        responses={200: GEOJSON_RESPONSE},
+        responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE},
         summary="Public spaces the user may see, as GeoJSON",
         operation_id="public_spaces_list",
         tags=["public spaces"],
@@ -450,7 +450,7 @@ class PublicSpaceLayerView(APIView):
             SPACE_FILTERS[-2],
             SPACE_FILTERS[-1],
         ],
-        responses={200: GEOJSON_RESPONSE},
+        responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE},
         summary="Recovered and maintained public spaces (public map layer)",
         tags=["public spaces"],
     )
@@ -494,7 +494,7 @@ class IncidentChangeLayerView(PlannerAPIView):
             OpenApiParameter("family", OpenApiTypes.STR, enum=Family.values),
             *SPACE_FILTERS,
         ],
-        responses={200: GEOJSON_RESPONSE},
+        responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE},
         summary="Recovered spaces with incident counts before/after recovery (planners)",
         tags=["public spaces"],
     )

@@ -279,6 +279,13 @@ class RecoveryProjectAdmin(ScopedAdmin):
 
 
 class ProjectPhotoForm(ServiceForm):
+    # A plain file field, as on the pages: the model's ImageField would have Pillow open
+    # the upload first and call an image too large "not an image"; clean_photo says why.
+    image = forms.FileField(
+        label=_("image"),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+
     class Meta:
         model = ProjectPhoto
         fields = ["project", "stage", "image", "caption", "taken_on"]

@@ -1,11 +1,14 @@
 """Checking and re-encoding uploaded photos with Pillow.
 
 An upload is accepted only if Pillow recognises it as one of the allowed formats, its size
-in bytes and pixels is within the limits (read from the header, before any decoding, so a
-small file that expands to gigapixels is refused cheaply), and it decodes completely. The
-stored file is a new encoding of the pixels: EXIF (GPS position, camera serial, time), XMP,
-ICC and comments are not copied, and the orientation EXIF asked for is applied to the
-pixels first so that nothing looks rotated once the tag is gone.
+in bytes, its pixel count and its sides are within the limits (read from the header, before
+any decoding, so a small file that expands to gigapixels is refused cheaply: a 9,400 × 9,400
+PNG of a few KB would otherwise cost hundreds of MB and seconds to decode), and it decodes
+completely. Pillow's own guard (``Image.MAX_IMAGE_PIXELS``) is set to the same pixel limit
+for the whole process at start-up (``publicspaces.apps``). The stored file is a new
+encoding of the pixels: EXIF (GPS position, camera serial, time), XMP, ICC and comments are
+not copied, and the orientation EXIF asked for is applied to the pixels first so that
+nothing looks rotated once the tag is gone.
 """
 
 from __future__ import annotations
@@ -54,11 +57,37 @@ def _refuse(message: str) -> ValidationError:
     return ValidationError({"image": [message]}, code="invalid_image")
 
 
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:.1f}".removesuffix(".0")
+
+
+def _too_many_pixels(max_pixels: int, size: tuple[int, int] | None = None) -> ValidationError:
+    if size is None:  # Pillow refused it outright (more than twice its limit)
+        return _refuse(
+            _("The image is too large: at most %(max)s megapixels are accepted.")
+            % {"max": _megapixels(max_pixels)}
+        )
+    width, height = size
+    return _refuse(
+        _(
+            "The image is too large: %(w)s×%(h)s pixels is %(mp)s megapixels; at most "
+            "%(max)s megapixels are accepted."
+        )
+        % {
+            "w": width,
+            "h": height,
+            "mp": _megapixels(width * height),
+            "max": _megapixels(max_pixels),
+        }
+    )
+
+
 def clean_photo(upload) -> CleanPhoto:
     """Validates an uploaded file (any file-like object with ``size``/``read``) and returns
     the re-encoded image, or raises ValidationError({"image": [...]})."""
     max_bytes = settings.PUBLICSPACES_PHOTO_MAX_BYTES
     max_side = settings.PUBLICSPACES_PHOTO_MAX_DIMENSION
+    max_pixels = settings.PUBLICSPACES_PHOTO_MAX_PIXELS
     stored_side = settings.PUBLICSPACES_PHOTO_STORED_MAX_SIDE
     allowed = list(settings.PUBLICSPACES_PHOTO_FORMATS)
 
@@ -76,10 +105,15 @@ def clean_photo(upload) -> CleanPhoto:
             _("The photo is larger than %(max)s MB.") % {"max": round(max_bytes / 1048576, 1)}
         )
     try:
+        # Image.open reads the header only. Above Image.MAX_IMAGE_PIXELS Pillow warns (the
+        # pixel count is refused just below, with the image's size in the message) and
+        # above twice that it raises.
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=allowed)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(max_pixels) from None
+    except UnidentifiedImageError:
         raise _refuse(
             _("The file is not an image in an accepted format (%(formats)s).")
             % {"formats": ", ".join(allowed)}
@@ -89,6 +123,8 @@ def clean_photo(upload) -> CleanPhoto:
         raise _refuse(_("The file is not a readable image.")) from None
     fmt = image.format
     width, height = image.size
+    if width * height > max_pixels:
+        raise _too_many_pixels(max_pixels, (width, height))
     if width > max_side or height > max_side:
         raise _refuse(
             _("The photo is %(w)s×%(h)s pixels; at most %(max)s pixels a side is accepted.")
@@ -98,20 +134,26 @@ def clean_photo(upload) -> CleanPhoto:
         raise _refuse(_("The image is empty."))
     if fmt == "JPEG":
         # The decoder scales by 1/2 to 1/8 while reading when the stored copy is smaller
-        # anyway: a quarter to a sixty-fourth of the memory for a large photo.
-        image.draft(image.mode, (stored_side, stored_side))
+        # anyway: a quarter to a sixty-fourth of the memory for a large photo. The size asked
+        # for is the stored copy's (both sides at least it), not a square: a 6000×4000
+        # photo's short side would otherwise keep it at full size.
+        scale = min(1.0, stored_side / max(width, height))
+        image.draft(image.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
     try:
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError, struct.error):
         raise _refuse(_("The image is damaged or truncated.")) from None
     try:
-        image = ImageOps.exif_transpose(image)
+        # In place: without an orientation to apply, no full-size copy is made.
+        ImageOps.exif_transpose(image, in_place=True)
     except Exception as exc:  # noqa: BLE001 - any parser error in the EXIF block
         # The pixels decoded; only the EXIF (dropped anyway) is broken, so its orientation
         # cannot be trusted either: keep the picture as stored.
         logger.info("photo EXIF unreadable, orientation ignored: %r", exc)
 
-    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+    if image.mode == "1":
+        image = image.convert("L")  # one byte a pixel (RGB takes four): still black and white
+    elif image.mode not in ("RGB", "RGBA", "L", "LA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")

@@ -179,6 +179,15 @@ INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS = env.int("INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS
 PUBLICSPACES_PHOTO_MAX_BYTES = env.int("PUBLICSPACES_PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
 # Larger sides are refused before decoding (a "decompression bomb" guard) ...
 PUBLICSPACES_PHOTO_MAX_DIMENSION = env.int("PUBLICSPACES_PHOTO_MAX_DIMENSION", default=10000)
+# ... and so are more pixels than this, read from the header too; it is also Pillow's own
+# guard (Image.MAX_IMAGE_PIXELS) for the whole process. Decoding costs memory by the pixel,
+# not by the byte: a 9,400 x 9,400 PNG of a few KB is 88 megapixels and cost ~400 MB and 2 s.
+# 25 megapixels takes phones' photos (12 MP, 24.5 MP on recent iPhones) and 24 MP cameras'
+# (6000 x 4000); the stored copy has at most 2560 px a side (6.5 MP) anyway. Measured at
+# 25 MP, one upload costs at most ~60 MB as JPEG (decoded at a reduced scale), ~150 MB as
+# PNG (~250 MB with alpha) and ~390 MB as WebP, whose decoder keeps several full copies;
+# at 40 MP the WebP would cost ~610 MB.
+PUBLICSPACES_PHOTO_MAX_PIXELS = env.int("PUBLICSPACES_PHOTO_MAX_PIXELS", default=25_000_000)
 # ... and accepted photos are scaled down to this side when stored.
 PUBLICSPACES_PHOTO_STORED_MAX_SIDE = env.int("PUBLICSPACES_PHOTO_STORED_MAX_SIDE", default=2560)
 PUBLICSPACES_PHOTO_FORMATS = ["JPEG", "PNG", "WEBP"]

@@ -40,6 +40,7 @@ from scipy import stats
 
 from config.jobs import HOTSPOT_RUN_JOBS, fail_abandoned, job_lock
 from geo.conf import STORAGE_SRID, is_utm_srid
+from hotspots import queries
 from hotspots.engine import MIN_CELLS, MIN_INCIDENTS, HotspotRefused
 from hotspots.engine import emerging as emerging_engine
 from hotspots.engine import grid as grids
@@ -732,7 +733,7 @@ class _Context:
         srid = check_metric_crs(run.region)
         params = normalize_params(run.params, run.method)
         time_zone = run.region.time_zone if run.method == Method.EMERGING else None
-        inner_sql, inner_params = grids.incidents_sql(
+        inner_sql, inner_params = queries.incidents_sql(
             incident_queryset(run), srid, time_zone=time_zone
         )
         context = cls(run, params, srid, clock, timings, inner_sql, inner_params)
@@ -778,7 +779,7 @@ def _auto_cell_size(cursor, context: _Context, fraction: float) -> grids.Grid:
     """The run's grid; without a cell size, chosen like Optimized Hot Spot Analysis."""
     params = context.params
     if params["cell_size_m"] is None:
-        x, y = grids.metric_points(cursor, context.inner_sql, context.inner_params)
+        x, y = queries.metric_points(cursor, context.inner_sql, context.inner_params)
         _check_incidents(len(x))
         size, reason = grids.choose_cell_size(x, y, params["grid"])
         params["cell_size_m"] = size
@@ -842,8 +843,8 @@ def _check_cells(cells: _Cells) -> None:
 
 def _grid_counts(cursor, grid: grids.Grid, area_ewkb: bytes, inner_sql: str, inner_params):
     """(cells, counts per cell, category ids and counts per counted row)."""
-    area_i, area_j, _coverage = grids.area_cells(cursor, grid, area_ewkb, coverage=False)
-    ci, cj, category_ids, category_counts = grids.count_incidents(
+    area_i, area_j, _coverage = queries.area_cells(cursor, grid, area_ewkb, coverage=False)
+    ci, cj, category_ids, category_counts = queries.count_incidents(
         cursor, grid, inner_sql, inner_params
     )
     cells = _union_cells(area_i, area_j, ci, cj)
@@ -873,9 +874,9 @@ def _compute_gistar(context: _Context) -> Computed:
     params, clock = context.params, context.clock
     with connection.cursor() as cursor:
         grid = _auto_cell_size(cursor, context, 0.2)
-        area_i, area_j, coverage = grids.area_cells(cursor, grid, context.area_ewkb)
+        area_i, area_j, coverage = queries.area_cells(cursor, grid, context.area_ewkb)
         clock.step("grid", 0.3)
-        ci, cj, category_ids, category_counts = grids.count_incidents(
+        ci, cj, category_ids, category_counts = queries.count_incidents(
             cursor, grid, context.inner_sql, context.inner_params
         )
         clock.step("count", 0.5)
@@ -1009,7 +1010,7 @@ def _stability(
     reference = stability_engine.hot_area(grids.cell_polygons(grid, hot_i, hot_j))
     # The points are read once and indexed in numpy with the same arithmetic as the
     # database (Grid.index): four counting queries cost more than the rest together.
-    x, y = grids.metric_points(cursor, inner_sql, inner_params)
+    x, y = queries.metric_points(cursor, inner_sql, inner_params)
     rows = []
     for factor in factors:
         size = round(grid.size * factor, 3)
@@ -1017,7 +1018,7 @@ def _stability(
         try:
             other = grids.Grid(grid.kind, size, grid.srid)
             # Only hot cells are compared: the shares inside the area are not needed.
-            area_i, area_j, _coverage = grids.area_cells(cursor, other, area_ewkb, coverage=False)
+            area_i, area_j, _coverage = queries.area_cells(cursor, other, area_ewkb, coverage=False)
             point_i, point_j = other.index(x, y)
             cells = _union_cells(area_i, area_j, point_i, point_j)
             counts = np.bincount(cells.row_cell, minlength=len(cells)).astype(np.int64)
@@ -1089,7 +1090,7 @@ def compute_stability(
         dtype=np.int64,
     ).reshape(-1, 2)
     hot_i, hot_j = hot[:, 0], hot[:, 1]
-    inner_sql, inner_params = grids.incidents_sql(incident_queryset(run), grid.srid)
+    inner_sql, inner_params = queries.incidents_sql(incident_queryset(run), grid.srid)
     with connection.cursor() as cursor:
         table = _stability(
             cursor,
@@ -1151,9 +1152,9 @@ def _compute_emerging(context: _Context) -> Computed:
     params["steps"] = [d.isoformat() for d in boundaries[:-1]]
     with connection.cursor() as cursor:
         grid = _auto_cell_size(cursor, context, 0.15)
-        area_i, area_j, coverage = grids.area_cells(cursor, grid, context.area_ewkb)
+        area_i, area_j, coverage = queries.area_cells(cursor, grid, context.area_ewkb)
         clock.step("grid", 0.25)
-        ci, cj, step, n = grids.count_incidents_by_step(
+        ci, cj, step, n = queries.count_incidents_by_step(
             cursor, grid, context.inner_sql, context.inner_params, boundaries
         )
         clock.step("count", 0.5)
@@ -1234,10 +1235,10 @@ def _compute_emerging(context: _Context) -> Computed:
 def _compute_kde(context: _Context) -> Computed:
     params, clock = context.params, context.clock
     with connection.cursor() as cursor:
-        x, y = grids.metric_points(cursor, context.inner_sql, context.inner_params)
+        x, y = queries.metric_points(cursor, context.inner_sql, context.inner_params)
         _check_incidents(len(x))
         if params["cell_size_m"] is None:
-            x0, y0, x1, y1 = grids.area_extent(cursor, context.area_ewkb, context.srid)
+            x0, y0, x1, y1 = queries.area_extent(cursor, context.area_ewkb, context.srid)
             shorter = min(x1 - x0, y1 - y0)
             size = max(grids.MIN_CELL_SIZE_M, float(round(shorter / KDE_CELLS_ON_SHORT_SIDE)))
             params["cell_size_m"] = size
@@ -1517,7 +1518,7 @@ def _write(run: HotspotRun, c: Computed) -> None:
             cursor.execute(
                 f"""
                 INSERT INTO {HotspotCell._meta.db_table} (run_id, i, j, geom, {", ".join(names)})
-                SELECT %s, u.i, u.j, ST_Transform({c.grid.sql_cell("u.i", "u.j")}, {STORAGE_SRID}),
+                SELECT %s, u.i, u.j, ST_Transform({queries.cell_sql(c.grid, "u.i", "u.j")}, {STORAGE_SRID}),
                        {selected}
                 FROM unnest({unnest}) AS u(i, j, {", ".join(names)})
                 """,
@@ -1551,7 +1552,7 @@ def _cell_zone_geoms(cursor, c: Computed) -> dict[int, bytes]:
     cursor.execute(
         f"""
         SELECT u.rank, ST_AsEWKB(ST_Multi(ST_CollectionExtract(ST_Transform(
-            ST_Union({c.grid.sql_cell("u.i", "u.j")}, 0.001), {STORAGE_SRID}), 3)))
+            ST_Union({queries.cell_sql(c.grid, "u.i", "u.j")}, 0.001), {STORAGE_SRID}), 3)))
         FROM unnest(%s::int[], %s::int[], %s::int[]) AS u(rank, i, j)
         GROUP BY u.rank
         ORDER BY u.rank
@@ -1648,17 +1649,17 @@ def validate_run(
     params = normalize_params(run.params, run.method)
     srid = check_metric_crs(run.region)
     area_ewkb = bytes(run.area_geom.ewkb)
-    train_sql, train_params = grids.incidents_sql(incident_queryset(run), srid)
-    eval_sql, eval_params = grids.incidents_sql(
+    train_sql, train_params = queries.incidents_sql(incident_queryset(run), srid)
+    eval_sql, eval_params = queries.incidents_sql(
         incident_queryset(run, date_from=eval_from, date_to=eval_to), srid
     )
     last_from = max(run.date_from, _same_day_months_before(run.date_to, 1))
-    last_sql, last_params = grids.incidents_sql(
+    last_sql, last_params = queries.incidents_sql(
         incident_queryset(run, date_from=last_from, date_to=run.date_to), srid
     )
     with connection.cursor() as cursor:
         if run.method == Method.DBSCAN:
-            x, y = grids.metric_points(cursor, train_sql, train_params)
+            x, y = queries.metric_points(cursor, train_sql, train_params)
             size, reason = grids.choose_cell_size(x, y, "hex")
             grid = grids.Grid("hex", size, srid)
             grid_source = f"automatic, as a default Gi* run: {reason}"
@@ -1668,14 +1669,14 @@ def validate_run(
         else:
             grid = grids.Grid(params["grid"], float(params["cell_size_m"]), srid)
             grid_source = "the run's grid"
-        area_i, area_j, _coverage = grids.area_cells(cursor, grid, area_ewkb, coverage=False)
+        area_i, area_j, _coverage = queries.area_cells(cursor, grid, area_ewkb, coverage=False)
         counted = {}
         for name, sql, sql_params in (
             ("train", train_sql, train_params),
             ("eval", eval_sql, eval_params),
             ("last", last_sql, last_params),
         ):
-            ci, cj, _ids, n = grids.count_incidents(cursor, grid, sql, sql_params)
+            ci, cj, _ids, n = queries.count_incidents(cursor, grid, sql, sql_params)
             counted[name] = (grids.cell_keys(ci, cj), n)
         keys = np.union1d(
             grids.cell_keys(area_i, area_j), np.concatenate([k for k, _n in counted.values()])

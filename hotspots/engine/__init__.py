@@ -1,7 +1,8 @@
 """The hotspot engine: grids, Getis-Ord Gi*, false discovery rate and hot zones.
 
-``grid`` numbers cells exactly as PostGIS' ``ST_SquareGrid``/``ST_HexagonGrid`` do and counts
-incidents in the database; ``gistar`` and ``zones`` are numpy/scipy on the cell arrays.
+Pure numpy/scipy: no Django, no SQL. ``grid`` numbers cells exactly as PostGIS'
+``ST_SquareGrid``/``ST_HexagonGrid`` do (the counting in the database is
+:mod:`hotspots.queries`); ``gistar``, ``zones`` and the others work on the cell arrays.
 """
 
 

@@ -18,6 +18,7 @@ import pytest
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import connection
 
+from hotspots import queries
 from hotspots.engine import emerging as emerging_engine
 from hotspots.engine import grid as grids
 from hotspots.engine.gistar import confidence_bins, run_gistar
@@ -90,7 +91,7 @@ def run_coverage(run: HotspotRun, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Share inside the run's area of each of the run's cells (0 for a cell outside it)."""
     grid = grids.Grid("square", CELL, SRID)
     with connection.cursor() as cursor:
-        ai, aj, share = grids.area_cells(cursor, grid, bytes(run.area_geom.ewkb))
+        ai, aj, share = queries.area_cells(cursor, grid, bytes(run.area_geom.ewkb))
     found = dict(zip(zip(ai.tolist(), aj.tolist(), strict=True), share.tolist(), strict=True))
     return np.array([found.get(ij, 0.0) for ij in zip(i.tolist(), j.tolist(), strict=True)])
 
@@ -109,8 +110,8 @@ def test_area_cells_share_inside_the_area():
     polygon = metric_box(X0 + 1, Y0 + 1, X0 + 250, Y0 + 499)
     grid = grids.Grid("square", CELL, SRID)
     with connection.cursor() as cursor:
-        i, j, share = grids.area_cells(cursor, grid, ewkb(polygon))
-        plain = grids.area_cells(cursor, grid, ewkb(polygon), coverage=False)
+        i, j, share = queries.area_cells(cursor, grid, ewkb(polygon))
+        plain = queries.area_cells(cursor, grid, ewkb(polygon), coverage=False)
     assert len(i) == 3 * 5
     assert plain[2] is None and np.array_equal(plain[0], i) and np.array_equal(plain[1], j)
     inside = at(i, j, 1, 2)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
+from hotspots import queries
 from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 
@@ -27,7 +28,7 @@ def sql_indices(grid: grids.Grid, x: np.ndarray, y: np.ndarray):
     rows_sql = "SELECT * FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS p(x, y, n)"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT i, j FROM ({grid.sql_indexed(rows_sql, keep=('n',))}) c ORDER BY n",
+            f"SELECT i, j FROM ({queries.indexed_sql(grid, rows_sql, keep=('n',))}) c ORDER BY n",
             [x.tolist(), y.tolist()],
         )
         rows = np.array(cursor.fetchall(), dtype=np.int64)
@@ -41,7 +42,7 @@ def points_outside_their_cell(grid: grids.Grid, x, y, i, j) -> int:
             f"""
             SELECT count(*)
             FROM unnest(%s::float8[], %s::float8[], %s::int[], %s::int[]) AS p(x, y, i, j)
-            WHERE NOT ST_DWithin({grid.sql_cell("p.i", "p.j")},
+            WHERE NOT ST_DWithin({queries.cell_sql(grid, "p.i", "p.j")},
                                  ST_SetSRID(ST_MakePoint(p.x, p.y), {grid.srid}), 1e-6)
             """,
             [x.tolist(), y.tolist(), i.tolist(), j.tolist()],
@@ -72,7 +73,7 @@ def test_postgis_grid_function_numbers_cells_like_our_arithmetic(kind):
         cursor.execute(
             f"""
             SELECT c.i, c.j, ST_X(ST_Centroid(c.geom)), ST_Y(ST_Centroid(c.geom))
-            FROM {grid.sql_grid_function}(50, ST_MakeEnvelope(-430, -310, 520, 270, {SRID})) c
+            FROM {queries.grid_function(grid)}(50, ST_MakeEnvelope(-430, -310, 520, 270, {SRID})) c
             """
         )
         rows = np.array(cursor.fetchall())
@@ -92,7 +93,7 @@ def test_touching_pairs_are_the_cells_postgis_sees_touching(kind):
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT c.i, c.j FROM {grid.sql_grid_function}(
+            SELECT c.i, c.j FROM {queries.grid_function(grid)}(
                 40, ST_Buffer(ST_SetSRID(ST_MakePoint(15, -20), {SRID}), 260)) c
             ORDER BY c.i, c.j
             """
@@ -102,7 +103,7 @@ def test_touching_pairs_are_the_cells_postgis_sees_touching(kind):
         cursor.execute(
             f"""
             WITH c AS (
-                SELECT n, {grid.sql_cell("u.i", "u.j")} AS g
+                SELECT n, {queries.cell_sql(grid, "u.i", "u.j")} AS g
                 FROM unnest(%s::int[], %s::int[]) WITH ORDINALITY AS u(i, j, n)
             )
             SELECT a.n - 1, b.n - 1 FROM c a JOIN c b ON a.n <> b.n AND ST_DWithin(a.g, b.g, 1e-6)

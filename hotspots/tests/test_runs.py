@@ -17,7 +17,7 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import connection
 from pyproj import Transformer
 
-from hotspots import selectors, services
+from hotspots import queries, selectors, services
 from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
@@ -196,7 +196,7 @@ def test_every_counted_incident_lies_in_the_cell_it_was_counted_in(town, grid_ki
         cursor.execute(
             f"""
             WITH c AS (
-                SELECT id, count, {grid.sql_cell("i", "j")} AS g, geom
+                SELECT id, count, {queries.cell_sql(grid, "i", "j")} AS g, geom
                 FROM hotspots_hotspotcell WHERE run_id = %s
             )
             SELECT c.count,
@@ -211,7 +211,7 @@ def test_every_counted_incident_lies_in_the_cell_it_was_counted_in(town, grid_ki
         # The cells cover the whole analysis area.
         cursor.execute(
             f"""
-            SELECT ST_Covers(ST_Union({grid.sql_cell("i", "j")}, 0.001),
+            SELECT ST_Covers(ST_Union({queries.cell_sql(grid, "i", "j")}, 0.001),
                              (SELECT ST_Transform(area_geom, {SRID}) FROM hotspots_hotspotrun
                               WHERE id = %s))
             FROM hotspots_hotspotcell WHERE run_id = %s

@@ -1,6 +1,6 @@
 """A complete hotspot run over N incidents: grid counts, Gi*, FDR and hot zones.
 
-* ``barrio run_hotspots``: ``hotspots.services.create_run`` + ``execute_run``, exactly what
+* ``barrio run_hotspots``: ``hotspots.services.runs.create_run`` + ``execute_run``, exactly what
   the command, the API and the background job run: cell indices computed arithmetically in
   PostgreSQL (``GROUP BY i, j``), every cell of the area from ``ST_HexagonGrid``, vectorised
   Gi* with scipy.sparse, Benjamini–Hochberg, zones from connected components, and the cells
@@ -205,11 +205,11 @@ def _unpack(data: bytes):
 
 
 def method_ours(region_id: int, permutations: int = 0, seed: int = 0) -> bytes:
-    from hotspots import services
     from hotspots.models import HotspotCell
+    from hotspots.services.runs import create_run, execute_run
     from neighborhoods.models import Region
 
-    run = services.create_run(
+    run = create_run(
         region=Region.objects.get(pk=region_id),
         date_from=PERIOD[0],
         date_to=PERIOD[1],
@@ -223,7 +223,7 @@ def method_ours(region_id: int, permutations: int = 0, seed: int = 0) -> bytes:
             "stability": False,
         },
     )
-    services.execute_run(run=run)
+    execute_run(run=run)
     rows = np.array(
         HotspotCell.objects.filter(run=run).values_list("i", "j", "count", "gi_z", "gi_bin"),
         dtype=np.float64,

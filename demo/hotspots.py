@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hotspots.services import RunSpec, ensure_spec_run, spec_run_lines
+from hotspots.services.runs import RunSpec, ensure_spec_run, spec_run_lines
 from neighborhoods.demo import DEMO_REGION_CODE
 from neighborhoods.models import Region
 

@@ -19,7 +19,7 @@ class HotspotRun(models.Model):
     class Method(models.TextChoices):
         GISTAR = "gistar", _("Grid + Getis-Ord Gi*")
         # Recorded choices for the methods still to come; services refuse them until
-        # they are implemented (hotspots.services.SUPPORTED_METHODS).
+        # they are implemented (hotspots.services.params.SUPPORTED_METHODS).
         DBSCAN = "dbscan", _("Density clustering (DBSCAN)")
         KDE = "kde", _("Kernel density")
         EMERGING = "emerging", _("Emerging hot spots")

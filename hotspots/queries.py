@@ -1,6 +1,6 @@
 """The SQL behind hotspot runs: the incidents of a run as metric points, counted per grid
-cell in PostGIS, and the cells covering the analysis area. What it returns are numpy
-arrays for :mod:`hotspots.engine`, which knows no SQL.
+cell in PostGIS, the cells covering the analysis area, the area itself, and DBSCAN's
+clusters. What it returns are numpy arrays for :mod:`hotspots.engine`, which knows no SQL.
 
 Incidents are counted in the database without any polygon test: each point's cell index
 is computed from ``ST_X``/``ST_Y`` of its metric position with floor arithmetic (for
@@ -25,9 +25,11 @@ from django.db import transaction
 from django.db.models import BinaryField, Func, Value
 from django.db.models.functions import TruncDate
 
+from geo.conf import STORAGE_SRID
 from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.engine.grid import SQRT3, Grid
+from hotspots.models import HotspotRun, HotspotZone
 
 # --- cells ------------------------------------------------------------------------------
 
@@ -207,7 +209,52 @@ def metric_points(cursor, inner_sql: str, params) -> tuple[np.ndarray, np.ndarra
     return table[:, 0], table[:, 1]
 
 
+def count_selected(cursor, inner_sql: str, params) -> int:
+    """How many rows :func:`incidents_sql` selects."""
+    cursor.execute(f"SELECT count(*) FROM ({inner_sql}) s", params)
+    return int(cursor.fetchone()[0])
+
+
 # --- the analysis area ------------------------------------------------------------------
+
+
+def analysis_area(cursor, run: HotspotRun, srid: int) -> tuple[bytes, float]:
+    """The run's analysis area (WGS84 MultiPolygon EWKB) and its area in m²: the chosen
+    districts and neighborhoods, else the region, cut by the drawn polygon."""
+    district_ids = list(run.districts.values_list("pk", flat=True))
+    neighborhood_ids = list(run.neighborhoods.values_list("pk", flat=True))
+    if district_ids or neighborhood_ids:
+        base_sql = """
+            SELECT ST_Union(geom) AS g FROM (
+                SELECT geom FROM neighborhoods_district WHERE id = ANY(%s)
+                UNION ALL
+                SELECT geom FROM neighborhoods_neighborhood WHERE id = ANY(%s)
+            ) a
+        """
+        base_params = [district_ids, neighborhood_ids]
+    else:
+        base_sql = "SELECT geom AS g FROM neighborhoods_region WHERE id = %s"
+        base_params = [run.region_id]
+    polygon = bytes(run.polygon.ewkb) if run.polygon is not None else None
+    cursor.execute(
+        f"""
+        WITH base AS ({base_sql}),
+        clipped AS (
+            SELECT CASE WHEN %s::bytea IS NULL THEN g
+                        ELSE ST_Intersection(g, ST_GeomFromEWKB(%s::bytea)) END AS g
+            FROM base
+        ),
+        area AS (SELECT ST_Multi(ST_CollectionExtract(ST_MakeValid(g), 3)) AS g FROM clipped)
+        SELECT ST_AsEWKB(g), ST_Area(ST_Transform(g, %s)) FROM area
+        """,
+        [*base_params, polygon, polygon, srid],
+    )
+    ewkb, area_m2 = cursor.fetchone() or (None, None)
+    if ewkb is None or not area_m2:
+        if polygon is not None:
+            raise HotspotRefused("the drawn area does not overlap the chosen area")
+        raise HotspotRefused("the analysis area is empty: no boundaries for it")
+    return bytes(ewkb), float(area_m2)
 
 
 def area_extent(cursor, area_ewkb: bytes, srid: int) -> tuple[float, float, float, float]:
@@ -288,3 +335,77 @@ def area_cells(
     # A sliver's intersection can come out a hair above the cell's own area.
     share = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
     return i, j, np.clip(share, 0.0, 1.0)
+
+
+# --- density clustering -----------------------------------------------------------------
+
+
+def cluster_dbscan(cursor, inner_sql: str, inner_params, *, eps: float, min_points: int) -> None:
+    """PostGIS ``ST_ClusterDBSCAN`` over the incidents of ``inner_sql`` (metric points),
+    into the temporary table ``hotspot_dbscan`` that :func:`dbscan_hulls` reads; inside
+    the caller's transaction, which drops the table."""
+    cursor.execute("SET LOCAL jit = off")
+    cursor.execute("DROP TABLE IF EXISTS hotspot_dbscan")
+    # ORDER BY id: border points reachable from two clusters go to the same one on
+    # every run.
+    cursor.execute(
+        f"""
+        CREATE TEMPORARY TABLE hotspot_dbscan ON COMMIT DROP AS
+        SELECT s.id, s.category_id, s.g,
+               ST_ClusterDBSCAN(s.g, eps => %s, minpoints => %s) OVER (ORDER BY s.id) AS cid
+        FROM ({inner_sql}) s
+        """,
+        [eps, min_points, *inner_params],
+    )
+
+
+def dbscan_hulls(cursor, *, eps: float, concave_ratio: float) -> tuple[list[tuple], list[tuple]]:
+    """The clusters of :func:`cluster_dbscan`: one row per cluster (id, incidents, area m²,
+    centroid x, y, hull as WGS84 EWKB) and one per (cluster, category, incidents)."""
+    # A cluster whose points are all on one spot or along one line (a street) has a
+    # hull without area, or narrower than 2 m on average (area < perimeter × 1 m):
+    # it gets the band of eps / 2 around the hull, the reach over which DBSCAN
+    # joined its points.
+    cursor.execute(
+        f"""
+        WITH hulls AS (
+            SELECT cid, count(*) AS n,
+                   ST_ConcaveHull(ST_Collect(g ORDER BY id), %s, false) AS h
+            FROM hotspot_dbscan WHERE cid IS NOT NULL GROUP BY cid
+        ),
+        areas AS (
+            SELECT cid, n,
+                   CASE WHEN ST_Dimension(h) = 2 AND ST_Area(h) >= ST_Perimeter(h) THEN h
+                        ELSE ST_Buffer(h, %s) END AS h
+            FROM hulls
+        )
+        SELECT cid, n, ST_Area(h), ST_X(ST_Centroid(h)), ST_Y(ST_Centroid(h)),
+               ST_AsEWKB(ST_Multi(ST_Transform(h, {STORAGE_SRID})))
+        FROM areas
+        """,
+        [float(concave_ratio), eps / 2],
+    )
+    clusters = cursor.fetchall()
+    cursor.execute(
+        "SELECT cid, category_id, count(*) FROM hotspot_dbscan WHERE cid IS NOT NULL GROUP BY 1, 2"
+    )
+    category_rows = cursor.fetchall()
+    cursor.execute("DROP TABLE hotspot_dbscan")
+    return clusters, category_rows
+
+
+def zone_hits(cursor, run: HotspotRun, srid: int, eval_sql: str, eval_params):
+    """(incidents of ``eval_sql`` inside the run's zones, area of their union in m²)."""
+    cursor.execute(
+        f"""
+        WITH z AS (
+            SELECT ST_Union(ST_Transform(geom, %s)) AS g
+            FROM {HotspotZone._meta.db_table} WHERE run_id = %s
+        )
+        SELECT (SELECT count(*) FROM ({eval_sql}) s, z WHERE ST_Intersects(z.g, s.g)),
+               (SELECT coalesce(ST_Area(g), 0) FROM z)
+        """,
+        [srid, run.pk, *eval_params],
+    )
+    hits, area = cursor.fetchone()
+    return int(hits), float(area or 0.0)

@@ -19,10 +19,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from hotspots import report, services
+from hotspots import report
 from hotspots.api.serializers import is_finished
 from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun
+from hotspots.services.runs import fail_abandoned_runs
+from hotspots.services.validation import validate_run
 from incidents.views import planner_required
 
 RUNS_PER_PAGE = 50
@@ -71,7 +73,7 @@ def _progress_labels() -> dict[str, str]:
 @planner_required
 @require_GET
 def run_list(request):
-    services.fail_abandoned_runs()
+    fail_abandoned_runs()
     runs = HotspotRun.objects.select_related("region", "created_by").order_by("-created_at", "-id")
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     rows = [
@@ -110,7 +112,7 @@ def _detail(request, run: HotspotRun, form: ValidationForm, status: int = 200):
 
 
 def _get_run(pk: int) -> HotspotRun:
-    services.fail_abandoned_runs()
+    fail_abandoned_runs()
     return get_object_or_404(
         HotspotRun.objects.select_related("region", "created_by").prefetch_related(
             "districts", "neighborhoods", "categories", "validations"
@@ -136,7 +138,7 @@ def run_validate(request, pk: int):
     form = ValidationForm(request.POST)
     if form.is_valid():
         try:
-            services.validate_run(
+            validate_run(
                 run=run,
                 eval_from=form.cleaned_data["eval_from"],
                 eval_to=form.cleaned_data["eval_to"],

@@ -12,8 +12,8 @@ from django.utils.translation import gettext
 from accounts.roles import is_planner
 from hotspots import layers as hotspot_layers
 from hotspots import report as hotspot_report
-from hotspots import services as hotspot_services
 from hotspots.models import HotspotRun
+from hotspots.services import params as hotspot_params
 from incidents.models import LocationQuality, TimePrecision
 from neighborhoods.models import Region
 from neighborhoods.selectors import attributions
@@ -39,8 +39,8 @@ def _api_urls() -> dict[str, str]:
 def _hotspot_config() -> dict:
     """Methods the services run now, the parameters each takes (the panel shows only
     those), and the colours and legends shared with the HTML report."""
-    defaults = getattr(hotspot_services, "METHOD_DEFAULTS", {})
-    methods = [str(m) for m in hotspot_services.SUPPORTED_METHODS]
+    defaults = getattr(hotspot_params, "METHOD_DEFAULTS", {})
+    methods = [str(m) for m in hotspot_params.SUPPORTED_METHODS]
     bin_labels = hotspot_report.bin_labels()
     return {
         "runsUrl": reverse("hotspot-run-list"),
@@ -165,7 +165,7 @@ def planner_map(request):
         "map_labels": {**_planner_labels(), "hotspots": _hotspot_labels()},
         "hotspot_methods": [
             {"value": str(m), "label": HotspotRun.Method(m).label}
-            for m in hotspot_services.SUPPORTED_METHODS
+            for m in hotspot_params.SUPPORTED_METHODS
         ],
         "synthetic": Region.objects.filter(synthetic=True).exists(),
         "points_min_zoom": POINTS_MIN_ZOOM,

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.utils.text import slugify
 
 from geo.io import VectorFileError
-from hotspots.services import RunSpec
+from hotspots.services.runs import RunSpec
 from neighborhoods.services import (
     BoundaryImportError,
     BoundaryImportReport,
@@ -63,7 +63,7 @@ class Pack:
     layers: list[Layer] = field(default_factory=list)
     incidents: list[IncidentLayer] = field(default_factory=list)
     time_zone: str = "UTC"
-    # Hotspot runs computed once the incidents are in (hotspots.services.RunSpec).
+    # Hotspot runs computed once the incidents are in (hotspots.services.runs.RunSpec).
     hotspot_runs: list = field(default_factory=list)
 
 
@@ -472,7 +472,7 @@ def _hotspot_runs(pack: Pack) -> list[str]:
     """Computes the pack's hotspot runs (none again when nothing changed); report lines.
     A refused run (too few incidents...) is reported, not an error of the pack."""
     from hotspots.engine import HotspotRefused
-    from hotspots.services import ensure_spec_run, spec_run_lines
+    from hotspots.services.runs import ensure_spec_run, spec_run_lines
     from neighborhoods.models import Region
 
     region = Region.objects.get(code=pack.region_code)

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 
 from hotspots.models import HotspotRun, HotspotValidation
+from hotspots.services.params import SUPPORTED_METHODS
 from incidents.models import Category, Family
 from neighborhoods.models import District, Neighborhood, Region
 
@@ -223,9 +224,7 @@ class HotspotRunCreateSerializer(serializers.Serializer):
     )
 
     def validate_method(self, value: str) -> str:
-        from hotspots import services
-
-        available = [str(m) for m in services.SUPPORTED_METHODS]
+        available = [str(m) for m in SUPPORTED_METHODS]
         if value not in available:
             raise serializers.ValidationError(
                 f"method {value!r} is not available yet; available: {', '.join(available)}"

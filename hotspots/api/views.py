@@ -24,7 +24,7 @@ from accounts.roles import is_planner
 from config.api import GEOJSON_MEDIA_TYPE
 from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
 from geo.mvt import MVT_CONTENT_TYPE, tile_response
-from hotspots import layers, services
+from hotspots import layers
 from hotspots.api.serializers import (
     HotspotRunCreateSerializer,
     HotspotRunDetailSerializer,
@@ -34,6 +34,9 @@ from hotspots.api.serializers import (
 )
 from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun, HotspotValidation
+from hotspots.services.runs import RunSpec, create_run, fail_abandoned_runs, find_identical_run
+from hotspots.services.validation import validate_run
+from hotspots.tasks import enqueue_run
 from incidents.api.views import CACHE_CONTROL, FirstRendererNegotiation
 
 TAGS = ["hotspots"]
@@ -100,7 +103,7 @@ class HotspotLayerView(HotspotAPIView):
 
 
 def _runs():
-    services.fail_abandoned_runs()
+    fail_abandoned_runs()
     return HotspotRun.objects.select_related("region", "created_by").prefetch_related(
         "districts", "neighborhoods", "categories"
     )
@@ -193,21 +196,21 @@ class HotspotRunListView(HotspotAPIView):
         serializer = HotspotRunCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        spec = RunSpec(
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            method=data["method"],
+            params=data.get("params") or {},
+            districts=data["districts"],
+            neighborhoods=data["neighborhoods"],
+            polygon=data.get("polygon"),
+            family=data.get("family") or "",
+            categories=data["categories"],
+        )
         try:
             # The same request as a finished run gives the same result: that run is
             # answered (200, "reused": true) rather than computed again.
-            identical = services.find_identical_run(
-                region=data["region"],
-                date_from=data["date_from"],
-                date_to=data["date_to"],
-                districts=data["districts"],
-                neighborhoods=data["neighborhoods"],
-                polygon=data.get("polygon"),
-                family=data.get("family") or "",
-                categories=data["categories"],
-                method=data["method"],
-                params=data.get("params") or {},
-            )
+            identical = find_identical_run(region=data["region"], spec=spec)
             if identical is not None:
                 run = _runs().get(pk=identical.pk)
                 body = HotspotRunDetailSerializer(run, context={"request": request}).data
@@ -216,22 +219,10 @@ class HotspotRunListView(HotspotAPIView):
                     status=status.HTTP_200_OK,
                     headers={"Location": body["url"]},
                 )
-            run = services.create_run(
-                user=request.user,
-                region=data["region"],
-                date_from=data["date_from"],
-                date_to=data["date_to"],
-                districts=data["districts"],
-                neighborhoods=data["neighborhoods"],
-                polygon=data.get("polygon"),
-                family=data.get("family") or "",
-                categories=data["categories"],
-                method=data["method"],
-                params=data.get("params") or {},
-            )
+            run = create_run(user=request.user, region=data["region"], **spec.request())
         except HotspotRefused as exc:
             raise ValidationError(refusal_errors(exc)) from None
-        services.enqueue_run(run)
+        enqueue_run(run)
         run = _runs().get(pk=run.pk)
         body = HotspotRunDetailSerializer(run, context={"request": request}).data
         return Response(
@@ -286,7 +277,7 @@ class HotspotValidationListView(HotspotAPIView):
         serializer = HotspotValidationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            validation = services.validate_run(
+            validation = validate_run(
                 run=run,
                 eval_from=serializer.validated_data["eval_from"],
                 eval_to=serializer.validated_data["eval_to"],

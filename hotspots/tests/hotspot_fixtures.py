@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from hotspots import services
 from hotspots.models import HotspotCell, HotspotRun, HotspotValidation
+from hotspots.services import runs
 from hotspots.tests.test_runs import add_incidents as add_metric_incidents
 from hotspots.tests.test_runs import lonlat  # noqa: F401 - used by the tests that import it
 from hotspots.tests.test_runs import metric_box as runs_metric_box
@@ -68,14 +68,14 @@ def cluster_lonlat(index: int) -> tuple[float, float]:
 def gistar_run(town, django_user_model):
     """The town analysed with square 200 m cells (every other parameter by default)."""
     planner = make_user(django_user_model, "planner", username="run-owner")
-    run = services.create_run(
+    run = runs.create_run(
         user=planner,
         region=town,
         districts=[town.district_set.get(code="T1")],
         params={"grid": "square", "cell_size_m": CELL},
         **PERIOD,
     )
-    run = services.execute_run(run=run)
+    run = runs.execute_run(run=run)
     assert run.status == HotspotRun.Status.SUCCEEDED, run.message
     assert run.zones.count() >= 2
     return run

@@ -17,9 +17,10 @@ import pytest
 from django.contrib.gis.geos import Point, Polygon
 from django.urls import reverse
 
-from hotspots import services
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
+from hotspots.services.context import incident_queryset
+from hotspots.services.params import SUPPORTED_METHODS
 from hotspots.tests.hotspot_fixtures import (  # noqa: F401  (fixtures)
     CLUSTERS,
     PERIOD,
@@ -190,7 +191,7 @@ def _post(client, **body):
 def test_bad_run_requests_are_400_with_field_messages(town, django_user_model):
     client = client_for(django_user_model, "planner")
     good = {"region": town.code, "date_from": "2024-01-01", "date_to": "2024-06-30"}
-    unsupported = [m for m in HotspotRun.Method.values if m not in services.SUPPORTED_METHODS]
+    unsupported = [m for m in HotspotRun.Method.values if m not in SUPPORTED_METHODS]
     cases = [
         ({"date_from": "2024-01-01", "date_to": "2024-06-30"}, "region"),
         ({**good, "region": "atlantis"}, "region"),
@@ -248,7 +249,7 @@ def test_a_drawn_polygon_limits_the_run(town, django_user_model):
     run = HotspotRun.objects.get(pk=body["id"])
     assert body["status"] == "succeeded", body["message"]
     # Only the incidents inside the square were counted.
-    inside = services.incident_queryset(run).count()
+    inside = incident_queryset(run).count()
     assert body["summary"]["incidents"] == inside < run.region.incident_set.count()
 
 
@@ -330,7 +331,7 @@ def test_cells_geojson_carries_gi_star_and_filters(gistar_run, django_user_model
     # The counts are the incidents: every one of the run's incidents in exactly one cell.
     assert (
         sum(f["properties"]["count"] for f in everything["features"])
-        == services.incident_queryset(gistar_run).count()
+        == incident_queryset(gistar_run).count()
     )
 
     hot = geojson(client.get(url, {"min_bin": 2}))

@@ -23,7 +23,7 @@ from hotspots.engine import emerging as emerging_engine
 from hotspots.engine import grid as grids
 from hotspots.engine.gistar import confidence_bins, run_gistar
 from hotspots.models import HotspotCell, HotspotRun
-from hotspots.services import EDGE_COVERAGE
+from hotspots.services.context import EDGE_COVERAGE
 from hotspots.tests.test_runs import SRID, X0, Y0, add_incidents, metric_box, run_for
 
 pytestmark = pytest.mark.django_db

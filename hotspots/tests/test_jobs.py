@@ -5,9 +5,9 @@ import pytest
 from django.db import connection
 
 from config.jobs import HOTSPOT_RUN_JOBS
-from hotspots import services
 from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun
+from hotspots.services import runs
 from hotspots.tests.test_runs import PERIOD, planted_town, town  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,12 +21,12 @@ def _other_job_holds(run_id: int):
 
 
 def test_a_running_run_without_a_living_job_is_failed_and_a_live_one_is_kept(town):  # noqa: F811
-    alive = services.create_run(region=town, **PERIOD)
-    dead = services.create_run(region=town, **PERIOD)
+    alive = runs.create_run(region=town, **PERIOD)
+    dead = runs.create_run(region=town, **PERIOD)
     HotspotRun.objects.filter(pk__in=[alive.pk, dead.pk]).update(status=HotspotRun.Status.RUNNING)
     job = _other_job_holds(alive.pk)
     try:
-        assert services.fail_abandoned_runs() == 1
+        assert runs.fail_abandoned_runs() == 1
         alive.refresh_from_db()
         dead.refresh_from_db()
         assert alive.status == HotspotRun.Status.RUNNING
@@ -34,21 +34,21 @@ def test_a_running_run_without_a_living_job_is_failed_and_a_live_one_is_kept(tow
         assert "stopped before it finished" in dead.message
     finally:
         job.close()
-    assert services.fail_abandoned_runs() == 1
+    assert runs.fail_abandoned_runs() == 1
     assert HotspotRun.objects.get(pk=alive.pk).status == HotspotRun.Status.FAILED
 
 
 def test_a_run_another_job_is_executing_is_not_executed_again(town):  # noqa: F811
     planted_town(town)
-    run = services.create_run(region=town, **PERIOD)
+    run = runs.create_run(region=town, **PERIOD)
     job = _other_job_holds(run.pk)
     try:
         with pytest.raises(HotspotRefused, match="already being executed"):
-            services.execute_run(run=run)
+            runs.execute_run(run=run)
         run.refresh_from_db()
         assert run.status == HotspotRun.Status.QUEUED and not run.cells.exists()
     finally:
         job.close()
-    run = services.execute_run(run=run)
+    run = runs.execute_run(run=run)
     assert run.status == HotspotRun.Status.SUCCEEDED
-    assert services.fail_abandoned_runs() == 0
+    assert runs.fail_abandoned_runs() == 0

@@ -13,10 +13,13 @@ import pytest
 from django.contrib.gis.geos import Point
 from django.db import connection
 
-from hotspots import selectors, services
+from hotspots import selectors
 from hotspots.engine import HotspotRefused
 from hotspots.engine import emerging as emerging_engine
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
+from hotspots.services import methods, runs
+from hotspots.services.context import STEPS
+from hotspots.services.params import time_steps
 from hotspots.tests.test_runs import (  # noqa: F401 (town is a fixture)
     CLUSTERS,
     PERIOD,
@@ -105,16 +108,16 @@ def test_dbscan_chooses_min_points_from_spatial_randomness_and_records_why(town)
 
 def test_dbscan_over_a_whole_large_region_is_refused_and_points_to_a_district(town, monkeypatch):
     planted_town(town, seed=2, background=600)
-    monkeypatch.setattr(services, "DBSCAN_REGION_MAX_INCIDENTS", 500)
-    run = services.create_run(region=town, **PERIOD, method="dbscan")
+    monkeypatch.setattr(methods, "DBSCAN_REGION_MAX_INCIDENTS", 500)
+    run = runs.create_run(region=town, **PERIOD, method="dbscan")
     with pytest.raises(HotspotRefused, match="use density clustering inside a district"):
-        services.execute_run(run=run)
+        runs.execute_run(run=run)
     run.refresh_from_db()
     assert run.status == HotspotRun.Status.FAILED and "district" in run.message
     assert not HotspotZone.objects.filter(run=run).exists()
 
     # Below the limit a whole-region run goes ahead with the warning recorded.
-    monkeypatch.setattr(services, "DBSCAN_REGION_MAX_INCIDENTS", 50_000)
+    monkeypatch.setattr(methods, "DBSCAN_REGION_MAX_INCIDENTS", 50_000)
     ok = run_for(town, method="dbscan", params={"eps_m": 60, "min_points": 25})
     assert ok.status == HotspotRun.Status.SUCCEEDED
     assert "prefer a district" in ok.summary["warnings"][0]
@@ -292,7 +295,7 @@ def test_emerging_steps_are_whole_months_or_weeks_in_the_region_time_zone(town):
     assert run.params["steps"][0] == "2024-02-01" and run.params["steps"][-1] == "2024-11-01"
     outside = Incident.objects.filter(occurred_at__month__in=[1, 12]).count()
     assert run.summary["incidents"] == Incident.objects.count() - outside
-    weekly = services.time_steps(dt.date(2024, 1, 3), dt.date(2024, 3, 31), "week")
+    weekly = time_steps(dt.date(2024, 1, 3), dt.date(2024, 3, 31), "week")
     assert weekly[0] == dt.date(2024, 1, 8) and all(d.weekday() == 0 for d in weekly)
     assert weekly[-1] == dt.date(2024, 4, 1)  # the day after the last whole week
 
@@ -300,7 +303,7 @@ def test_emerging_steps_are_whole_months_or_weeks_in_the_region_time_zone(town):
 def test_emerging_refuses_too_few_steps(town):
     emerging_town(town, months=6)
     with pytest.raises(HotspotRefused, match="only 6 whole monthly step"):
-        services.create_run(
+        runs.create_run(
             region=town,
             date_from=dt.date(2024, 1, 1),
             date_to=dt.date(2024, 6, 30),
@@ -321,9 +324,9 @@ def test_every_method_refuses_fewer_than_30_incidents(town, method):
             district=d1, when=dt.datetime(2024, month, 3, tzinfo=dt.UTC),
         )  # fmt: skip
     add_incidents(town, [X0 + 100] * 5, [Y0 + 100] * 5, district=d1)  # 29 in all
-    run = services.create_run(region=town, **PERIOD, method=method)
+    run = runs.create_run(region=town, **PERIOD, method=method)
     with pytest.raises(HotspotRefused, match="only 29 incidents"):
-        services.execute_run(run=run)
+        runs.execute_run(run=run)
     run.refresh_from_db()
     assert run.status == HotspotRun.Status.FAILED
     assert not HotspotCell.objects.filter(run=run).exists()
@@ -334,7 +337,7 @@ def test_every_method_refuses_fewer_than_30_incidents(town, method):
 def test_every_method_refuses_a_region_without_metric_crs(town, method):
     town.metric_srid = 3857  # not saved: the database only accepts UTM zones
     with pytest.raises(HotspotRefused, match="no metric CRS"):
-        services.create_run(region=town, **PERIOD, method=method)
+        runs.create_run(region=town, **PERIOD, method=method)
     assert not HotspotRun.objects.exists()
 
 
@@ -347,13 +350,11 @@ def test_progress_is_reported_between_the_steps_of_every_method(town):
         ("emerging", {"cell_size_m": 200}),
     ):
         seen = []
-        run = services.create_run(
-            region=town, districts=[d1], **PERIOD, method=method, params=params
-        )
-        services.execute_run(run=run, progress=lambda f, step, seen=seen: seen.append((f, step)))
+        run = runs.create_run(region=town, districts=[d1], **PERIOD, method=method, params=params)
+        runs.execute_run(run=run, progress=lambda f, step, seen=seen: seen.append((f, step)))
         fractions = [f for f, _step in seen]
         assert fractions == sorted(fractions) and fractions[-1] == 1.0, method
         assert seen[0][1] == "area" and seen[-1][1] == "write"
         run.refresh_from_db()
         assert set(step for _f, step in seen) <= set(run.timings)
-        assert set(run.timings) <= set(services.STEPS)
+        assert set(run.timings) <= set(STEPS)

@@ -17,10 +17,12 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import connection
 from pyproj import Transformer
 
-from hotspots import queries, selectors, services
+from hotspots import queries, selectors, tasks
 from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
+from hotspots.services import runs
+from hotspots.services.params import PARAM_NAMES
 from incidents.models import Incident
 from incidents.tests.factories import make_batch, make_label, make_source
 
@@ -117,8 +119,8 @@ def planted_town(region, seed: int = 3, background: int = 1800):
 
 def run_for(region, **kwargs):
     params = kwargs.pop("params", None)
-    run = services.create_run(region=region, **{**PERIOD, **kwargs}, params=params)
-    return services.execute_run(run=run)
+    run = runs.create_run(region=region, **{**PERIOD, **kwargs}, params=params)
+    return runs.execute_run(run=run)
 
 
 def cells_bytes(run) -> bytes:
@@ -167,7 +169,7 @@ def test_planted_clusters_are_found_and_runs_are_repeatable(town):
 
     # Everything needed to repeat it is recorded.
     params = run.params
-    assert set(services.PARAM_NAMES) <= set(params)
+    assert set(PARAM_NAMES) <= set(params)
     assert params["grid"] == "hex" and params["cell_size_m"] >= 5
     assert "Optimized Hot Spot Analysis" in params["cell_size_reason"]
     assert run.metric_srid == SRID and "PostGIS" in run.software_version
@@ -308,18 +310,18 @@ def test_fewer_than_30_incidents_is_refused_and_writes_nothing(town):
     d1 = district(town, "D1")
     rng = np.random.default_rng(1)
     add_incidents(town, X0 + rng.uniform(1, 3999, 29), Y0 + rng.uniform(1, 3999, 29), district=d1)
-    run = services.create_run(region=town, **PERIOD, params={"cell_size_m": 200})
+    run = runs.create_run(region=town, **PERIOD, params={"cell_size_m": 200})
     with pytest.raises(HotspotRefused, match="only 29 incidents"):
-        services.execute_run(run=run)
+        runs.execute_run(run=run)
     run.refresh_from_db()
     assert run.status == HotspotRun.Status.FAILED
     assert "at least 30" in run.message
     assert not HotspotCell.objects.filter(run=run).exists()
 
     # automatic cell size: refused before choosing it
-    auto = services.create_run(region=town, **PERIOD)
+    auto = runs.create_run(region=town, **PERIOD)
     with pytest.raises(HotspotRefused, match="only 29 incidents"):
-        services.execute_run(run=auto)
+        runs.execute_run(run=auto)
 
 
 def test_constant_counts_are_refused_with_no_variation(make_region):
@@ -331,11 +333,9 @@ def test_constant_counts_are_refused_with_no_variation(make_region):
     xs = np.repeat(X0 + 100 * i.ravel() + 50, 2) + np.tile([-20, 20], 36)
     ys = np.repeat(Y0 + 100 * j.ravel() + 50, 2)
     add_incidents(region, xs, ys)
-    run = services.create_run(
-        region=region, **PERIOD, params={"grid": "square", "cell_size_m": 100}
-    )
+    run = runs.create_run(region=region, **PERIOD, params={"grid": "square", "cell_size_m": 100})
     with pytest.raises(HotspotRefused, match="no variation"):
-        services.execute_run(run=run)
+        runs.execute_run(run=run)
     run.refresh_from_db()
     assert run.status == HotspotRun.Status.FAILED and "no variation" in run.message
 
@@ -344,7 +344,7 @@ def test_region_without_metric_crs_is_refused(town):
     for srid in (None, 3857, 4326):
         town.metric_srid = srid  # not saved: the database only accepts UTM zones
         with pytest.raises(HotspotRefused, match="no metric CRS"):
-            services.create_run(region=town, **PERIOD)
+            runs.create_run(region=town, **PERIOD)
     assert not HotspotRun.objects.exists()
 
 
@@ -370,7 +370,7 @@ def test_region_without_metric_crs_is_refused(town):
 )
 def test_bad_requests_are_refused_before_saving(town, kwargs, message):
     with pytest.raises(HotspotRefused, match=message):
-        services.create_run(region=town, **{**PERIOD, **kwargs})
+        runs.create_run(region=town, **{**PERIOD, **kwargs})
     assert not HotspotRun.objects.exists()
 
 
@@ -381,10 +381,10 @@ def test_a_failure_while_writing_leaves_nothing_half_written(town, monkeypatch):
         raise RuntimeError("disk full")
 
     # summary_line runs at the very end of the write, after the cells and zones went in.
-    monkeypatch.setattr(services, "summary_line", broken)
-    run = services.create_run(region=town, districts=[d1], **PERIOD, params={"cell_size_m": 100})
+    monkeypatch.setattr(runs, "summary_line", broken)
+    run = runs.create_run(region=town, districts=[d1], **PERIOD, params={"cell_size_m": 100})
     with pytest.raises(RuntimeError):
-        services.execute_run(run=run)
+        runs.execute_run(run=run)
     run.refresh_from_db()
     assert run.status == HotspotRun.Status.FAILED
     assert "disk full" in run.message
@@ -397,17 +397,17 @@ def test_a_failure_while_writing_leaves_nothing_half_written(town, monkeypatch):
 
 def test_the_task_executes_a_queued_run(town):
     d1 = planted_town(town, seed=6, background=600)
-    run = services.create_run(region=town, districts=[d1], **PERIOD, params={"grid": "square"})
+    run = runs.create_run(region=town, districts=[d1], **PERIOD, params={"grid": "square"})
     assert run.status == HotspotRun.Status.QUEUED
-    run = services.enqueue_run(run)  # the test settings run tasks immediately
+    run = tasks.enqueue_run(run)  # the test settings run tasks immediately
     assert run.status == HotspotRun.Status.SUCCEEDED
     assert run.summary["zones"] >= 3
     assert run.params["cell_size_reason"]
 
-    empty = services.create_run(
+    empty = runs.create_run(
         region=town, date_from=dt.date(2020, 1, 1), date_to=dt.date(2020, 1, 31)
     )
-    empty = services.enqueue_run(empty)
+    empty = tasks.enqueue_run(empty)
     assert empty.status == HotspotRun.Status.FAILED and "only 0 incidents" in empty.message
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from hotspots import services
 from hotspots.engine import HotspotRefused
+from hotspots.engine import grid as grids
+from hotspots.services import stability
 from hotspots.tests.test_runs import SRID, planted_town, run_for, town  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def test_stability_rows_match_runs_at_those_cell_sizes(town, grid_kind):
     d1 = planted_town(town, seed=9, background=1200)
     run = run_for(town, districts=[d1], params={"grid": grid_kind, "cell_size_m": 100})
     table = run.stability
-    assert [r["factor"] for r in table["rows"]] == list(services.STABILITY_FACTORS)
+    assert [r["factor"] for r in table["rows"]] == list(stability.STABILITY_FACTORS)
     assert table["reference"]["hot_cells"] == run.summary["hot_cells"]
     assert "stability" in run.timings
     for factor in (0.5, 2.0):
@@ -57,20 +58,20 @@ def test_compute_stability_again_with_other_factors(town):
     d1 = planted_town(town, seed=10, background=900)
     run = run_for(town, districts=[d1], params={"cell_size_m": 120, "stability": False})
     assert run.stability == {}
-    run = services.compute_stability(run=run, factors=(0.8, 1.25))
+    run = stability.compute_stability(run=run, factors=(0.8, 1.25))
     assert [r["cell_size_m"] for r in run.stability["rows"]] == [96.0, 150.0]
     first = run.stability["rows"]
-    assert services.compute_stability(run=run, factors=(0.8, 1.25)).stability["rows"] == first
+    assert stability.compute_stability(run=run, factors=(0.8, 1.25)).stability["rows"] == first
     with pytest.raises(HotspotRefused, match="other than 1"):
-        services.compute_stability(run=run, factors=(1.0,))
+        stability.compute_stability(run=run, factors=(1.0,))
     kde = run_for(town, districts=[d1], method="kde", params={"cell_size_m": 100})
     with pytest.raises(HotspotRefused, match="grid \\+ Gi\\* runs only"):
-        services.compute_stability(run=kde)
+        stability.compute_stability(run=kde)
 
 
 def test_a_size_the_area_cannot_take_is_a_row_with_its_reason(town, monkeypatch):
     d1 = planted_town(town, seed=12, background=600)
-    monkeypatch.setattr(services.grids, "MAX_CELLS", 4000)
+    monkeypatch.setattr(grids, "MAX_CELLS", 4000)
     run = run_for(town, districts=[d1], params={"grid": "square", "cell_size_m": 100})
     (small,) = [r for r in run.stability["rows"] if r["factor"] == 0.5]
     assert small["jaccard"] is None and "choose larger cells" in small["error"]

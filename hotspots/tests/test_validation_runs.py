@@ -8,9 +8,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from hotspots import services
 from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotCell, HotspotValidation
+from hotspots.services.runs import create_run, execute_run
+from hotspots.services.validation import validate_run
 from hotspots.tests.test_runs import X0, Y0, add_incidents, metric_box
 from incidents.models import Incident
 
@@ -58,13 +59,11 @@ def rows_of(report, method):
 
 
 def test_pai_pei_and_hit_rate_match_a_hand_computed_case(square_town):
-    run = services.execute_run(
-        run=services.create_run(
-            region=square_town, **TRAIN, params={"grid": "square", "cell_size_m": SIZE}
-        )
+    run = execute_run(
+        run=create_run(region=square_town, **TRAIN, params={"grid": "square", "cell_size_m": SIZE})
     )
     assert run.summary["cells"] == 100
-    validation = services.validate_run(run=run, **EVAL)
+    validation = validate_run(run=run, **EVAL)
     report = validation.report
     assert report["evaluation"]["incidents"] == 20
     assert report["run"]["incidents"] == 30 + 8 * 20
@@ -121,39 +120,35 @@ def test_pai_pei_and_hit_rate_match_a_hand_computed_case(square_town):
             assert row["pai"] == pytest.approx(pai) and row["pei"] == pytest.approx(pei)
 
     # Asking again updates the same record.
-    again = services.validate_run(run=run, **EVAL)
+    again = validate_run(run=run, **EVAL)
     assert again.pk == validation.pk and HotspotValidation.objects.count() == 1
-    other = services.validate_run(
-        run=run, eval_from=dt.date(2025, 2, 1), eval_to=dt.date(2025, 2, 28)
-    )
+    other = validate_run(run=run, eval_from=dt.date(2025, 2, 1), eval_to=dt.date(2025, 2, 28))
     assert other.pk != validation.pk and other.report["evaluation"]["incidents"] == 20
 
 
 def test_validation_refusals(square_town):
-    run = services.execute_run(
-        run=services.create_run(
-            region=square_town, **TRAIN, params={"grid": "square", "cell_size_m": SIZE}
-        )
+    run = execute_run(
+        run=create_run(region=square_town, **TRAIN, params={"grid": "square", "cell_size_m": SIZE})
     )
     with pytest.raises(HotspotRefused, match="must start after the run's period ends"):
-        services.validate_run(run=run, eval_from=dt.date(2024, 12, 1), eval_to=dt.date(2025, 1, 31))
+        validate_run(run=run, eval_from=dt.date(2024, 12, 1), eval_to=dt.date(2025, 1, 31))
     with pytest.raises(HotspotRefused, match="ends before it starts"):
-        services.validate_run(run=run, eval_from=dt.date(2025, 3, 1), eval_to=dt.date(2025, 2, 1))
+        validate_run(run=run, eval_from=dt.date(2025, 3, 1), eval_to=dt.date(2025, 2, 1))
     with pytest.raises(HotspotRefused, match="no incidents"):
-        services.validate_run(run=run, eval_from=dt.date(2026, 1, 1), eval_to=dt.date(2026, 3, 31))
-    queued = services.create_run(region=square_town, **TRAIN)
+        validate_run(run=run, eval_from=dt.date(2026, 1, 1), eval_to=dt.date(2026, 3, 31))
+    queued = create_run(region=square_town, **TRAIN)
     with pytest.raises(HotspotRefused, match="only a succeeded run"):
-        services.validate_run(run=queued, **EVAL)
+        validate_run(run=queued, **EVAL)
     assert not HotspotValidation.objects.exists()
 
 
 def test_dbscan_and_kde_runs_are_validated_too(square_town):
-    dbscan = services.execute_run(
-        run=services.create_run(
+    dbscan = execute_run(
+        run=create_run(
             region=square_town, **TRAIN, method="dbscan", params={"eps_m": 30, "min_points": 10}
         )
     )
-    report = services.validate_run(run=dbscan, **EVAL).report
+    report = validate_run(run=dbscan, **EVAL).report
     (zones,) = rows_of(report, "zones")
     # The later incidents inside the cluster hulls, counted here through the ORM.
     later = Incident.objects.filter(occurred_at__gte=LATER - dt.timedelta(days=1))
@@ -168,15 +163,15 @@ def test_dbscan_and_kde_runs_are_validated_too(square_town):
     assert "automatic" in report["grid"]["source"]
     assert not rows_of(report, "top_cells")
 
-    kde = services.execute_run(
-        run=services.create_run(
+    kde = execute_run(
+        run=create_run(
             region=square_town,
             **TRAIN,
             method="kde",
             params={"cell_size_m": SIZE, "bandwidth_m": 150},
         )
     )
-    report = services.validate_run(run=kde, **EVAL).report
+    report = validate_run(run=kde, **EVAL).report
     assert not rows_of(report, "zones")
     top = rows_of(report, "top_cells")[0]
     # the densest cell is the block's centre

@@ -16,8 +16,8 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from accounts.roles import ensure_role_groups
-from hotspots import services
 from hotspots.models import HotspotRun
+from hotspots.services import runs
 from incidents.models import Category, Incident
 from incidents.taxonomy import ensure_taxonomy
 from incidents.tests.factories import make_batch, make_label, make_source
@@ -63,7 +63,7 @@ def hotspot_data(map_data):
         for n, (lon, lat) in enumerate(points)
     )
     planner = Group.objects.get(name=Role.PLANNER).user_set.create(username="planner-hotspots")
-    run = services.create_run(
+    run = runs.create_run(
         user=planner,
         region=region,
         districts=[comas],
@@ -71,7 +71,7 @@ def hotspot_data(map_data):
         date_to=dt.date(2024, 12, 31),
         params={"grid": "square", "cell_size_m": 250},
     )
-    run = services.execute_run(run=run)
+    run = runs.execute_run(run=run)
     assert run.status == HotspotRun.Status.SUCCEEDED, run.message
     assert run.zones.exists()
     return {"run": run, "planner": planner}

@@ -3,14 +3,17 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from hotspots import selectors, services
+from hotspots import selectors
 from hotspots.engine import HotspotRefused
 from hotspots.engine.gistar import ALPHAS
 from hotspots.engine.grid import CONTIGUITY, DISTANCE_BAND, KINDS
+from hotspots.services.context import STEPS
+from hotspots.services.params import GLOBAL_WINDOWS, STEP_KINDS, SUPPORTED_METHODS, Method
+from hotspots.services.runs import create_run, execute_run
+from hotspots.services.validation import validate_run
 from incidents.models import Category, Family
 from neighborhoods.models import District, Neighborhood, Region
 
-Method = services.Method
 GRID_METHODS = {Method.GISTAR, Method.EMERGING}
 # option dest -> (parameter, methods it applies to)
 OPTION_PARAMS = {
@@ -61,7 +64,7 @@ class Command(BaseCommand):
         parser.add_argument("--family", choices=Family.values)
         parser.add_argument("--category", action="append", default=[], metavar="CODE")
         parser.add_argument(
-            "--method", choices=[str(m) for m in services.SUPPORTED_METHODS], default="gistar"
+            "--method", choices=[str(m) for m in SUPPORTED_METHODS], default="gistar"
         )
         grid = parser.add_argument_group("grid methods (gistar, emerging; --cell-size also kde)")
         grid.add_argument("--grid", choices=KINDS, help="default hex")
@@ -99,9 +102,9 @@ class Command(BaseCommand):
             "--no-stability", dest="stability", action="store_false", help="skip the stability"
         )
         emerging = parser.add_argument_group("emerging")
-        emerging.add_argument("--step", choices=services.STEP_KINDS, help="default month")
+        emerging.add_argument("--step", choices=STEP_KINDS, help="default month")
         emerging.add_argument("--time-lag", type=int, metavar="STEPS", help="default 1")
-        emerging.add_argument("--global-window", choices=services.GLOBAL_WINDOWS)
+        emerging.add_argument("--global-window", choices=GLOBAL_WINDOWS)
         kde = parser.add_argument_group("kde")
         kde.add_argument(
             "--bandwidth", type=float, metavar="METRES", help="default: ArcGIS' search radius rule"
@@ -145,7 +148,7 @@ class Command(BaseCommand):
         if any(validate) and not all(validate):
             raise CommandError("--validate-from and --validate-to go together")
         try:
-            run = services.create_run(
+            run = create_run(
                 region=region,
                 date_from=options["date_from"],
                 date_to=options["date_to"],
@@ -159,12 +162,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"hotspot run #{run.pk} ({method}): {region.code}, {run.date_from} to {run.date_to}"
             )
-            run = services.execute_run(run=run, progress=self._progress)
+            run = execute_run(run=run, progress=self._progress)
             self._print_summary(run)
             if all(validate):
-                validation = services.validate_run(
-                    run=run, eval_from=validate[0], eval_to=validate[1]
-                )
+                validation = validate_run(run=run, eval_from=validate[0], eval_to=validate[1])
                 self._print_validation(validation.report)
         except HotspotRefused as exc:
             raise CommandError(f"refused: {exc}") from None
@@ -248,7 +249,7 @@ class Command(BaseCommand):
                 + (f" (automatic: {reason})" if reason else ""))  # fmt: skip
             for warning in s.get("warnings", []):
                 out(f"  warning: {warning}")
-        order = {step: n for n, step in enumerate(services.STEPS)}
+        order = {step: n for n, step in enumerate(STEPS)}
         timings = ", ".join(
             f"{k} {v:.2f}s"
             for k, v in sorted(run.timings.items(), key=lambda kv: order.get(kv[0], 99))

@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Case, CharField, Expression, F, Max, Q, QuerySet, Value, When
 from django.db.models.functions import Abs, Coalesce
-from django.utils.translation import get_language
 
 from geo.geojson import BBox
 from geo.mvt import capped_tile_bytes, check_tile
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
+from hotspots.styles import emerging_legend, language
 
 # Which cell values a layer reads; "gistar" is the default (every grid method has Gi*).
 CELL_LAYERS = ("gistar", "kde", "emerging")
 BIN_RANGE = range(-3, 4)
-LANGUAGES = ("es", "en")
 TILE_LAYER_CELLS = "cells"
 TILE_LAYER_ZONES = "zones"
 
@@ -46,22 +45,6 @@ def tile_max_features() -> int:
 def max_features() -> int:
     """Features per GeoJSON response: the project-wide ``GEOJSON_MAX_FEATURES``."""
     return int(settings.GEOJSON_MAX_FEATURES)
-
-
-def language() -> str:
-    """The active language as a LEGEND key (es or en)."""
-    code = (get_language() or "es").split("-")[0]
-    return code if code in LANGUAGES else "es"
-
-
-def emerging_legend(lang: str | None = None) -> list[dict]:
-    """LEGEND as a list for clients: code, key and the label in ``lang``; hot codes first
-    (8…1), then no pattern, then cold (−1…−8), as a legend reads."""
-    lang = lang or language()
-    order = sorted(LEGEND, key=lambda code: (0 if code > 0 else 1 if code == 0 else 2, abs(code)))
-    return [
-        {"code": code, "key": LEGEND[code]["key"], "label": LEGEND[code][lang]} for code in order
-    ]
 
 
 def _legend_case(field: str, member: str, output) -> Expression:

@@ -7,7 +7,8 @@ jQuery, Bootstrap, Font Awesome...) are dropped from every element, and the vend
 Leaflet of ``static/vendor`` is inlined, its images as data URIs. The only address left
 is the base-map tile URL (``MAP_TILE_URL``), and only when one is configured.
 
-The tables are also what the run page shows (:func:`run_tables`), so both read the same.
+The tables are :mod:`hotspots.tables` (the run page shows the same), the colours and labels
+:mod:`hotspots.styles`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import base64
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -33,530 +33,20 @@ from folium.template import Template
 
 from hotspots import layers
 from hotspots.engine.emerging import LEGEND
-from hotspots.models import HotspotCell, HotspotRun, HotspotValidation
-from incidents.models import Category
+from hotspots.models import HotspotCell, HotspotRun
+from hotspots.styles import (
+    BIN_COLOURS,
+    DENSITY_RAMP,
+    EMERGING_COLOURS,
+    ZONE_COLOUR,
+    bin_labels,
+    language,
+)
+from hotspots.tables import Pairs, Table, fmt, percent, run_tables, zone_rows
 
 LEAFLET_DIR = "vendor/leaflet-1.9.4"
 REPORT_PRECISION = 6  # decimal degrees in the report's GeoJSON (~0.1 m)
 MAX_REPORT_CELLS = 20000
-
-# Gi* confidence bins: colours shared with the planner map (static/js/maps/planner_map.js).
-BIN_COLOURS = {
-    3: "#b2182b",
-    2: "#ef8a62",
-    1: "#fddbc7",
-    0: "#f7f7f7",
-    -1: "#d1e5f0",
-    -2: "#67a9cf",
-    -3: "#2166ac",
-}
-# Emerging categories: hot reds, cold blues, darker = stronger pattern.
-EMERGING_COLOURS = {
-    1: "#fee5d9",
-    2: "#fcbba1",
-    3: "#fb6a4a",
-    4: "#de2d26",
-    5: "#fc9272",
-    6: "#fdd0a2",
-    7: "#e6550d",
-    8: "#a63603",
-    0: "#f0f0f0",
-    -1: "#deebf7",
-    -2: "#c6dbef",
-    -3: "#6baed6",
-    -4: "#2171b5",
-    -5: "#9ecae1",
-    -6: "#d0d1e6",
-    -7: "#3182bd",
-    -8: "#08519c",
-}
-DENSITY_RAMP = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c"]
-ZONE_COLOUR = "#5a1846"
-
-
-def bin_labels() -> dict[int, str]:
-    # "99 % c…" is not a format: tell xgettext, or msgfmt --check-format rejects "99 % de".
-    return {
-        # xgettext:no-python-format
-        3: _("Hot spot, 99 % confidence"),
-        # xgettext:no-python-format
-        2: _("Hot spot, 95 % confidence"),
-        # xgettext:no-python-format
-        1: _("Hot spot, 90 % confidence"),
-        0: _("Not significant"),
-        # xgettext:no-python-format
-        -1: _("Cold spot, 90 % confidence"),
-        # xgettext:no-python-format
-        -2: _("Cold spot, 95 % confidence"),
-        # xgettext:no-python-format
-        -3: _("Cold spot, 99 % confidence"),
-    }
-
-
-# --- tables shared by the report and the run page --------------------------------------
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    caption: str = ""
-
-
-@dataclass(frozen=True)
-class Pairs:
-    """A table cell holding a short list of (label, value) texts, e.g. cells per
-    confidence bin: both renderers draw it as a list, not as one string of JSON."""
-
-    pairs: tuple[tuple[str, str], ...]
-
-    def __str__(self) -> str:
-        return "; ".join(f"{label}: {value}" for label, value in self.pairs)
-
-
-def fmt(value, decimals: int = 2) -> str:
-    """A value as the active language writes it; lists and dicts as compact JSON."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if isinstance(value, int):
-        return formats.number_format(value, use_l10n=True, force_grouping=True)
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "—"
-        if value and abs(value) < 10 ** (-decimals):
-            return f"{value:.{decimals}g}"
-        return formats.number_format(
-            round(value, decimals), decimal_pos=decimals, use_l10n=True, force_grouping=True
-        )
-    if isinstance(value, list | tuple | dict):
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    return str(value)
-
-
-def _percent(value) -> str:
-    return "—" if value is None else fmt(100 * float(value), 1) + " %"
-
-
-def summary_labels() -> dict[str, str]:
-    return {
-        "method": _("Method"),
-        "incidents": _("Incidents"),
-        "input_incidents": _("Incidents selected"),
-        "cells": _("Cells"),
-        "cells_with_incidents": _("Cells with incidents"),
-        "cells_outside_area": _("Cells outside the area (incidents on its edge)"),
-        "cell_size_m": _("Cell size (m)"),
-        "cell_area_m2": _("Cell area (m²)"),
-        "area_km2": _("Area (km²)"),
-        "bins": _("Cells per confidence bin"),
-        "hot_cells": _("Hot cells"),
-        "cold_cells": _("Cold cells"),
-        "hot_cells_without_fdr": _("Hot cells without FDR"),
-        "cold_cells_without_fdr": _("Cold cells without FDR"),
-        "edge_coverage": _("Share of a cell inside the area below which it is never cold"),
-        "edge_cells": _("Cells mostly outside the area"),
-        "cold_suppressed_at_edge": _("Cold cells not reported (mostly outside the area)"),
-        "zones": _("Zones"),
-        "p_value": _("p-value"),
-        "steps": _("Time steps"),
-        "step": _("Step length"),
-        "incidents_per_step": _("Incidents per time step"),
-        "categories": _("Cells per category"),
-        "hot_pattern_cells": _("Cells with a hot spot pattern"),
-        "cold_pattern_cells": _("Cells with a cold spot pattern"),
-        "engine": _("Method settings"),
-        "bandwidth_m": _("Bandwidth (m)"),
-        "cells_zero_density_not_stored": _("Cells of zero density (not stored)"),
-        "density_max_per_km2": _("Highest density (incidents per km²)"),
-        "density_mean_per_km2": _("Mean density (incidents per km²)"),
-        "eps_m": _("DBSCAN distance (m)"),
-        "min_points": _("DBSCAN minimum points"),
-        "clustered_incidents": _("Incidents in a cluster"),
-        "noise_incidents": _("Incidents outside every cluster"),
-        "zones_area_km2": _("Area of the zones (km²)"),
-        "warnings": _("Warnings"),
-        "stability": _("Stability across cell sizes"),
-        "clusters": _("Clusters"),
-        "noise": _("Points outside every cluster"),
-    }
-
-
-def param_labels() -> dict[str, str]:
-    return {
-        "grid": _("Grid"),
-        "cell_size_m": _("Cell size (m)"),
-        "cell_size_reason": _("Why this cell size"),
-        "neighbour_rule": _("Neighbour rule"),
-        "distance_band_m": _("Distance band (m)"),
-        "alpha": _("Significance level (α)"),
-        "fdr": _("False discovery rate correction"),
-        "permutations": _("Permutations"),
-        "seed": _("Random seed"),
-        "eps_m": _("DBSCAN distance (m)"),
-        "min_points": _("DBSCAN minimum points"),
-        "bandwidth_m": _("Bandwidth (m)"),
-        "bandwidth_reason": _("Why this bandwidth"),
-        "step": _("Time step"),
-        "steps": _("Time steps"),
-    }
-
-
-def timing_labels() -> dict[str, str]:
-    return {
-        "area": _("Analysis area"),
-        "cell_size": _("Cell size"),
-        "grid": _("Grid"),
-        "count": _("Counting incidents"),
-        "gistar": _("Gi* and FDR"),
-        "zones": _("Zones"),
-        "kde": _("Kernel density"),
-        "dbscan": _("Density clustering"),
-        "emerging": _("Emerging hot spots"),
-        "stability": _("Stability"),
-        "write": _("Writing the results"),
-        "total": _("Total"),
-    }
-
-
-def score_labels() -> dict[str, str]:
-    return {
-        "label": _("Forecast"),
-        "coverage": _("Coverage"),
-        "n_cells": _("Cells"),
-        "area": _("Area"),
-        "area_share": _("Share of the area"),
-        "hits": _("Incidents in it"),
-        "total": _("Incidents in the period"),
-        "hit_rate": _("Hit rate"),
-        "pai": "PAI",
-        "pai_star": "PAI*",
-        "pei": "PEI",
-    }
-
-
-_SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share", "edge_coverage"}
-_RATIO_KEYS = {"pai", "pai_star", "pei"}
-# Counts a report may hold as floats (validation scores): written as whole numbers.
-_COUNT_KEYS = {
-    "n_cells",
-    "hits",
-    "total",
-    "incidents",
-    "input_incidents",
-    "cells",
-    "hot_cells",
-    "cold_cells",
-    "clustered_incidents",
-    "noise_incidents",
-    "zones",
-}
-
-
-def _ordered(keys: Iterable[str], known: Mapping[str, str]) -> list[str]:
-    keys = list(dict.fromkeys(keys))
-    return [k for k in known if k in keys] + sorted(k for k in keys if k not in known)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _cell(key: str, value) -> str:
-    if key in _SHARE_KEYS and _is_number(value):
-        return _percent(value)
-    if key in _RATIO_KEYS and _is_number(value):
-        return fmt(float(value), 2)
-    if key in _COUNT_KEYS and isinstance(value, float) and value == value:
-        return fmt(round(value))
-    return fmt(value)
-
-
-def _bin_pairs(bins: Mapping) -> Pairs:
-    labels = bin_labels()
-    return Pairs(
-        tuple(
-            (labels[b], fmt(bins.get(str(b), bins.get(b, 0))))
-            for b in (3, 2, 1, 0, -1, -2, -3)
-            if str(b) in bins or b in bins
-        )
-    )
-
-
-def _category_pairs(categories: Mapping) -> Pairs:
-    lang = layers.language()
-    by_key = {entry["key"]: entry[lang] for entry in LEGEND.values()}
-    return Pairs(tuple((by_key.get(k, k), fmt(v)) for k, v in categories.items() if v))
-
-
-def _summary_value(run: HotspotRun, key: str, value):
-    """A summary value as a reader wants it: bins and categories as lists, the method by
-    its name, series of counts as numbers rather than JSON."""
-    if key == "bins" and isinstance(value, Mapping):
-        return _bin_pairs(value)
-    if key == "categories" and isinstance(value, Mapping):
-        return _category_pairs(value)
-    if key == "engine" and isinstance(value, Mapping):
-        return Pairs(tuple((str(k), fmt(v)) for k, v in value.items()))
-    if key == "method" and value == run.method:
-        return str(run.get_method_display())
-    if key == "warnings" and isinstance(value, list):
-        return "; ".join(str(v) for v in value) or "—"
-    if isinstance(value, list) and all(_is_number(v) for v in value):
-        return ", ".join(fmt(v) for v in value)
-    return _cell(key, value)
-
-
-def _records_table(title: str, records: list[Mapping], known: Mapping[str, str]) -> Table:
-    keys = _ordered((k for r in records for k in r), known)
-    return Table(
-        title=title,
-        columns=[known.get(k, k) for k in keys],
-        rows=[[_cell(k, r.get(k)) for k in keys] for r in records],
-    )
-
-
-def _is_records(value) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(r, Mapping) for r in value)
-
-
-def key_value_table(title: str, values: Mapping, known: Mapping[str, str]) -> Table:
-    return Table(
-        title=title,
-        columns=[_("Item"), _("Value")],
-        rows=[[known.get(k, k), _cell(k, values[k])] for k in _ordered(values, known)],
-    )
-
-
-def summary_table(run: HotspotRun) -> Table:
-    values, known = run.summary or {}, summary_labels()
-    return Table(
-        title=_("Summary"),
-        columns=[_("Item"), _("Value")],
-        rows=[
-            [known.get(k, k.replace("_", " ")), _summary_value(run, k, values[k])]
-            for k in _ordered(values, known)
-        ],
-        # Runs from before the rule have no edge_cells and called edge cells cold.
-        caption=(
-            _(
-                "Cells less than half inside the area are never called cold: few "
-                "incidents there may only mean the cell lies mostly outside."
-            )
-            if "edge_cells" in values
-            else ""
-        ),
-    )
-
-
-def parameter_table(run: HotspotRun) -> Table:
-    area = [d.code for d in run.districts.all()] + [n.code for n in run.neighborhoods.all()]
-    rows = [
-        [_("Region"), f"{run.region.name} ({run.region.code})"],
-        [_("Area"), ", ".join(sorted(area)) or _("the whole region")],
-        [_("Drawn polygon"), fmt(run.polygon is not None)],
-        [_("Period"), f"{run.date_from.isoformat()} – {run.date_to.isoformat()}"],
-        [_("Family"), run.get_family_display() if run.family else _("all")],
-        [
-            _("Categories"),
-            ", ".join(sorted(c.code for c in run.categories.all())) or _("all"),
-        ],
-        [_("Method"), str(run.get_method_display())],
-        [_("Metric CRS"), f"EPSG:{run.metric_srid}" if run.metric_srid else "—"],
-    ]
-    params = key_value_table("", run.params or {}, param_labels())
-    return Table(
-        title=_("Parameters"),
-        columns=[_("Item"), _("Value")],
-        rows=rows + params.rows + [[_("Software"), run.software_version or "—"]],
-    )
-
-
-def timings_table(run: HotspotRun) -> Table:
-    known = timing_labels()
-    timings = run.timings or {}
-    return Table(
-        title=_("Timings"),
-        columns=[_("Step"), _("Seconds")],
-        rows=[[known.get(k, k), fmt(timings[k], 3)] for k in _ordered(timings, known)],
-    )
-
-
-def stability_table(run: HotspotRun) -> Table | None:
-    """The rows of ``run.stability`` (a list, or a dict holding ``rows``), the reference
-    hot area and the lowest and mean Jaccard as the caption."""
-    stability = run.stability or {}
-    known = {
-        "factor": _("Size factor"),
-        "cell_size_m": _("Cell size (m)"),
-        "cells": _("Cells"),
-        "hot_cells": _("Hot cells"),
-        "hot_area_km2": _("Hot area (km²)"),
-        "jaccard": _("Jaccard (1 = same hot area)"),
-        "error": _("Not computed because"),
-    }
-    title = _("Stability across cell sizes")
-    if _is_records(stability):
-        return _records_table(title, stability, known)
-    if not isinstance(stability, Mapping) or not stability:
-        return None
-    rows = stability.get("rows")
-    table = _records_table(title, rows, known) if _is_records(rows) else Table(title, [])
-    notes = []
-    reference = stability.get("reference")
-    if isinstance(reference, Mapping):
-        notes.append(
-            _("This run: %(size)s m cells, %(hot)s hot cells, %(area)s km² hot")
-            % {
-                "size": fmt(reference.get("cell_size_m")),
-                "hot": fmt(reference.get("hot_cells")),
-                "area": fmt(reference.get("hot_area_km2"), 3),
-            }
-        )
-    if stability.get("min_jaccard") is not None:
-        notes.append(
-            _("lowest Jaccard %(min)s, mean %(mean)s")
-            % {
-                "min": fmt(stability.get("min_jaccard"), 3),
-                "mean": fmt(stability.get("mean_jaccard"), 3),
-            }
-        )
-    table.caption = "; ".join(notes)
-    return table
-
-
-def _method_labels(report: Mapping) -> dict[str, str]:
-    """The report's forecast names, translated (services stores them untranslated)."""
-    labels = {}
-    for entry in report.get("methods") or []:
-        if isinstance(entry, Mapping) and entry.get("key"):
-            labels[entry["key"]] = _(entry.get("label") or entry["key"])
-    return labels
-
-
-def validation_tables(validation: HotspotValidation) -> list[Table]:
-    """The scores of a validation: one table of its ``rows`` (forecast × coverage) in the
-    report's column order; older or hand-made reports with other lists of scores get one
-    table per list."""
-    report = validation.report or {}
-    period = f"{validation.eval_from.isoformat()} – {validation.eval_to.isoformat()}"
-    title = _("Validation against %(period)s") % {"period": period}
-    known = {**score_labels(), "method": _("Forecast")}
-    if isinstance(report, Mapping) and _is_records(report.get("rows")):
-        methods = _method_labels(report)
-        columns = [c for c in report.get("columns") or [] if isinstance(c, str)]
-        keys = columns or _ordered((k for r in report["rows"] for k in r), known)
-        rows = [
-            [methods.get(r.get(k), r.get(k)) if k == "method" else _cell(k, r.get(k)) for k in keys]
-            for r in report["rows"]
-        ]
-        notes = []
-        evaluation = report.get("evaluation")
-        if isinstance(evaluation, Mapping) and evaluation.get("incidents") is not None:
-            notes.append(
-                _("%(count)s incidents in the later period")
-                % {"count": fmt(evaluation["incidents"])}
-            )
-        grid = report.get("grid")
-        if isinstance(grid, Mapping) and grid.get("cells") is not None:
-            notes.append(
-                _("scored on %(cells)s cells of %(size)s m (%(area)s km²)")
-                % {
-                    "cells": fmt(grid["cells"]),
-                    "size": fmt(grid.get("cell_size_m")),
-                    "area": fmt(grid.get("area_km2"), 3),
-                }
-            )
-        notes.extend(_(text) for text in (report.get("metrics") or {}).values())
-        return [
-            Table(
-                title=title,
-                columns=[known.get(k, k) for k in keys],
-                rows=rows,
-                caption="; ".join(notes),
-            )
-        ]
-    tables: list[Table] = []
-    scalars: dict = {}
-    for key, value in report.items() if isinstance(report, Mapping) else ():
-        if _is_records(value):
-            tables.append(_records_table(f"{title}: {key.replace('_', ' ')}", value, known))
-        else:
-            scalars[key] = value
-    if _is_records(report):
-        tables.append(_records_table(title, report, known))
-    if not tables:
-        tables.append(Table(title=title, columns=[]))
-    if scalars:
-        tables[0].caption = "; ".join(
-            f"{k.replace('_', ' ')}: {fmt(v)}" for k, v in scalars.items()
-        )
-    return tables
-
-
-def category_names(codes: Iterable[str]) -> dict[str, str]:
-    field_name = "name_en" if layers.language() == "en" else "name_es"
-    return dict(Category.objects.filter(code__in=set(codes)).values_list("code", field_name))
-
-
-def zone_rows(run: HotspotRun) -> list[dict]:
-    zones = list(layers.zone_queryset(run))
-    names = category_names(c.get("code") for z in zones for c in (z.top_categories or []))
-    return [
-        {
-            "rank": z.rank,
-            "incidents": z.incident_count,
-            "cells": z.cell_count,
-            "area_km2": z.area_m2 / 1e6,
-            "density": z.density_per_km2,
-            "share": z.share,
-            "top": ", ".join(
-                f"{names.get(c.get('code'), c.get('code'))} ({c.get('count')})"
-                for c in (z.top_categories or [])[:5]
-            ),
-        }
-        for z in zones
-    ]
-
-
-def zone_table(run: HotspotRun) -> Table:
-    return Table(
-        title=_("Zones"),
-        columns=[
-            _("Rank"),
-            _("Incidents"),
-            _("Cells"),
-            _("Area (km²)"),
-            _("Density (per km²)"),
-            _("Share of the incidents"),
-            _("Top categories"),
-        ],
-        rows=[
-            [
-                str(z["rank"]),
-                fmt(z["incidents"]),
-                fmt(z["cells"]),
-                fmt(z["area_km2"], 3),
-                fmt(z["density"], 1),
-                _percent(z["share"]),
-                z["top"] or "—",
-            ]
-            for z in zone_rows(run)
-        ],
-    )
-
-
-def run_tables(run: HotspotRun) -> dict:
-    return {
-        "parameters": parameter_table(run),
-        "summary": summary_table(run),
-        "zones": zone_table(run),
-        "timings": timings_table(run),
-        "stability": stability_table(run),
-        "validations": [t for v in run.validations.all() for t in validation_tables(v)],
-    }
 
 
 # --- the folium map ---------------------------------------------------------------------
@@ -634,7 +124,7 @@ def _cells_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
         ]
         return features, "density", legend
     if run.method == HotspotRun.Method.EMERGING:
-        lang = layers.language()
+        lang = language()
         queryset = layers.cell_queryset(run, layers.CellFilter(layer="emerging")).exclude(
             emerging=0
         )
@@ -673,7 +163,7 @@ def _zone_features(run: HotspotRun) -> list:
             "incidents": fmt(zone["incidents"]),
             "area": fmt(zone["area_km2"], 3) + " km²",
             "density": fmt(zone["density"], 1),
-            "share": _percent(zone["share"]),
+            "share": percent(zone["share"]),
             "top": html.escape(zone["top"] or "—"),
         }
     return features
@@ -932,7 +422,7 @@ def render_report(run: HotspotRun) -> str:
     page = figure.render()
     # Belt and braces: whatever folium or a plugin added anyway never leaves the file.
     page = _EXTERNAL_ASSET.sub("", page)
-    lang = html.escape(layers.language())
+    lang = html.escape(language())
     page = page.replace("<html>", f'<html lang="{lang}">', 1)
     page = page.replace("<body>", "<body>" + _head_html(run), 1)
     return page.replace("</body>", _body_html(run) + "</body>", 1)

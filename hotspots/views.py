@@ -25,6 +25,7 @@ from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun
 from hotspots.services.runs import fail_abandoned_runs
 from hotspots.services.validation import validate_run
+from hotspots.tables import run_tables
 from incidents.views import planner_required
 
 RUNS_PER_PAGE = 50
@@ -95,7 +96,7 @@ def _detail(request, run: HotspotRun, form: ValidationForm, status: int = 200):
         "run": run,
         "finished": finished,
         "percent": round(100 * run.progress),
-        "tables": report.run_tables(run) if finished else None,
+        "tables": run_tables(run) if finished else None,
         "form": form,
         "can_validate": run.status == HotspotRun.Status.SUCCEEDED,
         "map_url": f"{reverse('planner-map')}?run={run.pk}",

@@ -10,8 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from accounts.roles import is_planner
-from hotspots import layers as hotspot_layers
-from hotspots import report as hotspot_report
+from hotspots import styles as hotspot_styles
 from hotspots.models import HotspotRun
 from hotspots.services import params as hotspot_params
 from incidents.models import LocationQuality, TimePrecision
@@ -41,22 +40,22 @@ def _hotspot_config() -> dict:
     those), and the colours and legends shared with the HTML report."""
     defaults = getattr(hotspot_params, "METHOD_DEFAULTS", {})
     methods = [str(m) for m in hotspot_params.SUPPORTED_METHODS]
-    bin_labels = hotspot_report.bin_labels()
+    bin_labels = hotspot_styles.bin_labels()
     return {
         "runsUrl": reverse("hotspot-run-list"),
         "methods": methods,
         "params": {m: sorted(defaults.get(m, {})) for m in methods},
-        "binColours": {str(b): c for b, c in hotspot_report.BIN_COLOURS.items()},
+        "binColours": {str(b): c for b, c in hotspot_styles.BIN_COLOURS.items()},
         "bins": [
-            {"bin": b, "colour": hotspot_report.BIN_COLOURS[b], "label": bin_labels[b]}
+            {"bin": b, "colour": hotspot_styles.BIN_COLOURS[b], "label": bin_labels[b]}
             for b in (3, 2, 1, 0, -1, -2, -3)
         ],
         "emerging": [
-            {**entry, "colour": hotspot_report.EMERGING_COLOURS.get(entry["code"], "#999999")}
-            for entry in hotspot_layers.emerging_legend()
+            {**entry, "colour": hotspot_styles.EMERGING_COLOURS.get(entry["code"], "#999999")}
+            for entry in hotspot_styles.emerging_legend()
         ],
-        "densityRamp": hotspot_report.DENSITY_RAMP,
-        "zoneColour": hotspot_report.ZONE_COLOUR,
+        "densityRamp": hotspot_styles.DENSITY_RAMP,
+        "zoneColour": hotspot_styles.ZONE_COLOUR,
         "runPage": reverse("hotspots:run-detail", args=[0]),
         "pollMs": 1000,
     }

@@ -176,7 +176,8 @@ def _rows(table) -> dict:
 
 
 def test_every_summary_item_has_a_label_and_a_readable_value(gistar_run):
-    from hotspots.report import Pairs, bin_labels, run_tables, summary_labels
+    from hotspots.styles import bin_labels, summary_labels
+    from hotspots.tables import Pairs, run_tables
 
     summary = gistar_run.summary
     assert {"method", "input_incidents", "bins"} <= set(summary)
@@ -231,7 +232,7 @@ def test_the_run_page_shows_the_bins_as_a_list_and_counts_as_integers(
     html = client.get(reverse("hotspots:run-detail", args=[gistar_run.pk])).content.decode()
     summary = html.split('id="summary-table"', 1)[1].split("</table>", 1)[0]
     with translation.override("es"):
-        from hotspots.report import bin_labels
+        from hotspots.styles import bin_labels
 
         hot99 = bin_labels()[3]
     assert '<ul class="table-pairs">' in summary and f"<li>{hot99}: " in summary

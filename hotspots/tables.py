@@ -1,0 +1,391 @@
+"""The tables of a hotspot run (parameters, summary, zones, timings, stability, validations),
+shared by the run page and the HTML report so that both read the same. Values are written
+as the active language writes them (:func:`fmt`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from django.utils import formats
+from django.utils.translation import gettext as _
+
+from hotspots import layers
+from hotspots.engine.emerging import LEGEND
+from hotspots.models import HotspotRun, HotspotValidation
+from hotspots.styles import (
+    bin_labels,
+    language,
+    param_labels,
+    score_labels,
+    summary_labels,
+    timing_labels,
+)
+from incidents.models import Category
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """A table cell holding a short list of (label, value) texts, e.g. cells per
+    confidence bin: both renderers draw it as a list, not as one string of JSON."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{label}: {value}" for label, value in self.pairs)
+
+
+def fmt(value, decimals: int = 2) -> str:
+    """A value as the active language writes it; lists and dicts as compact JSON."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, int):
+        return formats.number_format(value, use_l10n=True, force_grouping=True)
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "—"
+        if value and abs(value) < 10 ** (-decimals):
+            return f"{value:.{decimals}g}"
+        return formats.number_format(
+            round(value, decimals), decimal_pos=decimals, use_l10n=True, force_grouping=True
+        )
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return str(value)
+
+
+def percent(value) -> str:
+    return "—" if value is None else fmt(100 * float(value), 1) + " %"
+
+
+_SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share", "edge_coverage"}
+_RATIO_KEYS = {"pai", "pai_star", "pei"}
+# Counts a report may hold as floats (validation scores): written as whole numbers.
+_COUNT_KEYS = {
+    "n_cells",
+    "hits",
+    "total",
+    "incidents",
+    "input_incidents",
+    "cells",
+    "hot_cells",
+    "cold_cells",
+    "clustered_incidents",
+    "noise_incidents",
+    "zones",
+}
+
+
+def _ordered(keys: Iterable[str], known: Mapping[str, str]) -> list[str]:
+    keys = list(dict.fromkeys(keys))
+    return [k for k in known if k in keys] + sorted(k for k in keys if k not in known)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _cell(key: str, value) -> str:
+    if key in _SHARE_KEYS and _is_number(value):
+        return percent(value)
+    if key in _RATIO_KEYS and _is_number(value):
+        return fmt(float(value), 2)
+    if key in _COUNT_KEYS and isinstance(value, float) and value == value:
+        return fmt(round(value))
+    return fmt(value)
+
+
+def _bin_pairs(bins: Mapping) -> Pairs:
+    labels = bin_labels()
+    return Pairs(
+        tuple(
+            (labels[b], fmt(bins.get(str(b), bins.get(b, 0))))
+            for b in (3, 2, 1, 0, -1, -2, -3)
+            if str(b) in bins or b in bins
+        )
+    )
+
+
+def _category_pairs(categories: Mapping) -> Pairs:
+    lang = language()
+    by_key = {entry["key"]: entry[lang] for entry in LEGEND.values()}
+    return Pairs(tuple((by_key.get(k, k), fmt(v)) for k, v in categories.items() if v))
+
+
+def _summary_value(run: HotspotRun, key: str, value):
+    """A summary value as a reader wants it: bins and categories as lists, the method by
+    its name, series of counts as numbers rather than JSON."""
+    if key == "bins" and isinstance(value, Mapping):
+        return _bin_pairs(value)
+    if key == "categories" and isinstance(value, Mapping):
+        return _category_pairs(value)
+    if key == "engine" and isinstance(value, Mapping):
+        return Pairs(tuple((str(k), fmt(v)) for k, v in value.items()))
+    if key == "method" and value == run.method:
+        return str(run.get_method_display())
+    if key == "warnings" and isinstance(value, list):
+        return "; ".join(str(v) for v in value) or "—"
+    if isinstance(value, list) and all(_is_number(v) for v in value):
+        return ", ".join(fmt(v) for v in value)
+    return _cell(key, value)
+
+
+def _records_table(title: str, records: list[Mapping], known: Mapping[str, str]) -> Table:
+    keys = _ordered((k for r in records for k in r), known)
+    return Table(
+        title=title,
+        columns=[known.get(k, k) for k in keys],
+        rows=[[_cell(k, r.get(k)) for k in keys] for r in records],
+    )
+
+
+def _is_records(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(r, Mapping) for r in value)
+
+
+def key_value_table(title: str, values: Mapping, known: Mapping[str, str]) -> Table:
+    return Table(
+        title=title,
+        columns=[_("Item"), _("Value")],
+        rows=[[known.get(k, k), _cell(k, values[k])] for k in _ordered(values, known)],
+    )
+
+
+def summary_table(run: HotspotRun) -> Table:
+    values, known = run.summary or {}, summary_labels()
+    return Table(
+        title=_("Summary"),
+        columns=[_("Item"), _("Value")],
+        rows=[
+            [known.get(k, k.replace("_", " ")), _summary_value(run, k, values[k])]
+            for k in _ordered(values, known)
+        ],
+        # Runs from before the rule have no edge_cells and called edge cells cold.
+        caption=(
+            _(
+                "Cells less than half inside the area are never called cold: few "
+                "incidents there may only mean the cell lies mostly outside."
+            )
+            if "edge_cells" in values
+            else ""
+        ),
+    )
+
+
+def parameter_table(run: HotspotRun) -> Table:
+    area = [d.code for d in run.districts.all()] + [n.code for n in run.neighborhoods.all()]
+    rows = [
+        [_("Region"), f"{run.region.name} ({run.region.code})"],
+        [_("Area"), ", ".join(sorted(area)) or _("the whole region")],
+        [_("Drawn polygon"), fmt(run.polygon is not None)],
+        [_("Period"), f"{run.date_from.isoformat()} – {run.date_to.isoformat()}"],
+        [_("Family"), run.get_family_display() if run.family else _("all")],
+        [
+            _("Categories"),
+            ", ".join(sorted(c.code for c in run.categories.all())) or _("all"),
+        ],
+        [_("Method"), str(run.get_method_display())],
+        [_("Metric CRS"), f"EPSG:{run.metric_srid}" if run.metric_srid else "—"],
+    ]
+    params = key_value_table("", run.params or {}, param_labels())
+    return Table(
+        title=_("Parameters"),
+        columns=[_("Item"), _("Value")],
+        rows=rows + params.rows + [[_("Software"), run.software_version or "—"]],
+    )
+
+
+def timings_table(run: HotspotRun) -> Table:
+    known = timing_labels()
+    timings = run.timings or {}
+    return Table(
+        title=_("Timings"),
+        columns=[_("Step"), _("Seconds")],
+        rows=[[known.get(k, k), fmt(timings[k], 3)] for k in _ordered(timings, known)],
+    )
+
+
+def stability_table(run: HotspotRun) -> Table | None:
+    """The rows of ``run.stability`` (a list, or a dict holding ``rows``), the reference
+    hot area and the lowest and mean Jaccard as the caption."""
+    stability = run.stability or {}
+    known = {
+        "factor": _("Size factor"),
+        "cell_size_m": _("Cell size (m)"),
+        "cells": _("Cells"),
+        "hot_cells": _("Hot cells"),
+        "hot_area_km2": _("Hot area (km²)"),
+        "jaccard": _("Jaccard (1 = same hot area)"),
+        "error": _("Not computed because"),
+    }
+    title = _("Stability across cell sizes")
+    if _is_records(stability):
+        return _records_table(title, stability, known)
+    if not isinstance(stability, Mapping) or not stability:
+        return None
+    rows = stability.get("rows")
+    table = _records_table(title, rows, known) if _is_records(rows) else Table(title, [])
+    notes = []
+    reference = stability.get("reference")
+    if isinstance(reference, Mapping):
+        notes.append(
+            _("This run: %(size)s m cells, %(hot)s hot cells, %(area)s km² hot")
+            % {
+                "size": fmt(reference.get("cell_size_m")),
+                "hot": fmt(reference.get("hot_cells")),
+                "area": fmt(reference.get("hot_area_km2"), 3),
+            }
+        )
+    if stability.get("min_jaccard") is not None:
+        notes.append(
+            _("lowest Jaccard %(min)s, mean %(mean)s")
+            % {
+                "min": fmt(stability.get("min_jaccard"), 3),
+                "mean": fmt(stability.get("mean_jaccard"), 3),
+            }
+        )
+    table.caption = "; ".join(notes)
+    return table
+
+
+def _method_labels(report: Mapping) -> dict[str, str]:
+    """The report's forecast names, translated (services stores them untranslated)."""
+    labels = {}
+    for entry in report.get("methods") or []:
+        if isinstance(entry, Mapping) and entry.get("key"):
+            labels[entry["key"]] = _(entry.get("label") or entry["key"])
+    return labels
+
+
+def validation_tables(validation: HotspotValidation) -> list[Table]:
+    """The scores of a validation: one table of its ``rows`` (forecast × coverage) in the
+    report's column order; older or hand-made reports with other lists of scores get one
+    table per list."""
+    report = validation.report or {}
+    period = f"{validation.eval_from.isoformat()} – {validation.eval_to.isoformat()}"
+    title = _("Validation against %(period)s") % {"period": period}
+    known = {**score_labels(), "method": _("Forecast")}
+    if isinstance(report, Mapping) and _is_records(report.get("rows")):
+        methods = _method_labels(report)
+        columns = [c for c in report.get("columns") or [] if isinstance(c, str)]
+        keys = columns or _ordered((k for r in report["rows"] for k in r), known)
+        rows = [
+            [methods.get(r.get(k), r.get(k)) if k == "method" else _cell(k, r.get(k)) for k in keys]
+            for r in report["rows"]
+        ]
+        notes = []
+        evaluation = report.get("evaluation")
+        if isinstance(evaluation, Mapping) and evaluation.get("incidents") is not None:
+            notes.append(
+                _("%(count)s incidents in the later period")
+                % {"count": fmt(evaluation["incidents"])}
+            )
+        grid = report.get("grid")
+        if isinstance(grid, Mapping) and grid.get("cells") is not None:
+            notes.append(
+                _("scored on %(cells)s cells of %(size)s m (%(area)s km²)")
+                % {
+                    "cells": fmt(grid["cells"]),
+                    "size": fmt(grid.get("cell_size_m")),
+                    "area": fmt(grid.get("area_km2"), 3),
+                }
+            )
+        notes.extend(_(text) for text in (report.get("metrics") or {}).values())
+        return [
+            Table(
+                title=title,
+                columns=[known.get(k, k) for k in keys],
+                rows=rows,
+                caption="; ".join(notes),
+            )
+        ]
+    tables: list[Table] = []
+    scalars: dict = {}
+    for key, value in report.items() if isinstance(report, Mapping) else ():
+        if _is_records(value):
+            tables.append(_records_table(f"{title}: {key.replace('_', ' ')}", value, known))
+        else:
+            scalars[key] = value
+    if _is_records(report):
+        tables.append(_records_table(title, report, known))
+    if not tables:
+        tables.append(Table(title=title, columns=[]))
+    if scalars:
+        tables[0].caption = "; ".join(
+            f"{k.replace('_', ' ')}: {fmt(v)}" for k, v in scalars.items()
+        )
+    return tables
+
+
+def category_names(codes: Iterable[str]) -> dict[str, str]:
+    field_name = "name_en" if language() == "en" else "name_es"
+    return dict(Category.objects.filter(code__in=set(codes)).values_list("code", field_name))
+
+
+def zone_rows(run: HotspotRun) -> list[dict]:
+    zones = list(layers.zone_queryset(run))
+    names = category_names(c.get("code") for z in zones for c in (z.top_categories or []))
+    return [
+        {
+            "rank": z.rank,
+            "incidents": z.incident_count,
+            "cells": z.cell_count,
+            "area_km2": z.area_m2 / 1e6,
+            "density": z.density_per_km2,
+            "share": z.share,
+            "top": ", ".join(
+                f"{names.get(c.get('code'), c.get('code'))} ({c.get('count')})"
+                for c in (z.top_categories or [])[:5]
+            ),
+        }
+        for z in zones
+    ]
+
+
+def zone_table(run: HotspotRun) -> Table:
+    return Table(
+        title=_("Zones"),
+        columns=[
+            _("Rank"),
+            _("Incidents"),
+            _("Cells"),
+            _("Area (km²)"),
+            _("Density (per km²)"),
+            _("Share of the incidents"),
+            _("Top categories"),
+        ],
+        rows=[
+            [
+                str(z["rank"]),
+                fmt(z["incidents"]),
+                fmt(z["cells"]),
+                fmt(z["area_km2"], 3),
+                fmt(z["density"], 1),
+                percent(z["share"]),
+                z["top"] or "—",
+            ]
+            for z in zone_rows(run)
+        ],
+    )
+
+
+def run_tables(run: HotspotRun) -> dict:
+    return {
+        "parameters": parameter_table(run),
+        "summary": summary_table(run),
+        "zones": zone_table(run),
+        "timings": timings_table(run),
+        "stability": stability_table(run),
+        "validations": [t for v in run.validations.all() for t in validation_tables(v)],
+    }

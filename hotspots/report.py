@@ -31,9 +31,9 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from folium.template import Template
 
-from hotspots import layers
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun
+from hotspots.selectors import CellFilter, cell_queryset, zone_list
 from hotspots.styles import (
     BIN_COLOURS,
     DENSITY_RAMP,
@@ -110,7 +110,7 @@ def _cells_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
     if run.method == HotspotRun.Method.KDE or (
         has.filter(density__isnull=False).exists() and not has.filter(gi_bin__isnull=False).exists()
     ):
-        queryset = layers.cell_queryset(run, layers.CellFilter(layer="kde")).filter(density__gt=0)
+        queryset = cell_queryset(run, CellFilter(layer="kde")).filter(density__gt=0)
         features = _features(queryset[:MAX_REPORT_CELLS], {"count": "count", "density": "density"})
         top = max((f["properties"]["density"] for f in features), default=0) or 1
         for feature in features:
@@ -125,9 +125,7 @@ def _cells_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
         return features, "density", legend
     if run.method == HotspotRun.Method.EMERGING:
         lang = language()
-        queryset = layers.cell_queryset(run, layers.CellFilter(layer="emerging")).exclude(
-            emerging=0
-        )
+        queryset = cell_queryset(run, CellFilter(layer="emerging")).exclude(emerging=0)
         features = _features(
             queryset[:MAX_REPORT_CELLS], {"count": "count", "emerging": "emerging"}
         )
@@ -138,7 +136,7 @@ def _cells_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
             feature["properties"]["pattern"] = LEGEND.get(code, {}).get(lang, str(code))
         legend = [(EMERGING_COLOURS.get(c, "#999999"), LEGEND[c][lang]) for c in present]
         return features, "pattern", legend
-    queryset = layers.cell_queryset(run, layers.CellFilter(significant=True))
+    queryset = cell_queryset(run, CellFilter(significant=True))
     features = _features(
         queryset[:MAX_REPORT_CELLS],
         {"count": "count", "gi_z": "gi_z", "gi_bin": "gi_bin", "zone": F("zone__rank")},
@@ -154,7 +152,7 @@ def _cells_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
 
 def _zone_features(run: HotspotRun) -> list:
     rows = {z["rank"]: z for z in zone_rows(run)}
-    features = _features(layers.zone_queryset(run), {"rank": "rank"})
+    features = _features(zone_list(run), {"rank": "rank"})
     for feature in features:
         zone = rows[feature["properties"]["rank"]]
         # Folium's popup writes these with innerHTML: every text is escaped here.
@@ -212,7 +210,7 @@ class LegendControl(MacroElement):
 def build_map(run: HotspotRun) -> folium.Map:
     bounds = run.area_geom.extent if run.area_geom is not None else None
     if bounds is None:
-        extent = layers.zone_queryset(run).values_list("geom", flat=True)
+        extent = zone_list(run).values_list("geom", flat=True)
         bounds = next((g.extent for g in extent), None)
     center = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2] if bounds else [0, 0]
     fmap = folium.Map(location=center, zoom_start=12, tiles=None, control_scale=True, height="65vh")

@@ -1,24 +1,34 @@
-"""Reads of hotspot runs, cells and zones (views check the planner role).
+"""Reads of hotspot runs, cells and zones (views check the planner role), and the map
+layers of a run, built in PostGIS: cells (Gi* bins, kernel density, emerging categories)
+and zones, for GeoJSON FeatureCollections and vector tiles.
 
-:func:`cells_geojson` is the run's cell file: the same run inputs always give the same
-bytes (cells in (i, j) order, fixed float formatting, no database ids or timestamps), so
-two runs can be compared with ``cmp``; :func:`zones_geojson` is the same for zones (the
-only result of DBSCAN runs).
+GeoJSON goes through :func:`geo.geojson.feature_collection_response` and tiles through
+:func:`geo.mvt.tile_bytes`, so no feature is assembled in Python. Cell tiles have a minimum
+zoom and every tile a feature cap: a whole-metro run has tens of thousands of cells, which a
+tile at zoom 6 would otherwise carry all at once. The byte-stable result files are
+:mod:`hotspots.exports`; the query-string parsing of the layer endpoints is
+:mod:`hotspots.api.filters`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
-from django.contrib.gis.db.models.functions import AsGeoJSON
-from django.db.models import F, QuerySet
+from django.conf import settings
+from django.db.models import Case, CharField, Expression, F, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Abs, Coalesce
 
+from geo.geojson import BBox
+from geo.mvt import capped_tile_bytes, check_tile
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
+from hotspots.styles import emerging_legend, language
 
-GEOJSON_PRECISION = 7  # decimal degrees: about 1 cm
+# Which cell values a layer reads; "gistar" is the default (every grid method has Gi*).
+CELL_LAYERS = ("gistar", "kde", "emerging")
+BIN_RANGE = range(-3, 4)
+TILE_LAYER_CELLS = "cells"
+TILE_LAYER_ZONES = "zones"
 
 
 def run_list(*, region=None, status: str | None = None) -> QuerySet:
@@ -37,156 +47,219 @@ def cell_list(run: HotspotRun, *, min_bin: int | None = None) -> QuerySet:
     return queryset.order_by("i", "j")
 
 
-def zone_list(run: HotspotRun) -> QuerySet:
-    return HotspotZone.objects.filter(run=run).order_by("rank")
+def zone_list(run: HotspotRun, *, bbox: BBox | None = None) -> QuerySet:
+    """The run's zones in rank order (within ``bbox``)."""
+    queryset = HotspotZone.objects.filter(run=run)
+    if bbox is not None:
+        queryset = queryset.filter(geom__bboverlaps=bbox.as_geometry())
+    return queryset.order_by("rank")
 
 
-def run_record(run: HotspotRun) -> dict:
-    """What the run was asked and how it was computed: no ids, no clock times."""
+# --- map layers ------------------------------------------------------------------------
+
+
+def tile_min_zoom() -> int:
+    """Cell tiles are empty below this zoom (``HOTSPOT_TILE_MIN_ZOOM``, default 10): at
+    zoom 10 a tile is ~40 km wide, about the size of a district."""
+    return int(getattr(settings, "HOTSPOT_TILE_MIN_ZOOM", 10))
+
+
+def tile_max_features() -> int:
+    """Features per tile (``HOTSPOT_TILE_MAX_FEATURES``, default 10000); the most
+    significant cells are kept when a tile holds more."""
+    return int(getattr(settings, "HOTSPOT_TILE_MAX_FEATURES", 10000))
+
+
+def max_features() -> int:
+    """Features per GeoJSON response: the project-wide ``GEOJSON_MAX_FEATURES``."""
+    return int(settings.GEOJSON_MAX_FEATURES)
+
+
+def _legend_case(field: str, member: str, output) -> Expression:
+    return Case(
+        *[When(**{field: code}, then=Value(entry[member])) for code, entry in LEGEND.items()],
+        default=Value(None),
+        output_field=output,
+    )
+
+
+@dataclass(frozen=True)
+class CellFilter:
+    """What to read of a run's cells; every field optional."""
+
+    layer: str = "gistar"
+    bbox: BBox | None = None
+    min_bin: int | None = None
+    max_bin: int | None = None
+    bins: tuple[int, ...] = ()
+    significant: bool = False
+    min_density: float | None = None
+    emerging: tuple[int, ...] = ()  # category codes
+    include_no_pattern: bool = False
+
+
+def cell_queryset(run: HotspotRun, spec: CellFilter = CellFilter()) -> QuerySet:
+    """The run's cells for a layer, most significant first (ties in grid order), so that a
+    capped response keeps what matters."""
+    queryset = HotspotCell.objects.filter(run=run)
+    if spec.bbox is not None:
+        queryset = queryset.filter(geom__bboverlaps=spec.bbox.as_geometry())
+    if spec.layer == "kde":
+        queryset = queryset.filter(density__isnull=False)
+        if spec.min_density is not None:
+            queryset = queryset.filter(density__gte=spec.min_density)
+        order = [F("density").desc(nulls_last=True)]
+    elif spec.layer == "emerging":
+        queryset = queryset.filter(emerging__isnull=False)
+        if spec.emerging:
+            queryset = queryset.filter(emerging__in=spec.emerging)
+        elif not spec.include_no_pattern:
+            # A cell without a pattern may still have hot or cold steps: the time slider
+            # shows them, so they stay in.
+            queryset = queryset.filter(
+                ~Q(emerging=0) | Q(step_bins__overlap=[b for b in BIN_RANGE if b])
+            )
+        order = [Abs("emerging").desc(), Abs(Coalesce("gi_bin", 0)).desc()]
+    else:
+        queryset = queryset.filter(gi_bin__isnull=False)
+        if spec.min_bin is not None:
+            queryset = queryset.filter(gi_bin__gte=spec.min_bin)
+        if spec.max_bin is not None:
+            queryset = queryset.filter(gi_bin__lte=spec.max_bin)
+        if spec.bins:
+            queryset = queryset.filter(gi_bin__in=spec.bins)
+        if spec.significant:
+            queryset = queryset.exclude(gi_bin=0)
+        order = [Abs("gi_bin").desc(), Abs("gi_z").desc(nulls_last=True)]
+    return queryset.order_by(*order, "i", "j")
+
+
+def cell_properties(layer: str, lang: str | None = None) -> dict[str, str | Expression]:
+    """Feature properties of a cell layer (GeoJSON); every layer names the cell and its
+    count, the layer's own values follow."""
+    base: dict[str, str | Expression] = {"i": "i", "j": "j", "count": "count"}
+    if layer == "kde":
+        return {**base, "density": "density"}
+    if layer == "emerging":
+        lang = lang or language()
+        return {
+            **base,
+            "emerging": "emerging",
+            "emerging_key": _legend_case("emerging", "key", CharField()),
+            "emerging_label": _legend_case("emerging", lang, CharField()),
+            "trend_tau": "trend_tau",
+            "trend_p": "trend_p",
+            "gi_bin": "gi_bin",
+            "step_counts": "step_counts",
+            "step_bins": "step_bins",
+        }
     return {
-        "region": run.region.code,
-        "districts": sorted(run.districts.values_list("code", flat=True)),
-        "neighborhoods": sorted(run.neighborhoods.values_list("code", flat=True)),
-        "polygon": run.polygon is not None,
-        "date_from": run.date_from.isoformat(),
-        "date_to": run.date_to.isoformat(),
-        "family": run.family or None,
-        "categories": sorted(run.categories.values_list("code", flat=True)),
-        "method": run.method,
-        "params": run.params,
-        "metric_srid": run.metric_srid,
-        "software_version": run.software_version,
-        "summary": run.summary,
+        **base,
+        "gi_z": "gi_z",
+        "gi_p": "gi_p",
+        "gi_bin": "gi_bin",
+        "zone": F("zone__rank"),
     }
 
 
-def _format_z(value: float | None) -> str:
-    if value is None:
-        return "null"
-    text = f"{value:.6f}"
-    return "0.000000" if text == "-0.000000" else text
+ZONE_PROPERTIES: dict[str, str] = {
+    "rank": "rank",
+    "cell_count": "cell_count",
+    "incident_count": "incident_count",
+    "area_m2": "area_m2",
+    "density_per_km2": "density_per_km2",
+    "share": "share",
+    "top_categories": "top_categories",
+}
 
 
-def _format_p(value: float | None) -> str:
-    return "null" if value is None else format(value, ".6g")
+def layer_members(run: HotspotRun, layer: str) -> dict:
+    """What a client needs beside the features: the run, its method and, per layer, the
+    time steps and the legend."""
+    members: dict = {"run": run.pk, "method": run.method, "layer": layer}
+    if layer == "emerging":
+        members["steps"] = list((run.params or {}).get("steps") or [])
+        members["legend"] = emerging_legend()
+    elif layer == "kde":
+        # The whole run's maximum, so that colours do not change as the map pans.
+        members["max_density"] = HotspotCell.objects.filter(run=run).aggregate(top=Max("density"))[
+            "top"
+        ]
+    return members
 
 
-def _format_int(value: int | None) -> str:
-    return "null" if value is None else str(value)
+# --- vector tiles -------------------------------------------------------------------------
+
+TILE_CELL_PROPERTIES: dict[str, str | Expression] = {
+    "i": "i",
+    "j": "j",
+    "count": "count",
+    "gi_z": "gi_z",
+    "gi_bin": "gi_bin",
+    "zone": F("zone__rank"),
+    "density": "density",
+    "emerging": "emerging",
+}
+TILE_ZONE_PROPERTIES: dict[str, str] = {
+    k: v for k, v in ZONE_PROPERTIES.items() if k != "top_categories"
+}
 
 
-def _format_ints(values: list[int] | None) -> str:
-    return "null" if values is None else "[" + ",".join(map(str, values)) + "]"
+@dataclass(frozen=True)
+class Tile:
+    data: bytes
+    truncated: bool = False
+    below_min_zoom: bool = False
 
 
-def cells_geojson(run: HotspotRun, *, chunk_size: int = 5000) -> Iterator[bytes]:
-    """The run's cells as a GeoJSON FeatureCollection, streamed in chunks of bytes.
-
-    Properties of every run: ``i``, ``j``, ``count``, ``gi_z`` (6 decimals), ``gi_p`` (6
-    significant digits), ``gi_bin``, ``zone`` (the zone's rank), null where the method has
-    no such value. KDE runs add ``density`` (incidents/km², 6 significant digits);
-    emerging runs add ``emerging`` (the category key of engine.emerging.LEGEND),
-    ``trend_tau``, ``trend_p`` and the per-step ``step_counts`` and ``step_bins`` (the
-    steps' first days are in ``hotspot_run.params.steps``; gi_* are the last step's). The
-    run's parameters travel in a ``hotspot_run`` member.
-    """
-    head = json.dumps(run_record(run), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    yield f'{{"type":"FeatureCollection","hotspot_run":{head},"features":['.encode()
-    kde = run.method == HotspotRun.Method.KDE
-    emerging = run.method == HotspotRun.Method.EMERGING
-    columns = ["i", "j", "count", "gi_z", "gi_p", "gi_bin", "zone_rank", "geojson"]
-    if kde:
-        columns.append("density")
-    if emerging:
-        columns += ["emerging", "trend_tau", "trend_p", "step_counts", "step_bins"]
-    rows = (
-        cell_list(run)
-        .annotate(geojson=AsGeoJSON("geom", precision=GEOJSON_PRECISION), zone_rank=F("zone__rank"))
-        .values_list(*columns)
-        .iterator(chunk_size=chunk_size)
+def _capped_tile(queryset: QuerySet, *, properties, z: int, x: int, y: int, layer: str) -> Tile:
+    """The tile of ``queryset`` (ordered by priority) with at most tile_max_features()."""
+    data, truncated = capped_tile_bytes(
+        queryset,
+        max_features=tile_max_features(),
+        geom_field="geom",
+        properties=properties,
+        z=z,
+        x=x,
+        y=y,
+        layer=layer,
     )
-    parts: list[str] = []
-    first = True
-    for row in rows:
-        i, j, count, z, p, gi_bin, zone, geometry = row[:8]
-        extra = ""
-        if kde:
-            extra = f',"density":{_format_p(row[8])}'
-        if emerging:
-            category, tau, trend_p, step_counts, step_bins = row[8:]
-            key = "null" if category is None else f'"{LEGEND[category]["key"]}"'
-            extra = (
-                f',"emerging":{key},"trend_tau":{_format_z(tau)},"trend_p":{_format_p(trend_p)}'
-                f',"step_counts":{_format_ints(step_counts)},"step_bins":{_format_ints(step_bins)}'
-            )
-        parts.append(
-            f'{"" if first else ","}{{"type":"Feature","geometry":{geometry},"properties":'
-            f'{{"i":{i},"j":{j},"count":{count},"gi_z":{_format_z(z)},"gi_p":{_format_p(p)},'
-            f'"gi_bin":{_format_int(gi_bin)},"zone":{_format_int(zone)}{extra}}}}}'
-        )
-        first = False
-        if len(parts) >= chunk_size:
-            yield "".join(parts).encode()
-            parts = []
-    if parts:
-        yield "".join(parts).encode()
-    yield b"]}\n"
+    return Tile(data=data, truncated=truncated)
 
 
-def _format_float(value: float) -> str:
-    text = f"{value:.6f}"
-    return "0.000000" if text == "-0.000000" else text
-
-
-def zones_geojson(run: HotspotRun) -> Iterator[bytes]:
-    """The run's zones as a GeoJSON FeatureCollection, with the same run record and
-    byte-for-byte reproducibility as :func:`cells_geojson` (zones in rank order).
-
-    Properties: ``rank``, ``incident_count``, ``cell_count`` (0 for DBSCAN, which has no
-    grid), ``area_m2`` and ``density_per_km2`` (6 decimals), ``share`` (6 significant
-    digits) and ``top_categories`` ([{"code", "count"}], most frequent first).
-    """
-    head = json.dumps(run_record(run), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    yield f'{{"type":"FeatureCollection","hotspot_run":{head},"features":['.encode()
-    rows = (
-        zone_list(run)
-        .annotate(geojson=AsGeoJSON("geom", precision=GEOJSON_PRECISION))
-        .values_list(
-            "rank",
-            "incident_count",
-            "cell_count",
-            "area_m2",
-            "density_per_km2",
-            "share",
-            "top_categories",
-            "geojson",
-        )
+def cell_tile(run: HotspotRun, z: int, x: int, y: int) -> Tile:
+    """The run's cells, every layer's values in one MVT layer ``cells``; empty below
+    :func:`tile_min_zoom`. Raises GeoJSONParameterError for an address outside the
+    pyramid."""
+    check_tile(z, x, y)
+    if z < tile_min_zoom():
+        return Tile(data=b"", below_min_zoom=True)
+    # Whatever the method filled, the most notable cells first: Gi* bin, emerging
+    # pattern, then density.
+    queryset = HotspotCell.objects.filter(run=run).order_by(
+        Abs(Coalesce("gi_bin", 0)).desc(),
+        Abs(Coalesce("emerging", 0)).desc(),
+        F("density").desc(nulls_last=True),
+        "i",
+        "j",
     )
-    features = []
-    for rank, incidents, cells, area, density, share, top, geometry in rows:
-        top_json = json.dumps(top, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        features.append(
-            f'{{"type":"Feature","geometry":{geometry},"properties":{{"rank":{rank},'
-            f'"incident_count":{incidents},"cell_count":{cells},'
-            f'"area_m2":{_format_float(area)},"density_per_km2":{_format_float(density)},'
-            f'"share":{_format_p(share)},"top_categories":{top_json}}}}}'
-        )
-    yield ",".join(features).encode()
-    yield b"]}\n"
+    return _capped_tile(
+        queryset,
+        properties=TILE_CELL_PROPERTIES,
+        z=z,
+        x=x,
+        y=y,
+        layer=TILE_LAYER_CELLS,
+    )
 
 
-def output_kind(run: HotspotRun) -> str:
-    """What a run's output file holds: ``"zones"`` for DBSCAN (it draws clusters, no
-    grid), ``"cells"`` for the grid methods (their cells carry their zone's rank)."""
-    return "zones" if run.method == HotspotRun.Method.DBSCAN else "cells"
-
-
-def write_run_geojson(run: HotspotRun, path: Path) -> int:
-    """Writes the run's result (:func:`output_kind`) to ``path``; returns the bytes written."""
-    chunks = zones_geojson(run) if output_kind(run) == "zones" else cells_geojson(run)
-    written = 0
-    with Path(path).open("wb") as handle:
-        for chunk in chunks:
-            handle.write(chunk)
-            written += len(chunk)
-    return written
+def zone_tile(run: HotspotRun, z: int, x: int, y: int) -> Tile:
+    check_tile(z, x, y)
+    return _capped_tile(
+        zone_list(run),
+        properties=TILE_ZONE_PROPERTIES,
+        z=z,
+        x=x,
+        y=y,
+        layer=TILE_LAYER_ZONES,
+    )

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from django.utils import formats
 from django.utils.translation import gettext as _
 
-from hotspots import layers
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotRun, HotspotValidation
+from hotspots.selectors import zone_list
 from hotspots.styles import (
     bin_labels,
     language,
@@ -334,7 +334,7 @@ def category_names(codes: Iterable[str]) -> dict[str, str]:
 
 
 def zone_rows(run: HotspotRun) -> list[dict]:
-    zones = list(layers.zone_queryset(run))
+    zones = list(zone_list(run))
     names = category_names(c.get("code") for z in zones for c in (z.top_categories or []))
     return [
         {

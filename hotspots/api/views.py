@@ -24,7 +24,8 @@ from accounts.roles import is_planner
 from config.api import GEOJSON_MEDIA_TYPE
 from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
 from geo.mvt import MVT_CONTENT_TYPE, tile_response
-from hotspots import layers
+from hotspots import selectors
+from hotspots.api.filters import CellFilterError, parse_cell_filter
 from hotspots.api.serializers import (
     HotspotRunCreateSerializer,
     HotspotRunDetailSerializer,
@@ -297,18 +298,18 @@ def _cells_response(request, pk: int, layer: str):
     run = _run(pk)
     bbox, zoom = _map_params(request)
     try:
-        spec = layers.parse_cell_filter(request.query_params, layer=layer, bbox=bbox)
-    except layers.CellFilterError as exc:
+        spec = parse_cell_filter(request.query_params, layer=layer, bbox=bbox)
+    except CellFilterError as exc:
         raise ValidationError(exc.errors) from None
     # A whole region's density surface is tens of thousands of cells: like every other
     # layer, the view's bbox and zoom (coordinate precision, simplification) shrink it.
     return feature_collection_response(
-        layers.cell_queryset(run, spec),
+        selectors.cell_queryset(run, spec),
         geom_field="geom",
-        properties=layers.cell_properties(layer),
+        properties=selectors.cell_properties(layer),
         zoom=zoom,
-        max_features=layers.max_features(),
-        extra_members=layers.layer_members(run, layer),
+        max_features=selectors.max_features(),
+        extra_members=selectors.layer_members(run, layer),
     )
 
 
@@ -384,19 +385,19 @@ class HotspotZonesView(HotspotLayerView):
         run = _run(pk)
         bbox, zoom = _map_params(request)
         return feature_collection_response(
-            layers.zone_queryset(run, bbox=bbox),
+            selectors.zone_list(run, bbox=bbox),
             geom_field="geom",
-            properties=layers.ZONE_PROPERTIES,
+            properties=selectors.ZONE_PROPERTIES,
             zoom=zoom,
-            max_features=layers.max_features(),
-            extra_members=layers.layer_members(run, "zones"),
+            max_features=selectors.max_features(),
+            extra_members=selectors.layer_members(run, "zones"),
         )
 
 
-def _tile_response(tile: layers.Tile):
+def _tile_response(tile: selectors.Tile):
     response = tile_response(tile.data)
     if tile.below_min_zoom:
-        response["X-Hotspot-Min-Zoom"] = str(layers.tile_min_zoom())
+        response["X-Hotspot-Min-Zoom"] = str(selectors.tile_min_zoom())
     if tile.truncated:
         response["X-Hotspot-Truncated"] = "true"
     return response
@@ -416,7 +417,7 @@ class HotspotCellTileView(HotspotLayerView):
     def get(self, request, run: int, z: int, x: int, y: int):
         hotspot_run = _run(run)
         try:
-            return _tile_response(layers.cell_tile(hotspot_run, z, x, y))
+            return _tile_response(selectors.cell_tile(hotspot_run, z, x, y))
         except GeoJSONParameterError as exc:
             raise ValidationError({exc.field: [exc.message]}) from None
 
@@ -433,6 +434,6 @@ class HotspotZoneTileView(HotspotLayerView):
     def get(self, request, run: int, z: int, x: int, y: int):
         hotspot_run = _run(run)
         try:
-            return _tile_response(layers.zone_tile(hotspot_run, z, x, y))
+            return _tile_response(selectors.zone_tile(hotspot_run, z, x, y))
         except GeoJSONParameterError as exc:
             raise ValidationError({exc.field: [exc.message]}) from None

@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from hotspots import layers
+from hotspots import selectors
 from hotspots.models import HotspotCell
 from hotspots.tests.hotspot_fixtures import (  # noqa: F401  (fixtures)
     client_for,
@@ -84,7 +84,7 @@ def test_zone_tiles_carry_the_zones(gistar_run, django_user_model):
 def test_cell_tiles_are_empty_below_the_minimum_zoom(gistar_run, django_user_model):
     client = client_for(django_user_model, "planner")
     lon, lat = cluster_lonlat(0)
-    minimum = layers.tile_min_zoom()
+    minimum = selectors.tile_min_zoom()
     below = _tile(client, "hotspot-cell-tile", gistar_run, minimum - 1, lon, lat)
     assert below.status_code == 204
     assert below["X-Hotspot-Min-Zoom"] == str(minimum)

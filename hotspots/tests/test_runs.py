@@ -17,7 +17,7 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from django.db import connection
 from pyproj import Transformer
 
-from hotspots import queries, selectors, tasks
+from hotspots import exports, queries, selectors, tasks
 from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
@@ -124,7 +124,7 @@ def run_for(region, **kwargs):
 
 
 def cells_bytes(run) -> bytes:
-    return b"".join(selectors.cells_geojson(run))
+    return b"".join(exports.cells_geojson(run))
 
 
 # --- planted clusters, repeatability -----------------------------------------------------

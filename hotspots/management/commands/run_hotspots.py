@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from hotspots import selectors
+from hotspots import exports, selectors
 from hotspots.engine import HotspotRefused
 from hotspots.engine.gistar import ALPHAS
 from hotspots.engine.grid import CONTIGUITY, DISTANCE_BAND, KINDS
@@ -170,8 +170,8 @@ class Command(BaseCommand):
         except HotspotRefused as exc:
             raise CommandError(f"refused: {exc}") from None
         if options["output"]:
-            written = selectors.write_run_geojson(run, options["output"])
-            kind = selectors.output_kind(run)
+            written = exports.write_run_geojson(run, options["output"])
+            kind = exports.output_kind(run)
             self.stdout.write(f"{kind} written to {options['output']} ({written:,} bytes)")
         if options["report"]:
             from hotspots.report import write_report  # folium: only when a report is asked

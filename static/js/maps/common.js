@@ -1,115 +1,209 @@
 /*
- * Helpers shared by Barrio's map pages (the public map and the planner map).
- * Loaded before each page's own script; exposes window.BarrioMap.
+ * Helpers shared by Barrio's pages: the public map, the planner map (and its layer
+ * modules under maps/planner/), the municipal public-space pages and the job progress
+ * script. An ES module: each page's own module imports what it uses.
  */
-(function (global) {
-  "use strict";
 
-  function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, function (c) {
+    return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+  });
+}
 
-  /* Django-style "%(name)s" placeholders, as in the translated labels. */
-  function format(template, values) {
-    return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
-      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
-    });
-  }
+/* Django-style "%(name)s" placeholders, as in the translated labels. */
+export function format(template, values) {
+  return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
+    return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
+  });
+}
 
-  function getJSON(url, signal) {
-    return fetch(url, {
-      headers: { Accept: "application/json, application/geo+json" },
-      credentials: "same-origin",
-      signal: signal,
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status + " for " + url);
-      }
-      return response.json();
-    });
-  }
-
-  function apiZoom(map, maxZoom) {
-    return Math.max(0, Math.min(maxZoom, Math.round(map.getZoom())));
-  }
-
-  /* Leaflet bounds as minlon,minlat,maxlon,maxlat clamped to the world (Leaflet goes past
-     it); null when nothing of the world is left. */
-  function boundsBBox(b) {
-    var west = Math.max(-180, b.getWest());
-    var east = Math.min(180, b.getEast());
-    var south = Math.max(-90, b.getSouth());
-    var north = Math.min(90, b.getNorth());
-    if (!(west < east && south < north)) {
-      return null;
+export function getJSON(url, signal) {
+  return fetch(url, {
+    headers: { Accept: "application/json, application/geo+json" },
+    credentials: "same-origin",
+    signal: signal,
+  }).then(function (response) {
+    if (!response.ok) {
+      throw new Error("HTTP " + response.status + " for " + url);
     }
-    return [west, south, east, north]
-      .map(function (v) {
-        return v.toFixed(6);
-      })
-      .join(",");
-  }
+    return response.json();
+  });
+}
 
-  /* The map's view as boundsBBox. */
-  function viewBBox(map) {
-    return boundsBBox(map.getBounds());
-  }
+export function apiZoom(map, maxZoom) {
+  return Math.max(0, Math.min(maxZoom, Math.round(map.getZoom())));
+}
 
-  /* A setStatus(text, isError) bound to a status element (missing element: no-op). */
-  function statusSetter(node) {
-    return function (text, isError) {
-      if (!node) {
-        return;
-      }
-      node.textContent = text || "";
-      node.hidden = !text;
-      node.classList.toggle("is-error", Boolean(isError));
-    };
+/* Leaflet bounds as minlon,minlat,maxlon,maxlat clamped to the world (Leaflet goes past
+   it); null when nothing of the world is left. */
+export function boundsBBox(b) {
+  var west = Math.max(-180, b.getWest());
+  var east = Math.min(180, b.getEast());
+  var south = Math.max(-90, b.getSouth());
+  var north = Math.min(90, b.getNorth());
+  if (!(west < east && south < north)) {
+    return null;
   }
+  return [west, south, east, north]
+    .map(function (v) {
+      return v.toFixed(6);
+    })
+    .join(",");
+}
 
-  /*
-   * Attribution (plain text, escaped: Leaflet writes it as HTML), zoom buttons, the
-   * configured tile layer (none without a tile URL: no request leaves the server) and
-   * data-zoom / data-moving on the map element, so tests can wait for the map to settle.
-   */
-  function addBaseControls(map, mapNode, config, labels) {
-    // Added before the zoom buttons so it stays in the bottom corner, under them.
-    var attributionControl = L.control.attribution({ position: "bottomright", prefix: false });
-    attributionControl.addTo(map);
-    (config.attributions || []).forEach(function (text) {
-      attributionControl.addAttribution(escapeHtml(text));
-    });
-    L.control
-      .zoom({ position: "bottomright", zoomInTitle: labels.zoomIn, zoomOutTitle: labels.zoomOut })
-      .addTo(map);
-    if (config.tileUrl) {
-      L.tileLayer(config.tileUrl, {
-        maxZoom: 19,
-        attribution: config.tileAttribution ? escapeHtml(config.tileAttribution) : "",
-      }).addTo(map);
-    } else {
-      mapNode.classList.add("map-no-tiles");
+/* The map's view as boundsBBox. */
+export function viewBBox(map) {
+  return boundsBBox(map.getBounds());
+}
+
+/* A setStatus(text, isError) bound to a status element (missing element: no-op). */
+export function statusSetter(node) {
+  return function (text, isError) {
+    if (!node) {
+      return;
     }
-    function recordView() {
-      mapNode.setAttribute("data-zoom", String(map.getZoom()));
-    }
-    map.on("zoomend", recordView);
-    recordView();
-    map.on("movestart", function () { mapNode.setAttribute("data-moving", "true"); });
-    map.on("moveend", function () { mapNode.setAttribute("data-moving", "false"); });
-    return attributionControl;
-  }
-
-  global.BarrioMap = {
-    addBaseControls: addBaseControls,
-    escapeHtml: escapeHtml,
-    format: format,
-    getJSON: getJSON,
-    apiZoom: apiZoom,
-    boundsBBox: boundsBBox,
-    viewBBox: viewBBox,
-    statusSetter: statusSetter,
+    node.textContent = text || "";
+    node.hidden = !text;
+    node.classList.toggle("is-error", Boolean(isError));
   };
-})(window);
+}
+
+/*
+ * Attribution (plain text, escaped: Leaflet writes it as HTML), zoom buttons, the
+ * configured tile layer (none without a tile URL: no request leaves the server) and
+ * data-zoom / data-moving on the map element, so tests can wait for the map to settle.
+ */
+export function addBaseControls(map, mapNode, config, labels) {
+  // Added before the zoom buttons so it stays in the bottom corner, under them.
+  var attributionControl = L.control.attribution({ position: "bottomright", prefix: false });
+  attributionControl.addTo(map);
+  (config.attributions || []).forEach(function (text) {
+    attributionControl.addAttribution(escapeHtml(text));
+  });
+  L.control
+    .zoom({ position: "bottomright", zoomInTitle: labels.zoomIn, zoomOutTitle: labels.zoomOut })
+    .addTo(map);
+  if (config.tileUrl) {
+    L.tileLayer(config.tileUrl, {
+      maxZoom: 19,
+      attribution: config.tileAttribution ? escapeHtml(config.tileAttribution) : "",
+    }).addTo(map);
+  } else {
+    mapNode.classList.add("map-no-tiles");
+  }
+  function recordView() {
+    mapNode.setAttribute("data-zoom", String(map.getZoom()));
+  }
+  map.on("zoomend", recordView);
+  recordView();
+  map.on("movestart", function () { mapNode.setAttribute("data-moving", "true"); });
+  map.on("moveend", function () { mapNode.setAttribute("data-moving", "false"); });
+  return attributionControl;
+}
+
+/* The map of a page: no zoom or attribution control of Leaflet's own (addBaseControls
+   adds Barrio's), the view from the page's settings until the data frames it. */
+export function createMap(mapNode, config, labels) {
+  var map = L.map(mapNode, {
+    center: config.center || [0, 0],
+    zoom: typeof config.zoom === "number" ? config.zoom : 11,
+    minZoom: 2,
+    maxZoom: 19,
+    zoomControl: false,
+    attributionControl: false,
+  });
+  addBaseControls(map, mapNode, config, labels);
+  return map;
+}
+
+/* A map page's settings and labels (json_script ids) and its #map element; null when the
+   page has no map element or Leaflet did not load. */
+export function mapPage(configId, labelsId) {
+  var config = readJSON(configId);
+  var labels = readJSON(labelsId);
+  var mapNode = document.getElementById("map");
+  if (!mapNode || typeof L === "undefined") {
+    return null;
+  }
+  return { config: config, labels: labels, mapNode: mapNode };
+}
+
+/* The content of a json_script element; {} when the page has none. */
+export function readJSON(id) {
+  var node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : {};
+}
+
+/* An element with an optional class and text (set as text, never as markup). */
+export function el(tag, className, text) {
+  var node = document.createElement(tag);
+  if (className) {
+    node.className = className;
+  }
+  if (text !== undefined && text !== null) {
+    node.textContent = String(text);
+  }
+  return node;
+}
+
+/* A term and its value appended to a <dl> (nothing when there is no value). */
+export function definitionRow(list, term, value) {
+  if (value === undefined || value === null || value === "") {
+    return;
+  }
+  list.appendChild(el("dt", null, term));
+  list.appendChild(el("dd", null, value));
+}
+
+/* Attributes on a drawn layer's element (as attributes, never markup): for styling and
+   for the browser tests. Returns the element (null while it has none). */
+export function tagLayer(layer, attributes) {
+  var element = layer.getElement && layer.getElement();
+  if (element) {
+    Object.keys(attributes).forEach(function (name) {
+      element.setAttribute(name, String(attributes[name]));
+    });
+  }
+  return element || null;
+}
+
+export function apiUrl(base, params) {
+  // Relative API paths resolved against this page: requests stay on this origin.
+  var url = new URL(base, window.location.href);
+  Object.keys(params || {}).forEach(function (key) {
+    var value = params[key];
+    if (value !== undefined && value !== null && value !== "") {
+      url.searchParams.set(key, value);
+    }
+  });
+  return url.pathname + url.search;
+}
+
+/* A [minlon, minlat, maxlon, maxlat] box as Leaflet bounds; null when it is not one. */
+export function bboxBounds(b) {
+  if (!Array.isArray(b) || b.length !== 4) {
+    return null;
+  }
+  return L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+}
+
+export function matchesMedia(query) {
+  return Boolean(window.matchMedia && window.matchMedia(query).matches);
+}
+
+/* A <details> legend starts folded on small screens. */
+export function foldOnSmallScreens(legend, query) {
+  if (legend && matchesMedia(query)) {
+    legend.open = false;
+  }
+}
+
+export function isAbort(error) {
+  return Boolean(error && error.name === "AbortError");
+}
+
+export function logError(error) {
+  if (!isAbort(error) && window.console) {
+    window.console.error(error);
+  }
+}

@@ -7,20 +7,26 @@
  * With no tile URL configured there is no tile layer and the page talks only to its
  * own origin.
  */
-(function () {
-  "use strict";
+import {
+  apiUrl,
+  apiZoom as commonApiZoom,
+  bboxBounds,
+  createMap,
+  definitionRow,
+  el,
+  foldOnSmallScreens,
+  format,
+  getJSON,
+  isAbort,
+  logError,
+  mapPage,
+  readJSON,
+  statusSetter,
+  tagLayer,
+  viewBBox as commonViewBBox,
+} from "./common.js";
 
-  function readJSON(id) {
-    var node = document.getElementById(id);
-    return node ? JSON.parse(node.textContent) : {};
-  }
-
-  var config = readJSON("map-config");
-  var labels = readJSON("map-labels");
-  var mapNode = document.getElementById("map");
-  if (!mapNode || typeof L === "undefined") {
-    return;
-  }
+function main(config, labels, mapNode) {
 
   var MAX_API_ZOOM = 24;
   var FULL_DETAIL_ZOOM = 16; // the API stops simplifying geometry from this zoom on
@@ -65,7 +71,6 @@
 
   // --- small helpers -------------------------------------------------------------
 
-
   /* Accent-, case- and space-insensitive key, like neighborhoods.text.normalize_name. */
   function normalize(text) {
     return String(text)
@@ -76,44 +81,17 @@
       .trim();
   }
 
-
-  function apiUrl(base, params) {
-    // Relative API paths resolved against this page: requests stay on this origin.
-    var url = new URL(base, window.location.href);
-    Object.keys(params || {}).forEach(function (key) {
-      var value = params[key];
-      if (value !== undefined && value !== null && value !== "") {
-        url.searchParams.set(key, value);
-      }
-    });
-    return url.pathname + url.search;
-  }
-
-
-
-
-  var common = window.BarrioMap;
-  var escapeHtml = common.escapeHtml;
-  var format = common.format;
-  var getJSON = common.getJSON;
   function apiZoom() {
-    return common.apiZoom(map, MAX_API_ZOOM);
+    return commonApiZoom(map, MAX_API_ZOOM);
   }
   function viewBBox() {
-    return common.viewBBox(map);
+    return commonViewBBox(map);
   }
-  var setStatus = common.statusSetter(document.getElementById("map-status"));
+  var setStatus = statusSetter(document.getElementById("map-status"));
 
   // --- map, panes, controls ------------------------------------------------------
 
-  var map = L.map(mapNode, {
-    center: config.center || [0, 0],
-    zoom: typeof config.zoom === "number" ? config.zoom : 11,
-    minZoom: 2,
-    maxZoom: 19,
-    zoomControl: false,
-    attributionControl: false,
-  });
+  var map = createMap(mapNode, config, labels);
 
   [
     ["regions", 390],
@@ -124,12 +102,7 @@
     map.createPane(pane[0]).style.zIndex = String(pane[1]);
   });
 
-  common.addBaseControls(map, mapNode, config, labels);
-
-  var legend = document.getElementById("map-legend");
-  if (legend && window.matchMedia && window.matchMedia("(max-width: 640px)").matches) {
-    legend.open = false;
-  }
+  foldOnSmallScreens(document.getElementById("map-legend"), "(max-width: 640px)");
 
   // --- tooltips -----------------------------------------------------------------
 
@@ -169,11 +142,7 @@
   /* Level and code on each drawn path (as attributes, never markup): handy for styling
      and for the browser tests. */
   function tagPath(featureLayer, level, code) {
-    var element = featureLayer.getElement && featureLayer.getElement();
-    if (element) {
-      element.setAttribute("data-level", level);
-      element.setAttribute("data-code", code == null ? "" : String(code));
-    }
+    tagLayer(featureLayer, { "data-level": level, "data-code": code == null ? "" : code });
   }
 
   // --- districts ----------------------------------------------------------------
@@ -351,12 +320,10 @@
   }
 
   function reportError(error) {
-    if (error && error.name === "AbortError") {
+    if (isAbort(error)) {
       return;
     }
-    if (window.console) {
-      window.console.error(error);
-    }
+    logError(error);
     setStatus(labels.loadError, true);
   }
 
@@ -381,11 +348,10 @@
     var bounds = null;
     regions.forEach(function (region) {
       regionsByCode[region.code] = region;
-      var b = region.bbox;
-      if (!Array.isArray(b) || b.length !== 4) {
+      var extent = bboxBounds(region.bbox);
+      if (!extent) {
         return;
       }
-      var extent = L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
       bounds = bounds ? bounds.extend(extent) : L.latLngBounds(extent.getSouthWest(), extent.getNorthEast());
     });
     if (syntheticNotice && regions.some(function (r) { return r.synthetic; })) {
@@ -591,41 +557,26 @@
 
   map.createPane("publicSpaces").style.zIndex = "440";
 
-  function spaceElement(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
-
   /* Only photos of this server: a path, never another origin. */
   function localPath(url) {
     return typeof url === "string" && url.charAt(0) === "/" && url.charAt(1) !== "/";
   }
 
   function spacePopup(props) {
-    var box = spaceElement("div", "ps-popup public-space-popup");
-    box.appendChild(spaceElement("span", "ps-popup-kind", (spacesLabels.kinds || {})[props.kind] || props.kind));
-    box.appendChild(spaceElement("strong", "ps-popup-name", props.name));
-    var condition = spaceElement("span", "ps-popup-condition");
-    var dot = spaceElement("span", "ps-dot");
+    var box = el("div", "ps-popup public-space-popup");
+    box.appendChild(el("span", "ps-popup-kind", (spacesLabels.kinds || {})[props.kind] || props.kind));
+    box.appendChild(el("strong", "ps-popup-name", props.name));
+    var condition = el("span", "ps-popup-condition");
+    var dot = el("span", "ps-dot");
     dot.style.backgroundColor = (spacesConfig.colours || {})[props.condition] || "#1e8449";
     condition.appendChild(dot);
     condition.appendChild(
       document.createTextNode((spacesLabels.conditions || {})[props.condition] || props.condition)
     );
     box.appendChild(condition);
-    var facts = spaceElement("dl", "ps-popup-facts");
+    var facts = el("dl", "ps-popup-facts");
     function fact(term, value) {
-      if (value === null || value === undefined || value === "") {
-        return;
-      }
-      facts.appendChild(spaceElement("dt", null, term));
-      facts.appendChild(spaceElement("dd", null, value));
+      definitionRow(facts, term, value);
     }
     fact(spacesLabels.district, props.district);
     fact(spacesLabels.neighborhood, props.neighborhood);
@@ -639,7 +590,7 @@
       return photo && localPath(photo.url);
     });
     if (photos.length) {
-      var strip = spaceElement("div", "ps-popup-photos");
+      var strip = el("div", "ps-popup-photos");
       photos.slice(0, 4).forEach(function (photo) {
         var img = document.createElement("img");
         img.src = photo.url;
@@ -653,7 +604,7 @@
       box.appendChild(strip);
     }
     if (props.is_demo) {
-      box.appendChild(spaceElement("span", "badge badge-synthetic", spacesLabels.demo));
+      box.appendChild(el("span", "badge badge-synthetic", spacesLabels.demo));
     }
     return box;
   }
@@ -676,12 +627,11 @@
       className: "area-tooltip-wrap",
     });
     featureLayer.on("add", function () {
-      var element = featureLayer.getElement && featureLayer.getElement();
-      if (element) {
-        element.setAttribute("data-layer", layerName);
-        element.setAttribute("data-condition", props.condition || "");
-        element.setAttribute("data-demo", props.is_demo ? "true" : "false");
-      }
+      tagLayer(featureLayer, {
+        "data-layer": layerName,
+        "data-condition": props.condition || "",
+        "data-demo": props.is_demo ? "true" : "false",
+      });
     });
   }
 
@@ -736,9 +686,7 @@
       mapNode.setAttribute("data-public-spaces", String((data.features || []).length));
       return data;
     }).catch(function (error) {
-      if (window.console) {
-        window.console.error(error);
-      }
+      logError(error);
       setStatus(spacesLabels.loadError, true);
     });
   }
@@ -758,4 +706,9 @@
 
   start();
   loadPublicSpaces();
-})();
+}
+
+var page = mapPage("map-config", "map-labels");
+if (page) {
+  main(page.config, page.labels, page.mapNode);
+}

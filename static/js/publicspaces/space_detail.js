@@ -4,75 +4,75 @@
  * (the server refuses a shape outside the district and says why). Also previews a photo
  * chosen for upload before it is sent.
  */
-(function () {
-  "use strict";
+import { mapPage, statusSetter, tagLayer } from "../maps/common.js";
+import { addOutline, colourFor, createSpaceMap, setupGeoman, spaceStyle } from "./spaces.js";
 
-  var S = window.BarrioSpaces;
-  var common = window.BarrioMap;
-
-  function previewPhotos() {
-    document.querySelectorAll(".ps-photo-form").forEach(function (form) {
-      var input = form.querySelector("input[type=file]");
-      var box = form.querySelector(".ps-photo-preview");
-      if (!input || !box || !window.URL || !URL.createObjectURL) {
+function previewPhotos() {
+  document.querySelectorAll(".ps-photo-form").forEach(function (form) {
+    var input = form.querySelector("input[type=file]");
+    var box = form.querySelector(".ps-photo-preview");
+    if (!input || !box || !window.URL || !URL.createObjectURL) {
+      return;
+    }
+    input.addEventListener("change", function () {
+      box.textContent = "";
+      var file = input.files && input.files[0];
+      if (!file || !/^image\//.test(file.type)) {
         return;
       }
-      input.addEventListener("change", function () {
-        box.textContent = "";
-        var file = input.files && input.files[0];
-        if (!file || !/^image\//.test(file.type)) {
-          return;
-        }
-        var img = document.createElement("img");
-        img.alt = file.name;
-        img.src = URL.createObjectURL(file);
-        img.onload = function () {
-          URL.revokeObjectURL(img.src);
-        };
-        box.appendChild(img);
-      });
+      var img = document.createElement("img");
+      img.alt = file.name;
+      img.src = URL.createObjectURL(file);
+      img.onload = function () {
+        URL.revokeObjectURL(img.src);
+      };
+      box.appendChild(img);
     });
-  }
-  previewPhotos();
+  });
+}
 
-  /* A refused form comes back under the URL it was posted to (HTTP 400, errors next to the
-     fields). Put the space page's own URL in the address bar, so that reloading or
-     switching the language reads the page instead of sending the form again. */
-  function settleUrl() {
-    var head = document.querySelector("[data-page-url]");
-    var url = head && head.getAttribute("data-page-url");
-    if (!url || !window.history || !history.replaceState) {
-      return;
-    }
-    var path = url.split("#")[0];
-    if (window.location.pathname === path) {
-      return;
-    }
-    history.replaceState(null, "", url);
-    document.querySelectorAll(".lang-switch input[name=next]").forEach(function (input) {
-      input.value = path;
-    });
-    var anchor = url.indexOf("#") >= 0 ? document.getElementById(url.split("#")[1]) : null;
-    if (anchor && anchor.scrollIntoView) {
-      anchor.scrollIntoView();
-    }
-  }
-  settleUrl();
-
-  var config = S.readJSON("space-map-config");
-  var labels = S.readJSON("space-map-labels");
-  var mapNode = document.getElementById("map");
-  if (!mapNode || typeof L === "undefined" || !S || !config.space) {
+/* A refused form comes back under the URL it was posted to (HTTP 400, errors next to the
+   fields). Put the space page's own URL in the address bar, so that reloading or
+   switching the language reads the page instead of sending the form again. */
+function settleUrl() {
+  var head = document.querySelector("[data-page-url]");
+  var url = head && head.getAttribute("data-page-url");
+  if (!url || !window.history || !history.replaceState) {
     return;
   }
-  var map = S.createMap(mapNode, config, labels);
-  var outline = config.districtOutline ? S.addOutline(map, config.districtOutline) : null;
-  var colour = S.colourFor(config, config.space.condition);
+  var path = url.split("#")[0];
+  if (window.location.pathname === path) {
+    return;
+  }
+  history.replaceState(null, "", url);
+  document.querySelectorAll(".lang-switch input[name=next]").forEach(function (input) {
+    input.value = path;
+  });
+  var anchor = url.indexOf("#") >= 0 ? document.getElementById(url.split("#")[1]) : null;
+  if (anchor && anchor.scrollIntoView) {
+    anchor.scrollIntoView();
+  }
+}
+
+function main() {
+  previewPhotos();
+  settleUrl();
+
+  var page = mapPage("space-map-config", "space-map-labels");
+  if (!page || !page.config.space) {
+    return;
+  }
+  var config = page.config;
+  var labels = page.labels;
+  var mapNode = page.mapNode;
+  var map = createSpaceMap(mapNode, config, labels);
+  var outline = config.districtOutline ? addOutline(map, config.districtOutline) : null;
+  var colour = colourFor(config, config.space.condition);
 
   // Points are markers here (not circles): geoman drags markers.
   var group = L.geoJSON(config.space.geometry, {
     style: function () {
-      return S.spaceStyle(colour);
+      return spaceStyle(colour);
     },
     pointToLayer: function (feature, latlng) {
       return L.marker(latlng);
@@ -81,7 +81,7 @@
   group.addTo(map);
   var shape = group.getLayers()[0];
   if (shape) {
-    S.tagPath(shape, { "data-space-id": config.space.id });
+    tagLayer(shape, { "data-space-id": config.space.id });
   }
 
   // Framed on the space itself (the district border stays visible around it when it
@@ -122,7 +122,7 @@
   mapNode.setAttribute("data-ready", "true");
 
   var form = document.getElementById("geometry-form");
-  if (!config.canEdit || !form || !shape || !S.setupGeoman(map, labels)) {
+  if (!config.canEdit || !form || !shape || !setupGeoman(map, labels)) {
     return;
   }
   var input = form.querySelector("input[name=geometry]");
@@ -167,5 +167,7 @@
       input.value = JSON.stringify(shape.toGeoJSON().geometry);
     }
   });
-  common.statusSetter(document.getElementById("map-status"))("");
-})();
+  statusSetter(document.getElementById("map-status"))("");
+}
+
+main();

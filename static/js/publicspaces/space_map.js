@@ -4,62 +4,55 @@
  * tools to draw a new space. The drawing is written as a GeoJSON geometry into the form's
  * hidden field; the server parses and checks it (the district rule included) on submit.
  */
-(function () {
-  "use strict";
+import {
+  definitionRow,
+  el,
+  foldOnSmallScreens,
+  getJSON,
+  logError,
+  mapPage,
+  statusSetter,
+  tagLayer,
+} from "../maps/common.js";
+import { addOutline, colourFor, createSpaceMap, setupGeoman, spacesLayer } from "./spaces.js";
 
-  var S = window.BarrioSpaces;
-  var common = window.BarrioMap;
-  var config = S.readJSON("space-map-config");
-  var labels = S.readJSON("space-map-labels");
-  var mapNode = document.getElementById("map");
-  if (!mapNode || typeof L === "undefined" || !S) {
-    return;
-  }
-  var setStatus = common.statusSetter(document.getElementById("map-status"));
-  var map = S.createMap(mapNode, config, labels);
+function main(config, labels, mapNode) {
+  var setStatus = statusSetter(document.getElementById("map-status"));
+  var map = createSpaceMap(mapNode, config, labels);
   var outline = null;
 
-  var legend = document.getElementById("map-legend");
-  if (legend && window.matchMedia && window.matchMedia("(max-width: 640px)").matches) {
-    legend.open = false;
-  }
+  foldOnSmallScreens(document.getElementById("map-legend"), "(max-width: 640px)");
 
   function reportError(error) {
-    if (window.console) {
-      window.console.error(error);
-    }
+    logError(error);
     setStatus(labels.loadError, true);
   }
 
   // --- popups ----------------------------------------------------------------------
 
   function popupContent(props) {
-    var box = S.element("div", "ps-popup");
-    var link = S.element("a", "ps-popup-name", props.name);
+    var box = el("div", "ps-popup");
+    var link = el("a", "ps-popup-name", props.name);
     link.href = config.detailUrl.replace("/0/", "/" + encodeURIComponent(props.id) + "/");
     box.appendChild(link);
-    var kind = S.element("span", "ps-popup-kind", labels.kinds[props.kind] || props.kind);
+    var kind = el("span", "ps-popup-kind", labels.kinds[props.kind] || props.kind);
     box.appendChild(kind);
-    var condition = S.element("span", "ps-popup-condition");
-    var swatch = S.element("span", "ps-dot");
-    swatch.style.backgroundColor = S.colourFor(config, props.condition);
+    var condition = el("span", "ps-popup-condition");
+    var swatch = el("span", "ps-dot");
+    swatch.style.backgroundColor = colourFor(config, props.condition);
     condition.appendChild(swatch);
     condition.appendChild(document.createTextNode(labels.conditions[props.condition] || props.condition));
     box.appendChild(condition);
-    var facts = S.element("dl", "ps-popup-facts");
+    var facts = el("dl", "ps-popup-facts");
     function fact(term, value) {
-      if (value === null || value === undefined || value === "") {
-        return;
-      }
-      facts.appendChild(S.element("dt", null, term));
-      facts.appendChild(S.element("dd", null, value));
+      definitionRow(facts, term, value);
     }
     fact(labels.score, props.condition_score);
     fact(labels.project, props.project_status ? labels.statuses[props.project_status] : "");
     fact(labels.activities, props.activity_count);
     box.appendChild(facts);
     if (props.is_demo) {
-      box.appendChild(S.element("span", "badge badge-synthetic", labels.demo));
+      box.appendChild(el("span", "badge badge-synthetic", labels.demo));
     }
     return box;
   }
@@ -87,8 +80,8 @@
 
   function loadSpaces() {
     setStatus(labels.loading);
-    return common.getJSON(config.api.spaces).then(function (data) {
-      spaces = S.spacesLayer(data, config, {
+    return getJSON(config.api.spaces).then(function (data) {
+      spaces = spacesLayer(data, config, {
         onEachFeature: function (feature, layer) {
           var props = feature.properties || {};
           props.id = feature.id;
@@ -96,7 +89,7 @@
             return popupContent(props);
           });
           layer.on("add", function () {
-            S.tagPath(layer, { "data-space-id": feature.id, "data-condition": props.condition });
+            tagLayer(layer, { "data-space-id": feature.id, "data-condition": props.condition });
           });
         },
       });
@@ -110,12 +103,11 @@
 
   var outlineReady = Promise.resolve(null);
   if (config.districtOutline) {
-    outline = S.addOutline(map, config.districtOutline);
+    outline = addOutline(map, config.districtOutline);
   } else if (config.districtsApi) {
-    outlineReady = common
-      .getJSON(config.districtsApi + "?zoom=12")
+    outlineReady = getJSON(config.districtsApi + "?zoom=12")
       .then(function (data) {
-        outline = S.addOutline(map, data);
+        outline = addOutline(map, data);
       })
       .catch(function () {
         return null;
@@ -133,7 +125,7 @@
 
   var input = document.getElementById("id_geometry");
   var state = document.getElementById("geometry-state");
-  if (!config.canEdit || !input || !S.setupGeoman(map, labels)) {
+  if (!config.canEdit || !input || !setupGeoman(map, labels)) {
     return;
   }
   map.pm.addControls({
@@ -197,4 +189,9 @@
       input.value = "";
     }
   }
-})();
+}
+
+var page = mapPage("space-map-config", "space-map-labels");
+if (page) {
+  main(page.config, page.labels, page.mapNode);
+}

@@ -1,101 +1,55 @@
 /*
  * Planner map layer: recovered public spaces with the incidents within a chosen distance
  * in the months before and after their recovery (planners-only
- * /api/v1/public-spaces/incident-change/).
+ * /api/v1/public-spaces/incident-change/), in a panel of its own in the map's top-right
+ * corner.
  *
- * How it finds the planner's map without touching planner_map.js: this file is loaded
- * after leaflet.js and BEFORE planner_map.js, and registers a Leaflet init hook
- * (L.Map.addInitHook, Leaflet's documented way to extend every map) that keeps the map
- * created on #map. A page may instead dispatch
- *   document.dispatchEvent(new CustomEvent("barrio:map-ready", {detail: {map: map}}))
- * after creating its map; either way the layer attaches once.
- *
- * Settings and translated labels come from the JSON at the script tag's data-config URL
- * (publicspaces:planner-layer, rendered in the page's language). Data strings reach the
- * DOM as text only.
+ * Settings and translated labels come from the JSON at the layer's config URL
+ * (publicspaces:planner-layer, rendered in the page's language; the page names it in
+ * #planner-spaces-config). Data strings reach the DOM as text only.
  */
-(function () {
-  "use strict";
+import { apiUrl, el, format, getJSON, logError, matchesMedia, tagLayer } from "../common.js";
+import { PHONE_QUERY } from "./panel.js";
 
-  var script = document.currentScript;
-  var configUrl = script && script.getAttribute("data-config");
-  if (typeof L === "undefined" || !configUrl) {
+var COLOURS = { fewer: "#1e8449", more: "#b42318", same: "#5d6d7e" };
+
+function change(props) {
+  var before = Number(props.incidents_before) || 0;
+  var after = Number(props.incidents_after) || 0;
+  return after < before ? "fewer" : after > before ? "more" : "same";
+}
+
+function style(feature) {
+  var props = feature.properties || {};
+  var colour = COLOURS[change(props)];
+  return {
+    color: colour,
+    weight: 3,
+    opacity: 0.95,
+    fillColor: colour,
+    fillOpacity: 0.4,
+    // A dashed border: the months after recovery are not all over yet.
+    dashArray: props.after_complete ? null : "5 4",
+  };
+}
+
+/* Adds the layer's panel to the map once its settings have come. */
+export function addPlannerSpaces(map, configUrl) {
+  if (!configUrl) {
     return;
   }
-
-  var map = null;
   var config = null;
-
-  function attach(candidate) {
-    if (map || !candidate) {
-      return;
-    }
-    map = candidate;
-    start();
-  }
-
-  L.Map.addInitHook(function () {
-    var container = this.getContainer && this.getContainer();
-    if (container && container.id === "map") {
-      var created = this;
-      // After the page's own set-up of the map (controls, view) has run.
-      window.setTimeout(function () {
-        attach(created);
-      }, 0);
-    }
-  });
-  document.addEventListener("barrio:map-ready", function (event) {
-    attach(event.detail && event.detail.map);
-  });
-
-  var common = window.BarrioMap; // static/js/maps/common.js, loaded before this file
-  var format = common.format;
-  var configRequest = common.getJSON(configUrl);
-
-  function element(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
-
-  var PHONE_QUERY = "(max-width: 760px)"; // as planner_map.js
-  var COLOURS = { fewer: "#1e8449", more: "#b42318", same: "#5d6d7e" };
-
-  function change(props) {
-    var before = Number(props.incidents_before) || 0;
-    var after = Number(props.incidents_after) || 0;
-    return after < before ? "fewer" : after > before ? "more" : "same";
-  }
-
-  function style(feature) {
-    var props = feature.properties || {};
-    var colour = COLOURS[change(props)];
-    return {
-      color: colour,
-      weight: 3,
-      opacity: 0.95,
-      fillColor: colour,
-      fillOpacity: 0.4,
-      // A dashed border: the months after recovery are not all over yet.
-      dashArray: props.after_complete ? null : "5 4",
-    };
-  }
 
   function popup(props) {
     var labels = config.labels;
     var months = props.window_months;
-    var box = element("div", "ps-popup planner-space-popup");
-    box.appendChild(element("span", "ps-popup-kind", labels.kinds[props.kind] || props.kind));
-    box.appendChild(element("strong", "ps-popup-name", props.name));
-    var facts = element("dl", "ps-popup-facts");
+    var box = el("div", "ps-popup planner-space-popup");
+    box.appendChild(el("span", "ps-popup-kind", labels.kinds[props.kind] || props.kind));
+    box.appendChild(el("strong", "ps-popup-name", props.name));
+    var facts = el("dl", "ps-popup-facts");
     function fact(term, value, name) {
-      facts.appendChild(element("dt", null, term));
-      var dd = element("dd", null, value);
+      facts.appendChild(el("dt", null, term));
+      var dd = el("dd", null, value);
       if (name) {
         dd.setAttribute("data-count", name);
       }
@@ -105,8 +59,8 @@
     fact(format(labels.before, { months: months }), props.incidents_before, "before");
     fact(format(labels.after, { months: months }), props.incidents_after, "after");
     box.appendChild(facts);
-    box.appendChild(element("p", "ps-hint", format(labels.within, { distance: props.distance_m })));
-    var complete = element(
+    box.appendChild(el("p", "ps-hint", format(labels.within, { distance: props.distance_m })));
+    var complete = el(
       "p",
       "planner-space-complete",
       props.after_complete ? labels.complete : labels.incomplete
@@ -114,23 +68,17 @@
     complete.setAttribute("data-complete", props.after_complete ? "true" : "false");
     box.appendChild(complete);
     if (props.is_demo) {
-      box.appendChild(element("span", "badge badge-synthetic", labels.demo));
+      box.appendChild(el("span", "badge badge-synthetic", labels.demo));
     }
     return box;
   }
 
-  function start() {
-    configRequest
-      .then(function (loaded) {
-        config = loaded;
-        buildControl();
-      })
-      .catch(function (error) {
-        if (window.console) {
-          window.console.error(error);
-        }
-      });
-  }
+  getJSON(configUrl)
+    .then(function (loaded) {
+      config = loaded;
+      buildControl();
+    })
+    .catch(logError);
 
   function buildControl() {
     var labels = config.labels;
@@ -150,26 +98,26 @@
       options: { position: "topright" },
       onAdd: function () {
         // Folded on phones, where it would cover a third of the map; its title opens it.
-        var box = element("details", "planner-spaces-control");
+        var box = el("details", "planner-spaces-control");
         box.id = "planner-spaces";
-        box.open = !(window.matchMedia && window.matchMedia(PHONE_QUERY).matches);
+        box.open = !matchesMedia(PHONE_QUERY);
         L.DomEvent.disableClickPropagation(box);
         L.DomEvent.disableScrollPropagation(box);
-        var summary = element("summary", "planner-spaces-summary");
-        summary.appendChild(element("h2", null, labels.title));
+        var summary = el("summary", "planner-spaces-summary");
+        summary.appendChild(el("h2", null, labels.title));
         box.appendChild(summary);
-        var toggleLabel = element("label", "map-layer-toggle");
+        var toggleLabel = el("label", "map-layer-toggle");
         var toggle = document.createElement("input");
         toggle.type = "checkbox";
         toggle.id = "planner-spaces-toggle";
         toggleLabel.appendChild(toggle);
-        toggleLabel.appendChild(element("span", null, labels.show));
+        toggleLabel.appendChild(el("span", null, labels.show));
         box.appendChild(toggleLabel);
 
-        var form = element("form", null);
+        var form = el("form", null);
         form.id = "planner-spaces-form";
         form.noValidate = true;
-        var field = element("label", null, labels.distance);
+        var field = el("label", null, labels.distance);
         field.setAttribute("for", "planner-spaces-distance");
         var input = document.createElement("input");
         input.type = "number";
@@ -178,27 +126,27 @@
         input.max = String(config.maxDistance);
         input.step = "10";
         input.value = String(config.defaultDistance);
-        var button = element("button", "button button-small", labels.apply);
+        var button = el("button", "button button-small", labels.apply);
         button.type = "submit";
         form.appendChild(field);
         form.appendChild(input);
         form.appendChild(button);
         box.appendChild(form);
 
-        var status = element("p", "panel-note", "");
+        var status = el("p", "panel-note", "");
         status.id = "planner-spaces-status";
         status.setAttribute("role", "status");
         box.appendChild(status);
 
-        var legend = element("ul", "legend-items");
+        var legend = el("ul", "legend-items");
         [
           ["fewer", labels.fewer, null],
           ["more", labels.more, null],
           ["same", labels.same, null],
           ["partial", labels.partial, "5 4"],
         ].forEach(function (entry) {
-          var item = element("li", null);
-          var swatch = element("span", "legend-swatch");
+          var item = el("li", null);
+          var swatch = el("span", "legend-swatch");
           swatch.setAttribute("aria-hidden", "true");
           swatch.style.border = "2px " + (entry[2] ? "dashed" : "solid") + " " + (COLOURS[entry[0]] || "#5d6d7e");
           item.appendChild(swatch);
@@ -228,12 +176,9 @@
           }
           var controller = new AbortController();
           request = controller;
-          var url = new URL(config.api, window.location.href);
-          url.searchParams.set("distance", String(metres));
-          url.searchParams.set("months", String(config.months));
+          var url = apiUrl(config.api, { distance: String(metres), months: String(config.months) });
           box.setAttribute("aria-busy", "true");
-          common
-            .getJSON(url.pathname + url.search, controller.signal)
+          getJSON(url, controller.signal)
             .then(function (data) {
               if (request !== controller) {
                 return;
@@ -256,11 +201,7 @@
                     return popup(props);
                   });
                   featureLayer.on("add", function () {
-                    var node = featureLayer.getElement && featureLayer.getElement();
-                    if (node) {
-                      node.setAttribute("data-layer", "planner-space");
-                      node.setAttribute("data-change", change(props));
-                    }
+                    tagLayer(featureLayer, { "data-layer": "planner-space", "data-change": change(props) });
                   });
                 },
               });
@@ -306,4 +247,4 @@
     });
     new Control().addTo(map);
   }
-})();
+}

@@ -24,7 +24,7 @@ help:
 	@echo "make run      set everything up, load the demo (or DATA_DIR=... packs), serve http://$(HOST):$(PORT)"
 	@echo "make test     set everything up, run the whole test suite (browser tests included)"
 	@echo "make bench    benchmarks with ratios against baselines measured in the same run"
-	@echo "make lint     ruff, Django system checks, missing migrations"
+	@echo "make lint     ruff, import contracts (.importlinter), Django system checks, missing migrations"
 	@echo "make db-start / db-stop   the project-local PostGIS server (.pgdata, port $(BARRIO_PGPORT))"
 
 system:
@@ -78,9 +78,10 @@ fast-test: venv db-start
 bench: venv db-start
 	@$(PY) -m bench $(BENCH_ARGS)
 
-lint: venv
+lint: system venv
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
+	@$(VENV)/bin/lint-imports --no-cache
 	@DJANGO_SETTINGS_MODULE=config.settings.test $(MANAGE) check
 	@DJANGO_SETTINGS_MODULE=config.settings.test $(MANAGE) makemigrations --check --dry-run
 

@@ -47,17 +47,21 @@ ERROR_RESPONSES = {
     "400": ("invalid parameters or body: {field: [messages]}", "ValidationErrors"),
     "403": ("not logged in, or not allowed", "ErrorDetail"),
     "404": ("no such object (or one this user may not see)", "ErrorDetail"),
+    "413": ("the body is too large: {field: [message]}", "ValidationErrors"),
+    "415": ("the body is not of a media type this operation reads", "ErrorDetail"),
 }
 
 
 def _error_codes(operation: dict) -> list[str]:
     """The errors every operation of this API can answer: 400 when it reads a query
     parameter or a body, 403 when it needs a logged-in user, 404 when its path names an
-    object."""
+    object, 415 when it reads a body (sent as another media type)."""
     parameters = operation.get("parameters", [])
     codes = []
     if "requestBody" in operation or any(p.get("in") == "query" for p in parameters):
         codes.append("400")
+    if "requestBody" in operation:
+        codes.append("415")
     security = operation.get("security")
     if security and {} not in security:
         codes.append("403")
@@ -67,8 +71,8 @@ def _error_codes(operation: dict) -> list[str]:
 
 
 def document_error_responses(result, generator, request, public):
-    """drf-spectacular postprocessing hook: adds the 400, 403 and 404 each operation can
-    answer and gives every error response of the schema its JSON body, so that the schema
+    """drf-spectacular postprocessing hook: adds the 400, 403, 404 and 415 each operation
+    can answer and gives every error response of the schema its JSON body, so that the schema
     says what the API does without one decorator per view and error."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for name, schema in ERROR_SCHEMAS.items():

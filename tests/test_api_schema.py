@@ -53,6 +53,8 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
                 assert _json_error_schema(responses["404"]).endswith("/ErrorDetail"), label
             if any(p["in"] == "query" for p in parameters) or "requestBody" in operation:
                 assert _json_error_schema(responses["400"]).endswith("/ValidationErrors"), label
+            if "requestBody" in operation:
+                assert _json_error_schema(responses["415"]).endswith("/ErrorDetail"), label
             if {} not in operation.get("security", [{}]):
                 assert _json_error_schema(responses["403"]).endswith("/ErrorDetail"), label
     # Open to anyone: no 403 is promised.
@@ -62,6 +64,11 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
     stats = _operation(schema, "get", "/api/v1/incidents/stats/")["responses"]
     assert stats["403"]["description"] == "not logged in, or not a police planner"
     assert _json_error_schema(stats["403"]).endswith("/ErrorDetail")
+    # Documented by their views: a stale version and a photo over the size limit.
+    patch = _operation(schema, "patch", "/api/v1/public-spaces/{id}/")["responses"]
+    assert _json_error_schema(patch["409"]).endswith("/ErrorDetail")
+    upload = _operation(schema, "post", "/api/v1/recovery-projects/{id}/photos/")["responses"]
+    assert _json_error_schema(upload["413"]).endswith("/ValidationErrors")
 
 
 def test_created_by_is_nullable(schema):

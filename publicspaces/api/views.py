@@ -57,6 +57,9 @@ SPACE_FILTERS = [
 ]
 
 
+VERSION_CHANGED = "the space changed since the version sent (someone else saved it)"
+
+
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The object was changed by someone else; reload it."
@@ -182,7 +185,9 @@ class SpaceDetailView(StaffAPIView):
         return Response(s.SpaceFeatureSerializer(self.get_space(request, pk)).data)
 
     @extend_schema(
-        request=s.SpaceInputSerializer, responses={200: OpenApiTypes.OBJECT}, tags=["public spaces"]
+        request=s.SpaceInputSerializer,
+        responses={200: OpenApiTypes.OBJECT, 409: OpenApiResponse(description=VERSION_CHANGED)},
+        tags=["public spaces"],
     )
     def patch(self, request, pk):
         space = self.get_space(request, pk)
@@ -326,7 +331,10 @@ class ProjectPhotoListView(StaffAPIView):
 
     @extend_schema(
         request={"multipart/form-data": s.PhotoUploadSerializer},
-        responses={201: s.PhotoSerializer},
+        responses={
+            201: s.PhotoSerializer,
+            413: OpenApiResponse(description="larger than PUBLICSPACES_PHOTO_MAX_BYTES"),
+        },
         summary="Upload a photo (JPEG, PNG or WebP; EXIF removed)",
         tags=["public spaces"],
     )

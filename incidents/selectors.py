@@ -12,10 +12,25 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db.models import Avg, Count, F, Func, JSONField, Max, Min, Q, QuerySet
+from django.db.models import (
+    Avg,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    JSONField,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.utils import timezone
 from django.utils.translation import get_language
 
+from common.db import LocalMonthsFrom
+from geo.db.functions import BBoxOverlaps, BoxAround, DWithinIn
 from geo.db.mvt_functions import MakePoint, PointX, PointY
 from geo.geojson import BBox
 from geo.mvt import pixel_grid
@@ -246,3 +261,37 @@ def export_rows(queryset: QuerySet, *, chunk_size: int = 2000) -> Iterator[tuple
         if row[until] is not None:
             row[until] = row[until].astimezone(zone)
         yield tuple(row)
+
+
+def count_near(
+    *,
+    geom,
+    metric_srid,
+    time_zone,
+    day,
+    months_from: int,
+    months_to: int,
+    distance_m: float,
+    family: str = "",
+) -> Subquery:
+    """For other apps: the number of incidents within ``distance_m`` metres of ``geom``
+    (measured in ``metric_srid``) that started from the local day ``day + months_from`` up
+    to ``day + months_to`` in ``time_zone``. The arguments are expressions of the caller's
+    rows (``OuterRef("geom")``, ``OuterRef("region__metric_srid")``...), so the count is a
+    correlated subquery, one per row.
+
+    Sensitive categories are counted: the readers must be allowed the raw incidents."""
+    near = Incident.objects.alias(
+        in_box=BBoxOverlaps(F("point"), BoxAround(geom, Value(distance_m))),
+        within=DWithinIn(F("point"), geom, metric_srid, Value(distance_m)),
+    ).filter(
+        in_box=True,
+        within=True,
+        occurred_at__gte=LocalMonthsFrom(day, Value(months_from), time_zone),
+        occurred_at__lt=LocalMonthsFrom(day, Value(months_to), time_zone),
+    )
+    if family:
+        near = near.filter(category__family=family)
+    # COUNT as a plain function, not an aggregate: no GROUP BY, one row per outer row.
+    counted = near.order_by().annotate(n=Func(Value(1), function="count")).values("n")
+    return Subquery(counted, output_field=IntegerField())

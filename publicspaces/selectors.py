@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
-    BooleanField,
     Case,
     Count,
     F,
@@ -26,11 +25,13 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Concat, JSONObject
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
+from common.db import LocalDate, MonthsAfter
 from geo.geojson import BBox
+from incidents import selectors as incident_selectors
 from publicspaces.models import (
     PUBLIC_CONDITIONS,
     Activity,
@@ -248,26 +249,6 @@ DEFAULT_DISTANCE_M = 200
 MAX_DISTANCE_M = 2000
 DEFAULT_WINDOW_MONTHS = 6
 
-# Incidents within ``distance`` metres (in the region's UTM zone) of the space, in the
-# window before or after its recovery date, counted in the region's own calendar. The
-# ``&&`` against a box grown by the distance in degrees (generously: a degree of latitude
-# is at least 110.57 km, one of longitude that times cos(latitude)) lets the incident
-# point index do the first cut; ST_DWithin in metres decides.
-_COUNT_SQL = """
-(SELECT count(*) FROM incidents_incident i, neighborhoods_region r
- WHERE r.id = "publicspaces_publicspace"."region_id"
-   AND i.point && ST_Expand(
-         "publicspaces_publicspace"."geom",
-         %s / 110574.0 / greatest(cos(radians(ST_Y(ST_Centroid("publicspaces_publicspace"."geom")))), 0.05),
-         %s / 110574.0)
-   AND ST_DWithin(ST_Transform(i.point, r.metric_srid),
-                  ST_Transform("publicspaces_publicspace"."geom", r.metric_srid), %s)
-   AND i.occurred_at >= ((("publicspaces_publicspace"."recovered_on" + make_interval(months => %s))::timestamp) AT TIME ZONE r.time_zone)
-   AND i.occurred_at < ((("publicspaces_publicspace"."recovered_on" + make_interval(months => %s))::timestamp) AT TIME ZONE r.time_zone)
-   {family}
-)
-"""
-
 
 def spaces_with_incident_counts(
     queryset: QuerySet[PublicSpace],
@@ -288,33 +269,26 @@ def spaces_with_incident_counts(
     read those incidents' points anyway. Before showing these counts to anyone else
     (municipal staff, the public), apply the reliability plan's rules first: fixed
     parameters, sensitive categories dropped, counts below k suppressed (B1 items 2-5)."""
-    family_sql = ""
-    family_params: list = []
-    if family:
-        family_sql = (
-            "AND i.category_id IN (SELECT c.id FROM incidents_category c WHERE c.family = %s)"
-        )
-        family_params = [family]
 
-    def count(start_months: int, end_months: int) -> RawSQL:
-        return RawSQL(  # noqa: S611 - constant SQL text, values are bound parameters
-            _COUNT_SQL.format(family=family_sql),
-            [distance_m, distance_m, distance_m, start_months, end_months, *family_params],
-            output_field=IntegerField(),
+    def count(months_from: int, months_to: int):
+        return incident_selectors.count_near(
+            geom=OuterRef("geom"),
+            metric_srid=OuterRef("region__metric_srid"),
+            time_zone=OuterRef("region__time_zone"),
+            day=OuterRef("recovered_on"),
+            months_from=months_from,
+            months_to=months_to,
+            distance_m=distance_m,
+            family=family,
         )
 
     # "Today" is the region's date (a space's dates are local dates), not the server's:
     # the instant comes from Python so that one query sees one moment.
+    today = LocalDate(Value(timezone.now()), F("region__time_zone"))
     return queryset.filter(recovered_on__isnull=False).annotate(
         incidents_before=count(-months, 0),
         incidents_after=count(0, months),
-        after_complete=RawSQL(  # noqa: S611 - constant SQL text, values are bound parameters
-            '("publicspaces_publicspace"."recovered_on" + make_interval(months => %s)) <= '
-            "(SELECT (%s::timestamptz AT TIME ZONE r.time_zone)::date "
-            'FROM neighborhoods_region r WHERE r.id = "publicspaces_publicspace"."region_id")',
-            [months, timezone.now()],
-            output_field=BooleanField(),
-        ),
+        after_complete=LessThanOrEqual(MonthsAfter(F("recovered_on"), Value(months)), today),
     )
 
 

@@ -30,6 +30,7 @@ from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.engine.grid import SQRT3, Grid
 from hotspots.models import HotspotRun, HotspotZone
+from neighborhoods import selectors as neighborhood_selectors
 
 # --- cells ------------------------------------------------------------------------------
 
@@ -221,24 +222,15 @@ def count_selected(cursor, inner_sql: str, params) -> int:
 def analysis_area(cursor, run: HotspotRun, srid: int) -> tuple[bytes, float]:
     """The run's analysis area (WGS84 MultiPolygon EWKB) and its area in m²: the chosen
     districts and neighborhoods, else the region, cut by the drawn polygon."""
-    district_ids = list(run.districts.values_list("pk", flat=True))
-    neighborhood_ids = list(run.neighborhoods.values_list("pk", flat=True))
-    if district_ids or neighborhood_ids:
-        base_sql = """
-            SELECT ST_Union(geom) AS g FROM (
-                SELECT geom FROM neighborhoods_district WHERE id = ANY(%s)
-                UNION ALL
-                SELECT geom FROM neighborhoods_neighborhood WHERE id = ANY(%s)
-            ) a
-        """
-        base_params = [district_ids, neighborhood_ids]
-    else:
-        base_sql = "SELECT geom AS g FROM neighborhoods_region WHERE id = %s"
-        base_params = [run.region_id]
+    base = neighborhood_selectors.outline_ewkb(
+        region_id=run.region_id,
+        district_ids=list(run.districts.values_list("pk", flat=True)),
+        neighborhood_ids=list(run.neighborhoods.values_list("pk", flat=True)),
+    )
     polygon = bytes(run.polygon.ewkb) if run.polygon is not None else None
     cursor.execute(
-        f"""
-        WITH base AS ({base_sql}),
+        """
+        WITH base AS (SELECT ST_GeomFromEWKB(%s::bytea) AS g),
         clipped AS (
             SELECT CASE WHEN %s::bytea IS NULL THEN g
                         ELSE ST_Intersection(g, ST_GeomFromEWKB(%s::bytea)) END AS g
@@ -247,7 +239,7 @@ def analysis_area(cursor, run: HotspotRun, srid: int) -> tuple[bytes, float]:
         area AS (SELECT ST_Multi(ST_CollectionExtract(ST_MakeValid(g), 3)) AS g FROM clipped)
         SELECT ST_AsEWKB(g), ST_Area(ST_Transform(g, %s)) FROM area
         """,
-        [*base_params, polygon, polygon, srid],
+        [base, polygon, polygon, srid],
     )
     ewkb, area_m2 = cursor.fetchone() or (None, None)
     if ewkb is None or not area_m2:

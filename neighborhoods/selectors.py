@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 
 from geo.db.functions import XMax, XMin, YMax, YMin
@@ -71,3 +72,27 @@ def region_summaries() -> list[dict]:
         }
         for r in queryset
     ]
+
+
+def outline_ewkb(
+    *, region_id: int, district_ids: list[int], neighborhood_ids: list[int]
+) -> bytes | None:
+    """The union of the chosen districts and neighborhoods, else the region's outline, as
+    WGS84 EWKB (None when there is no such boundary): the area other apps analyse."""
+    if not district_ids and not neighborhood_ids:
+        geom = Region.objects.filter(pk=region_id).values_list("geom", flat=True).first()
+        return bytes(geom.ewkb) if geom is not None else None
+    # ST_Union over two tables at once: the ORM's Union aggregate works on one queryset.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT ST_AsEWKB(ST_Union(geom)) FROM (
+                SELECT geom FROM neighborhoods_district WHERE id = ANY(%s)
+                UNION ALL
+                SELECT geom FROM neighborhoods_neighborhood WHERE id = ANY(%s)
+            ) a
+            """,
+            [district_ids, neighborhood_ids],
+        )
+        row = cursor.fetchone()
+    return bytes(row[0]) if row and row[0] is not None else None

@@ -18,7 +18,6 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from geo.admin import OfflineGISModelAdmin
-from publicspaces import services
 from publicspaces.forms import add_service_errors
 from publicspaces.geometry import from_shapely
 from publicspaces.models import (
@@ -32,6 +31,22 @@ from publicspaces.models import (
 )
 from publicspaces.photos import clean_photo
 from publicspaces.scope import scope_for
+from publicspaces.services.activities import (
+    ACTIVITY_FIELDS,
+    delete_activity,
+    log_activity,
+    update_activity,
+)
+from publicspaces.services.common import NotAllowed, OutOfScope
+from publicspaces.services.photos import add_photo, delete_photo
+from publicspaces.services.projects import (
+    allowed_transitions,
+    create_project,
+    delete_project,
+    transition_project,
+    update_project,
+)
+from publicspaces.services.spaces import SPACE_FIELDS, create_space, delete_space, update_space
 
 
 class _DryRun(Exception):
@@ -59,7 +74,7 @@ class ServiceForm(forms.ModelForm):
             pass
         except ValidationError as exc:
             add_service_errors(self, exc)
-        except (services.NotAllowed, services.OutOfScope) as exc:
+        except (NotAllowed, OutOfScope) as exc:
             self.add_error(None, str(exc))
         return cleaned
 
@@ -127,11 +142,11 @@ class ScopedAdmin(admin.ModelAdmin):
 
 
 class PublicSpaceForm(ServiceForm):
-    service_fields = services.SPACE_FIELDS
+    service_fields = SPACE_FIELDS
 
     class Meta:
         model = PublicSpace
-        fields = list(services.SPACE_FIELDS)
+        fields = list(SPACE_FIELDS)
 
     def clean_geom(self):
         geom = self.cleaned_data.get("geom")
@@ -142,9 +157,9 @@ class PublicSpaceForm(ServiceForm):
     def apply(self, user):
         values = {name: self.cleaned_data[name] for name in self.service_fields}
         if self.instance.pk is None:
-            return services.create_space(user=user, **values)
+            return create_space(user=user, **values)
         changes = {k: v for k, v in values.items() if k in self.changed_data}
-        return services.update_space(user=user, space=self.instance, changes=changes)
+        return update_space(user=user, space=self.instance, changes=changes)
 
 
 @admin.register(PublicSpace)
@@ -169,7 +184,7 @@ class PublicSpaceAdmin(ScopedAdmin, OfflineGISModelAdmin):
     ]
 
     def delete_model(self, request, obj):
-        services.delete_space(user=request.user, space=obj)
+        delete_space(user=request.user, space=obj)
 
 
 # --- projects ----------------------------------------------------------------------------------
@@ -187,7 +202,7 @@ RECOVERY_PROJECT_FORM_FIELDS = [
     "partners",
     "notes",
 ]
-ACTIVITY_FORM_FIELDS = ["space", *services.ACTIVITY_FIELDS]
+ACTIVITY_FORM_FIELDS = ["space", *ACTIVITY_FIELDS]
 
 
 class RecoveryProjectForm(ServiceForm):
@@ -209,7 +224,7 @@ class RecoveryProjectForm(ServiceForm):
         status = self.instance.status if self.instance.pk else ProjectStatus.IDENTIFIED
         if "next_status" in self.fields:
             self.fields["next_status"].choices = [("", "—")] + [
-                (s, ProjectStatus(s).label) for s in services.allowed_transitions(status)
+                (s, ProjectStatus(s).label) for s in allowed_transitions(status)
             ]
         if "identified_on" in self.fields:
             self.fields["identified_on"].required = False
@@ -222,14 +237,14 @@ class RecoveryProjectForm(ServiceForm):
         if self.instance.pk is None:
             values = {f: data[f] for f in fields}
             values["partners"] = list(values["partners"])
-            project = services.create_project(user=user, space=data["space"], **values)
+            project = create_project(user=user, space=data["space"], **values)
         else:
             changes = {f: data[f] for f in fields if f in self.changed_data}
             if "partners" in changes:
                 changes["partners"] = list(changes["partners"])
-            project = services.update_project(user=user, project=self.instance, changes=changes)
+            project = update_project(user=user, project=self.instance, changes=changes)
         if data.get("next_status"):
-            project = services.transition_project(
+            project = transition_project(
                 user=user, project=project, to_status=data["next_status"], on=data["step_date"]
             )
         return project
@@ -275,7 +290,7 @@ class RecoveryProjectAdmin(ScopedAdmin):
         return fields
 
     def delete_model(self, request, obj):
-        services.delete_project(user=request.user, project=obj)
+        delete_project(user=request.user, project=obj)
 
 
 class ProjectPhotoForm(ServiceForm):
@@ -296,7 +311,7 @@ class ProjectPhotoForm(ServiceForm):
             raise ValidationError(_("A photo cannot be changed; delete it and upload another."))
         image = data["image"]
         image.seek(0)
-        return services.add_photo(
+        return add_photo(
             user=user,
             project=data["project"],
             image=image,
@@ -332,7 +347,7 @@ class ProjectPhotoAdmin(ScopedAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def delete_model(self, request, obj):
-        services.delete_photo(user=request.user, photo=obj)
+        delete_photo(user=request.user, photo=obj)
 
 
 # --- activities, partners, history --------------------------------------------------------
@@ -353,11 +368,9 @@ class ActivityForm(ServiceForm):
         data = self.cleaned_data
         fields = [f for f in ACTIVITY_FORM_FIELDS if f != "space"]
         if self.instance.pk is None:
-            return services.log_activity(
-                user=user, space=data["space"], **{f: data[f] for f in fields}
-            )
+            return log_activity(user=user, space=data["space"], **{f: data[f] for f in fields})
         changes = {f: data[f] for f in fields if f in self.changed_data}
-        return services.update_activity(user=user, activity=self.instance, changes=changes)
+        return update_activity(user=user, activity=self.instance, changes=changes)
 
 
 @admin.register(Activity)
@@ -370,7 +383,7 @@ class ActivityAdmin(ScopedAdmin):
     list_select_related = ["space"]
 
     def delete_model(self, request, obj):
-        services.delete_activity(user=request.user, activity=obj)
+        delete_activity(user=request.user, activity=obj)
 
 
 @admin.register(Partner)

@@ -31,9 +31,12 @@ from geo.conf import STORAGE_SRID
 from neighborhoods.demo import DEMO_REGION_CODE
 from neighborhoods.models import District, Neighborhood, Region
 from neighborhoods.text import normalize_name
-from publicspaces import services
 from publicspaces.geometry import from_shapely
 from publicspaces.models import Activity, Condition, Partner, PublicSpace, SpaceKind
+from publicspaces.services.activities import log_activity
+from publicspaces.services.photos import add_photo
+from publicspaces.services.projects import create_project, get_or_create_partner, transition_project
+from publicspaces.services.spaces import AUDIT_ITEMS, create_space, update_space
 
 DEMO_SEED = 5_2025
 DEMO_PREFIX = "demo"
@@ -222,7 +225,7 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
         return
     dates = _dates(rng)
     budget = int(rng.integers(20, 400)) * 1000
-    project = services.create_project(
+    project = create_project(
         user=None,
         space=space,
         title=f"Recuperación de {space.name}",
@@ -248,12 +251,10 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
         "lost_again": PATH[:3],
     }[story]
     for step in steps:
-        project = services.transition_project(
-            user=None, project=project, to_status=step, on=dates[step]
-        )
+        project = transition_project(user=None, project=project, to_status=step, on=dates[step])
     last = dates[steps[-1]] if steps else dates["identified"]
     if story == "cancelled":
-        services.transition_project(
+        transition_project(
             user=None,
             project=project,
             to_status="cancelled",
@@ -261,7 +262,7 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
             note="Sin presupuesto (demo).",
         )
     if story == "lost_again":
-        services.update_space(user=None, space=space, changes={"condition": Condition.LOST_AGAIN})
+        update_space(user=None, space=space, changes={"condition": Condition.LOST_AGAIN})
     # Photos: before once planned, during the works, after once recovered.
     stages = []
     if steps:
@@ -271,7 +272,7 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
     if "recovered" in steps:
         stages.append("after")
     for stage in stages:
-        services.add_photo(
+        add_photo(
             user=None,
             project=project,
             image=SimpleUploadedFile(f"{stage}.jpg", _picture(stage, rng)),
@@ -286,7 +287,7 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
             participants = int(rng.integers(15, 120))
             share = rng.dirichlet([2, 3, 3, 1]) * participants * 0.9
             children, youth, adults, older = (int(v) for v in share)
-            services.log_activity(
+            log_activity(
                 user=None,
                 space=space,
                 project=project,
@@ -304,7 +305,7 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
 
 
 def _partners() -> list[Partner]:
-    return [services.get_or_create_partner(user=None, name=n, kind=k) for n, k in PARTNERS]
+    return [get_or_create_partner(user=None, name=n, kind=k) for n, k in PARTNERS]
 
 
 def load_demo_spaces(region_code: str = DEMO_REGION_CODE) -> list[str]:
@@ -335,13 +336,13 @@ def load_demo_spaces(region_code: str = DEMO_REGION_CODE) -> list[str]:
                     continue
                 story = STORIES[counter % len(STORIES)]
                 name = f"{word} {NAMES[int(rng.integers(0, len(NAMES)))]} ({area.label})"
-                space = services.create_space(
+                space = create_space(
                     user=None,
                     name=name[:200],
                     kind=kind,
                     geom=from_shapely(shape),
                     condition=Condition.DEGRADED,
-                    audit={item: int(rng.integers(0, 3)) for item in services.AUDIT_ITEMS},
+                    audit={item: int(rng.integers(0, 3)) for item in AUDIT_ITEMS},
                     audited_on=dt.date(2024, 1, 10),
                     notes="Espacio generado para la demostración (no es un lugar real).",
                     external_id=f"{prefix}{area.key}:{n + 1}",

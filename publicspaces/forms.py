@@ -11,7 +11,6 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from publicspaces import services
 from publicspaces.geometry import parse_geojson_geometry
 from publicspaces.models import (
     Activity,
@@ -21,6 +20,7 @@ from publicspaces.models import (
     ProjectStatus,
     SpaceKind,
 )
+from publicspaces.services.spaces import AUDIT_ITEMS, AUDIT_LABELS
 
 
 def date_widget() -> forms.DateInput:
@@ -93,16 +93,16 @@ class AuditForm(_OwnIds, forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for item in services.AUDIT_ITEMS:
+        for item in AUDIT_ITEMS:
             self.fields[item] = forms.TypedChoiceField(
-                label=services.AUDIT_LABELS.get(item, item),
+                label=AUDIT_LABELS.get(item, item),
                 choices=_blank("—")
                 + (INCIVILITY_CHOICES if item == "incivility" else AUDIT_CHOICES),
                 coerce=int,
             )
 
     def answers(self) -> dict[str, int]:
-        return {item: self.cleaned_data[item] for item in services.AUDIT_ITEMS}
+        return {item: self.cleaned_data[item] for item in AUDIT_ITEMS}
 
 
 class ProjectForm(_OwnIds, forms.Form):

@@ -1,7 +1,7 @@
 """Importing public-space inventories (GeoJSON, GeoPackage, zipped Shapefile).
 
 Files are read by ``geo.io.read_vector`` (driver allowlist, CRS rules, geometry repair
-reported). Each feature becomes a space through ``services.create_space`` /
+reported). Each feature becomes a space through ``services.spaces.create_space`` /
 ``update_space``, so the same rules apply as in the API: allowed geometry types, kind and
 geometry matching, placement in a district (with ``--district``, inside that district). The
 whole import is one transaction: by default one refused feature writes nothing and the
@@ -27,10 +27,11 @@ from django.db import transaction
 from geo.io import VectorFileError, read_vector
 from neighborhoods.models import District
 from neighborhoods.text import cell_text, normalize_name
-from publicspaces import services
 from publicspaces.geometry import from_shapely
 from publicspaces.models import PublicSpace, SpaceKind
 from publicspaces.scope import SpaceScope
+from publicspaces.services.common import OutOfScope
+from publicspaces.services.spaces import create_space, update_space
 
 
 class SpaceImportError(Exception):
@@ -243,7 +244,7 @@ def import_space_files(
                     seen[key] = where
                 except ValidationError as exc:
                     refusals.append((file_index, number, f"{where}: {_messages(exc)}"))
-                except services.OutOfScope:
+                except OutOfScope:
                     # --district, and the id is that of a space of another district.
                     refusals.append(
                         (
@@ -328,9 +329,7 @@ def _import_row(
     # Each row in its own savepoint: with skip_bad, a refused row leaves no trace.
     with transaction.atomic():
         if existing is None:
-            services.create_space(
-                user=None, external_id=key, is_demo=is_demo, within=within, **values
-            )
+            create_space(user=None, external_id=key, is_demo=is_demo, within=within, **values)
             report.created.append(where)
             return key
         changes = {
@@ -345,6 +344,6 @@ def _import_row(
         if not changes:
             report.unchanged.append(where)
             return key
-        services.update_space(user=None, space=existing, changes=changes, within=within)
+        update_space(user=None, space=existing, changes=changes, within=within)
         report.updated.append(where)
     return key

@@ -88,7 +88,7 @@ class PublicSpace(models.Model):
     condition = models.CharField(
         _("condition"), max_length=20, choices=Condition.choices, default=Condition.DEGRADED
     )
-    # {"lighting": 0-2, "cleanliness": 0-2, ...}; see services.AUDIT_ITEMS.
+    # {"lighting": 0-2, "cleanliness": 0-2, ...}; see services.spaces.AUDIT_ITEMS.
     audit = models.JSONField(_("audit checklist"), default=dict, blank=True)
     audited_on = models.DateField(_("audited on"), null=True, blank=True)
     condition_score = models.PositiveSmallIntegerField(

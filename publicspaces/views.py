@@ -46,7 +46,7 @@ from geo.geojson import feature_queryset
 from incidents.api.views import csv_cell
 from neighborhoods.models import District, Neighborhood
 from neighborhoods.selectors import attributions
-from publicspaces import photos, selectors, services
+from publicspaces import photos, selectors
 from publicspaces.forms import (
     ActivityForm,
     AuditForm,
@@ -74,6 +74,25 @@ from publicspaces.models import (
     SpaceKind,
 )
 from publicspaces.scope import scope_for
+from publicspaces.services.activities import log_activity
+from publicspaces.services.common import NotAllowed, OutOfScope, VersionConflict, region_today
+from publicspaces.services.photos import add_photo
+from publicspaces.services.projects import (
+    STEP_DATE_FIELD,
+    STEP_PATH,
+    allowed_transitions,
+    create_project,
+    get_or_create_partner,
+    transition_project,
+)
+from publicspaces.services.spaces import (
+    AUDIT_ITEMS,
+    AUDIT_LABELS,
+    AUDIT_MAX,
+    create_space,
+    record_audit,
+    update_space,
+)
 
 SPACES_PER_PAGE = 50
 HISTORY_LIMIT = 200
@@ -253,7 +272,7 @@ def space_create(request):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            space = services.create_space(
+            space = create_space(
                 user=request.user,
                 name=data["name"],
                 kind=data["kind"],
@@ -264,7 +283,7 @@ def space_create(request):
             )
         except ValidationError as exc:
             add_service_errors(form, exc, GEOM_FIELDS)
-        except services.NotAllowed:
+        except NotAllowed:
             raise PermissionDenied from None
         else:
             messages.success(request, _("The space was saved."))
@@ -277,8 +296,8 @@ def space_create(request):
 
 def _steps(project: RecoveryProject) -> list[dict]:
     steps = []
-    for status in services.STEP_PATH:  # cancelled is shown apart
-        date = getattr(project, services.STEP_DATE_FIELD[status])
+    for status in STEP_PATH:  # cancelled is shown apart
+        date = getattr(project, STEP_DATE_FIELD[status])
         steps.append(
             {
                 "status": status,
@@ -386,8 +405,7 @@ def _change(model, name: str, old, new, *, names: _HistoryNames, created: bool =
     def show(value):
         if name == "audit" and isinstance(value, dict):
             value = ", ".join(
-                f"{services.AUDIT_LABELS.get(k, k)}: {v}/{services.AUDIT_MAX}"
-                for k, v in value.items()
+                f"{AUDIT_LABELS.get(k, k)}: {v}/{AUDIT_MAX}" for k, v in value.items()
             )
         elif name == "size" and isinstance(value, list):
             value = " × ".join(str(v) for v in value)
@@ -478,7 +496,7 @@ def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dic
     ).order_by("-identified_on", "-id")
     blocks = []
     for project in projects:
-        allowed = services.allowed_transitions(project.status)
+        allowed = allowed_transitions(project.status)
         transition_form = bound.get(("transition", project.pk)) or TransitionForm(
             prefix=f"t{project.pk}"
         )
@@ -559,11 +577,11 @@ def _detail_page(request, space: PublicSpace, status: int = 200, **bound):
         "space_form": bound.get("space_form") or SpaceForm(initial=initial_space),
         "geometry_form": geometry_form,
         "audit_form": bound.get("audit_form") or AuditForm(initial=audit_initial),
-        "audit_items": services.AUDIT_ITEMS,
+        "audit_items": AUDIT_ITEMS,
         "project_form": bound.get("project_form") or (None if has_open else ProjectForm()),
         "projects": _project_blocks(space, can_edit, bound.get("per_project") or {}),
         "activity_form": bound.get("activity_form")
-        or ActivityForm(initial={"date": services.region_today(space.region)}),
+        or ActivityForm(initial={"date": region_today(space.region)}),
         "activities": space.activities.select_related("project")[:100],
         "history": _history_rows(space),
         "map_config": config,
@@ -585,12 +603,12 @@ def _service_call(form, call, field_map=None) -> bool:
     except ValidationError as exc:
         add_service_errors(form, exc, field_map)
         return False
-    except services.VersionConflict as exc:
+    except VersionConflict as exc:
         form.add_error(None, str(exc))
         return False
-    except services.OutOfScope:
+    except OutOfScope:
         raise Http404 from None
-    except services.NotAllowed:
+    except NotAllowed:
         raise PermissionDenied from None
     return True
 
@@ -602,7 +620,7 @@ def space_edit(request, pk: int):
     form = SpaceForm(request.POST)
     if form.is_valid() and _service_call(
         form,
-        lambda: services.update_space(user=request.user, space=space, changes=form.cleaned_data),
+        lambda: update_space(user=request.user, space=space, changes=form.cleaned_data),
     ):
         messages.success(request, _("The space was saved."))
         return redirect(_detail_url(space))
@@ -616,7 +634,7 @@ def space_geometry(request, pk: int):
     form = GeometryForm(request.POST)
     if form.is_valid() and _service_call(
         form,
-        lambda: services.update_space(
+        lambda: update_space(
             user=request.user,
             space=space,
             changes={"geom": form.cleaned_data["geometry"]},
@@ -636,7 +654,7 @@ def space_audit(request, pk: int):
     form = AuditForm(request.POST)
     if form.is_valid() and _service_call(
         form,
-        lambda: services.record_audit(
+        lambda: record_audit(
             user=request.user,
             space=space,
             answers=form.answers(),
@@ -659,11 +677,11 @@ def project_create(request, pk: int):
         partners = []
         if data["partner_name"]:
             partners.append(
-                services.get_or_create_partner(
+                get_or_create_partner(
                     user=request.user, name=data["partner_name"], kind=data["partner_kind"]
                 )
             )
-        services.create_project(
+        create_project(
             user=request.user,
             space=space,
             title=data["title"],
@@ -688,7 +706,7 @@ def project_transition(request, pk: int):
     form = TransitionForm(request.POST, prefix=f"t{project.pk}")
     if form.is_valid() and _service_call(
         form,
-        lambda: services.transition_project(
+        lambda: transition_project(
             user=request.user,
             project=project,
             to_status=form.cleaned_data["to_status"],
@@ -722,7 +740,7 @@ def project_photo(request, pk: int):
     form = PhotoForm(request.POST, request.FILES, prefix=f"ph{project.pk}")
     if form.is_valid() and _service_call(
         form,
-        lambda: services.add_photo(
+        lambda: add_photo(
             user=request.user,
             project=project,
             image=form.cleaned_data["image"],
@@ -751,7 +769,7 @@ def activity_create(request, pk: int):
         data = {k: v for k, v in form.cleaned_data.items()}
         if _service_call(
             form,
-            lambda: services.log_activity(user=request.user, space=space, project=project, **data),
+            lambda: log_activity(user=request.user, space=space, project=project, **data),
         ):
             messages.success(request, _("The activity was logged."))
             return redirect(_detail_url(space, "activities"))

@@ -25,8 +25,11 @@ from hotspots.models import HotspotRun, HotspotValidation, HotspotZone
 from incidents.models import RefusedRow
 from incidents.tests.factories import make_incident
 from neighborhoods.models import BoundarySource, District, Neighborhood
-from publicspaces import services
 from publicspaces.models import ChangeRecord
+from publicspaces.services.activities import log_activity
+from publicspaces.services.photos import add_photo
+from publicspaces.services.projects import create_project, get_or_create_partner
+from publicspaces.services.spaces import create_space
 from tests.geodata import grid_cell
 
 pytestmark = pytest.mark.django_db
@@ -69,25 +72,25 @@ def world(make_region, django_user_model, settings, tmp_path):
 
     municipal = users["municipal"]
     where = Point(-77.095, -12.085, srid=4326)
-    space = services.create_space(
+    space = create_space(
         user=municipal, name="Parque Norte", kind="park", geom=_square(where.x, where.y)
     )
-    partner = services.get_or_create_partner(user=municipal, name="Vecinos", kind="community")
-    project = services.create_project(
+    partner = get_or_create_partner(user=municipal, name="Vecinos", kind="community")
+    project = create_project(
         user=municipal,
         space=space,
         title="Obra",
         identified_on=dt.date(2025, 1, 2),
         partners=[partner],
     )
-    photo = services.add_photo(
+    photo = add_photo(
         user=municipal,
         project=project,
         image=SimpleUploadedFile("a.jpg", _jpeg()),
         stage="before",
         caption="antes",
     )
-    activity = services.log_activity(
+    activity = log_activity(
         user=municipal,
         space=space,
         project=project,

@@ -54,8 +54,11 @@ from hotspots.tests.hotspot_fixtures import (  # noqa: F401  (fixtures)
 )
 from incidents.models import ImportBatch
 from incidents.tests.factories import make_user
-from publicspaces import services as space_services
 from publicspaces.models import Partner, ProjectStatus, SpaceKind
+from publicspaces.services.activities import log_activity
+from publicspaces.services.photos import add_photo
+from publicspaces.services.projects import create_project, transition_project
+from publicspaces.services.spaces import create_space
 from publicspaces.tests.conftest import jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
@@ -102,13 +105,13 @@ def fuzz_data(gistar_run, django_user_model) -> dict[str, dict]:
     region = gistar_run.region
     program = make_user(django_user_model, Role.PROGRAM, username="fuzz-program", is_staff=True)
     lon, lat = cluster_lonlat(0)
-    space = space_services.create_space(
+    space = create_space(
         user=program, name="Parque Fuzz", kind=SpaceKind.PARK, geom=square(lon, lat)
     )
-    space_services.create_space(
+    create_space(
         user=program, name="Losa Fuzz", kind=SpaceKind.SPORTS_FIELD, geom=square(lon + 0.002, lat)
     )
-    project = space_services.create_project(
+    project = create_project(
         user=program, space=space, title="Recuperación", identified_on=dt.date(2023, 6, 1)
     )
     for step, on in (
@@ -116,16 +119,14 @@ def fuzz_data(gistar_run, django_user_model) -> dict[str, dict]:
         (ProjectStatus.IN_WORKS, dt.date(2023, 8, 1)),
         (ProjectStatus.RECOVERED, dt.date(2024, 2, 1)),
     ):
-        project = space_services.transition_project(
-            user=program, project=project, to_status=step, on=on
-        )
-    photo = space_services.add_photo(
+        project = transition_project(user=program, project=project, to_status=step, on=on)
+    photo = add_photo(
         user=program,
         project=project,
         image=SimpleUploadedFile("after.jpg", jpeg_bytes()),
         stage="after",
     )
-    activity = space_services.log_activity(
+    activity = log_activity(
         user=program, space=space, date=dt.date(2024, 3, 1), kind="sport", participants=12
     )
     Partner.objects.create(name="Junta vecinal", kind="community")

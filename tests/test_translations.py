@@ -22,7 +22,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
-from publicspaces import services
+from publicspaces.services.activities import log_activity
+from publicspaces.services.projects import create_project
+from publicspaces.services.spaces import AUDIT_ITEMS, create_space
 from publicspaces.tests.conftest import (  # noqa: F401 (fixtures)
     districts,
     inside_norte,
@@ -211,21 +213,19 @@ def english_leftovers(page: str) -> list[str]:
 def space_pages(users, settings, tmp_path):  # noqa: F811 (the imported fixture)
     settings.MEDIA_ROOT = str(tmp_path / "media")
     p = inside_norte()
-    space = services.create_space(
+    space = create_space(
         user=None,
         name="Parque Norte",
         kind="park",
         geom=square(p.x, p.y),
         address="Av. 1",
-        audit={item: 1 for item in services.AUDIT_ITEMS},
+        audit={item: 1 for item in AUDIT_ITEMS},
         audited_on=dt.date(2024, 1, 10),
     )
-    project = services.create_project(
+    project = create_project(
         user=None, space=space, title="Recuperar el parque", identified_on=dt.date(2024, 1, 15)
     )
-    services.log_activity(
-        user=None, space=space, project=project, date=dt.date(2024, 2, 1), kind="workshop"
-    )
+    log_activity(user=None, space=space, project=project, date=dt.date(2024, 2, 1), kind="workshop")
     return {
         "/": (None, reverse("public-map")),
         "login": (None, reverse("login")),

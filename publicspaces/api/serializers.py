@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from publicspaces import selectors, services
+from publicspaces import selectors
 from publicspaces.geometry import geometry_as_geojson, parse_geojson_geometry
 from publicspaces.models import (
     Activity,
@@ -21,6 +21,9 @@ from publicspaces.models import (
     SpaceKind,
 )
 from publicspaces.scope import scope_for
+from publicspaces.services import projects
+from publicspaces.services.projects import STEP_DATE_FIELD
+from publicspaces.services.spaces import AUDIT_ITEMS, AUDIT_MAX
 
 
 @extend_schema_field(
@@ -75,8 +78,8 @@ class SpaceInputSerializer(serializers.Serializer):
 
 class AuditSerializer(serializers.Serializer):
     answers = serializers.DictField(
-        child=serializers.IntegerField(min_value=0, max_value=services.AUDIT_MAX),
-        help_text="each of " + ", ".join(services.AUDIT_ITEMS) + ": 0 bad, 1 fair, 2 good",
+        child=serializers.IntegerField(min_value=0, max_value=AUDIT_MAX),
+        help_text="each of " + ", ".join(AUDIT_ITEMS) + ": 0 bad, 1 fair, 2 good",
     )
     audited_on = serializers.DateField(required=False)
 
@@ -197,7 +200,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         extra_kwargs = {"identified_on": {"required": False}}
 
     def get_allowed_transitions(self, project) -> list[str]:
-        return list(services.allowed_transitions(project.status))
+        return list(projects.allowed_transitions(project.status))
 
     def validate(self, attrs):
         if self.instance is None:
@@ -205,7 +208,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             # transitions (create_project takes none of them).
             later = [
                 field
-                for status, field in services.STEP_DATE_FIELD.items()
+                for status, field in STEP_DATE_FIELD.items()
                 if status != ProjectStatus.IDENTIFIED and field in attrs
             ]
             if later:

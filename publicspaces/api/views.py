@@ -34,11 +34,22 @@ from config.api import GEOJSON_MEDIA_TYPE, JSONParser
 from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
 from incidents.api.views import PlannerAPIView
 from incidents.models import Family
-from publicspaces import selectors, services
+from publicspaces import selectors
 from publicspaces.api import serializers as s
 from publicspaces.models import Condition, Partner, SpaceKind
 from publicspaces.photos import upload_too_large
 from publicspaces.scope import scope_for
+from publicspaces.services.activities import delete_activity, log_activity, update_activity
+from publicspaces.services.common import NotAllowed, VersionConflict
+from publicspaces.services.photos import add_photo, delete_photo
+from publicspaces.services.projects import (
+    create_project,
+    delete_project,
+    get_or_create_partner,
+    transition_project,
+    update_project,
+)
+from publicspaces.services.spaces import create_space, delete_space, record_audit, update_space
 
 PRIVATE = "private, no-store"
 PUBLIC_MAX_AGE = 300
@@ -74,9 +85,9 @@ def service_errors():
     except DjangoValidationError as exc:
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         raise ValidationError(detail) from None
-    except services.NotAllowed as exc:
+    except NotAllowed as exc:
         raise PermissionDenied(str(exc)) from None
-    except services.VersionConflict as exc:
+    except VersionConflict as exc:
         raise Conflict(str(exc)) from None
     except ObjectDoesNotExist:
         raise NotFound() from None
@@ -172,7 +183,7 @@ class SpaceListView(StaffAPIView):
         values = dict(data.validated_data)
         values.pop("version", None)
         with service_errors():
-            space = services.create_space(user=request.user, **values)
+            space = create_space(user=request.user, **values)
         return Response(s.SpaceFeatureSerializer(space).data, status=status.HTTP_201_CREATED)
 
 
@@ -196,7 +207,7 @@ class SpaceDetailView(StaffAPIView):
         changes = dict(data.validated_data)
         expected = changes.pop("version", None)
         with service_errors():
-            space = services.update_space(
+            space = update_space(
                 user=request.user, space=space, changes=changes, expected_version=expected
             )
         return Response(s.SpaceFeatureSerializer(space).data)
@@ -205,7 +216,7 @@ class SpaceDetailView(StaffAPIView):
     def delete(self, request, pk):
         space = self.get_space(request, pk)
         with service_errors():
-            services.delete_space(user=request.user, space=space)
+            delete_space(user=request.user, space=space)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -218,7 +229,7 @@ class SpaceAuditView(StaffAPIView):
         data = s.AuditSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with service_errors():
-            space = services.record_audit(
+            space = record_audit(
                 user=request.user,
                 space=space,
                 answers=data.validated_data["answers"],
@@ -259,7 +270,7 @@ class ProjectListView(StaffAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         with service_errors():
-            project = services.create_project(user=request.user, **values)
+            project = create_project(user=request.user, **values)
         return Response(s.ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -287,14 +298,14 @@ class ProjectDetailView(StaffAPIView):
             raise ValidationError({"space": ["A project cannot move to another space."]})
         changes.pop("space", None)
         with service_errors():
-            project = services.update_project(user=request.user, project=project, changes=changes)
+            project = update_project(user=request.user, project=project, changes=changes)
         return Response(s.ProjectSerializer(project).data)
 
     @extend_schema(responses={204: None}, tags=["public spaces"])
     def delete(self, request, pk):
         project = self.get_project(request, pk)
         with service_errors():
-            services.delete_project(user=request.user, project=project)
+            delete_project(user=request.user, project=project)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -311,7 +322,7 @@ class ProjectTransitionView(StaffAPIView):
         data = s.TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with service_errors():
-            project = services.transition_project(
+            project = transition_project(
                 user=request.user,
                 project=project,
                 to_status=data.validated_data["status"],
@@ -350,7 +361,7 @@ class ProjectPhotoListView(StaffAPIView):
         data = s.PhotoUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with service_errors():
-            photo = services.add_photo(user=request.user, project=project, **data.validated_data)
+            photo = add_photo(user=request.user, project=project, **data.validated_data)
         return Response(s.PhotoSerializer(photo).data, status=status.HTTP_201_CREATED)
 
 
@@ -365,7 +376,7 @@ class PhotoDetailView(StaffAPIView):
     def delete(self, request, pk):
         photo = self.get_visible(selectors.photos_visible_to(request.user), pk)
         with service_errors():
-            services.delete_photo(user=request.user, photo=photo)
+            delete_photo(user=request.user, photo=photo)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -392,7 +403,7 @@ class ActivityListView(StaffAPIView):
         data = s.ActivitySerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         with service_errors():
-            activity = services.log_activity(user=request.user, **data.validated_data)
+            activity = log_activity(user=request.user, **data.validated_data)
         return Response(s.ActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
 
 
@@ -416,16 +427,14 @@ class ActivityDetailView(StaffAPIView):
             raise ValidationError({"space": ["An activity cannot move to another space."]})
         changes.pop("space", None)
         with service_errors():
-            activity = services.update_activity(
-                user=request.user, activity=activity, changes=changes
-            )
+            activity = update_activity(user=request.user, activity=activity, changes=changes)
         return Response(s.ActivitySerializer(activity).data)
 
     @extend_schema(responses={204: None}, tags=["public spaces"])
     def delete(self, request, pk):
         activity = self.get_activity(request, pk)
         with service_errors():
-            services.delete_activity(user=request.user, activity=activity)
+            delete_activity(user=request.user, activity=activity)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -439,7 +448,7 @@ class PartnerListView(StaffAPIView):
         data = s.PartnerSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with service_errors():
-            partner = services.get_or_create_partner(user=request.user, **data.validated_data)
+            partner = get_or_create_partner(user=request.user, **data.validated_data)
         return Response(s.PartnerSerializer(partner).data, status=status.HTTP_201_CREATED)
 
 

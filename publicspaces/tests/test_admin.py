@@ -4,8 +4,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from publicspaces import services
 from publicspaces.models import ChangeRecord, ProjectPhoto, PublicSpace, RecoveryProject
+from publicspaces.services.projects import create_project
+from publicspaces.services.spaces import create_space
 from publicspaces.tests.conftest import inside_norte, inside_sur, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
@@ -14,13 +15,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def spaces(users):
     return {
-        "north": services.create_space(
+        "north": create_space(
             user=users["norte"],
             name="Parque Norte",
             kind="park",
             geom=square(inside_norte().x, inside_norte().y),
         ),
-        "south": services.create_space(
+        "south": create_space(
             user=users["sur"],
             name="Plaza Sur",
             kind="plaza",
@@ -98,7 +99,7 @@ def test_moving_a_space_outside_in_the_admin_is_refused(client, users, spaces):
 
 def test_project_steps_in_the_admin(client, users, spaces):
     client.force_login(users["norte"])
-    project = services.create_project(
+    project = create_project(
         user=users["norte"], space=spaces["north"], title="Obra", identified_on=dt.date(2025, 1, 2)
     )
     url = reverse("admin:publicspaces_recoveryproject_change", args=[project.pk])
@@ -123,7 +124,7 @@ def test_project_steps_in_the_admin(client, users, spaces):
     project.refresh_from_db()
     assert project.status == "planned" and project.planned_on == dt.date(2025, 2, 1)
 
-    other = services.create_project(
+    other = create_project(
         user=users["sur"], space=spaces["south"], title="Sur", identified_on=dt.date(2025, 1, 2)
     )
     other_url = reverse("admin:publicspaces_recoveryproject_change", args=[other.pk])
@@ -135,7 +136,7 @@ def test_project_steps_in_the_admin(client, users, spaces):
 
 def test_photo_upload_in_the_admin_is_validated(client, users, spaces, media_root):
     client.force_login(users["norte"])
-    project = services.create_project(
+    project = create_project(
         user=users["norte"], space=spaces["north"], title="Obra", identified_on=dt.date(2025, 1, 2)
     )
     url = reverse("admin:publicspaces_projectphoto_add")

@@ -6,8 +6,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import ExifTags, Image
 
-from publicspaces import services
 from publicspaces.models import ChangeRecord, ProjectPhoto, PublicSpace, SpaceKind
+from publicspaces.services.projects import create_project
+from publicspaces.services.spaces import create_space
 from publicspaces.tests.conftest import inside_norte, inside_sur, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
@@ -35,13 +36,13 @@ def _feature(name, where, kind="park"):
 
 @pytest.fixture
 def spaces(users):
-    north = services.create_space(
+    north = create_space(
         user=users["norte"],
         name="Parque Norte",
         kind=SpaceKind.PARK,
         geom=square(inside_norte().x, inside_norte().y),
     )
-    south = services.create_space(
+    south = create_space(
         user=users["sur"],
         name="Plaza Sur",
         kind=SpaceKind.PLAZA,
@@ -248,7 +249,7 @@ def test_project_flow_with_photos_activity_and_history(client, users, spaces, me
 
 
 def test_activities_and_projects_of_another_district_are_hidden(client, users, spaces):
-    project = services.create_project(
+    project = create_project(
         user=users["sur"], space=spaces["south"], title="Sur", identified_on=dt.date(2025, 1, 1)
     )
     client.force_login(users["norte"])
@@ -284,7 +285,7 @@ def test_planner_reads_but_cannot_write(client, users, spaces):
 
 @pytest.fixture
 def project(users, spaces):
-    return services.create_project(
+    return create_project(
         user=users["norte"], space=spaces["north"], title="P", identified_on=dt.date(2025, 1, 1)
     )
 

@@ -9,8 +9,11 @@ from django.contrib.gis.geos import Point
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from incidents.models import Category, ImportBatch, Incident, IncidentSource, SourceLabel
-from publicspaces import services
 from publicspaces.models import SpaceKind
+from publicspaces.services.activities import log_activity
+from publicspaces.services.photos import add_photo
+from publicspaces.services.projects import create_project, transition_project
+from publicspaces.services.spaces import create_space
 from publicspaces.tests.conftest import inside_norte, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +43,7 @@ def _body(response):
 
 def _space(user, name, dlon, dlat=0.005, kind=SpaceKind.PARK):
     where = inside_norte(dlon, dlat)
-    return services.create_space(
+    return create_space(
         user=user,
         name=name,
         kind=kind,
@@ -51,7 +54,7 @@ def _space(user, name, dlon, dlat=0.005, kind=SpaceKind.PARK):
 
 
 def _advance(user, space, until: str, recovered_on=dt.date(2025, 6, 1)):
-    project = services.create_project(
+    project = create_project(
         user=user, space=space, title="Obra", identified_on=dt.date(2025, 1, 10)
     )
     steps = [
@@ -61,7 +64,7 @@ def _advance(user, space, until: str, recovered_on=dt.date(2025, 6, 1)):
         ("maintained", dt.date(2025, 12, 15)),
     ]
     for status, day in steps:
-        project = services.transition_project(user=user, project=project, to_status=status, on=day)
+        project = transition_project(user=user, project=project, to_status=status, on=day)
         if status == until:
             break
     return project
@@ -78,14 +81,14 @@ def test_public_layer_shows_only_recovered_and_maintained_without_personal_data(
     _advance(user, in_works, "in_works")
     project = _advance(user, recovered, "recovered")
     _advance(user, maintained, "maintained")
-    services.add_photo(
+    add_photo(
         user=user,
         project=project,
         image=SimpleUploadedFile("x.jpg", jpeg_bytes()),
         stage="after",
         caption="Foto de Rosa Pérez",
     )
-    services.log_activity(
+    log_activity(
         user=user,
         space=recovered,
         date=dt.date(2025, 7, 1),
@@ -152,14 +155,14 @@ def _lima(*args):
 
 
 def test_planner_layer_counts_incidents_before_and_after_recovery(client, users, incident_factory):
-    space = services.create_space(
+    space = create_space(
         user=users["program"],
         name="Plaza",
         kind=SpaceKind.PLAZA,
         geom=Point(-77.095, -12.085, srid=4326),
     )
     _advance(users["program"], space, "recovered", recovered_on=dt.date(2025, 6, 1))
-    services.create_space(  # never recovered: not in the layer
+    create_space(  # never recovered: not in the layer
         user=users["program"],
         name="Lote",
         kind="vacant_lot",
@@ -221,7 +224,7 @@ def test_after_complete_uses_the_regions_date(
     from publicspaces import selectors
 
     settings.TIME_ZONE = "UTC"
-    space = services.create_space(
+    space = create_space(
         user=users["program"],
         name="Plaza",
         kind=SpaceKind.PLAZA,

@@ -17,10 +17,24 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
-from publicspaces import forms, services
+from publicspaces import forms
 from publicspaces.models import Activity, ProjectStatus, PublicSpace
+from publicspaces.services.activities import log_activity
+from publicspaces.services.photos import add_photo
+from publicspaces.services.projects import (
+    allowed_transitions,
+    create_project,
+    get_or_create_partner,
+    transition_project,
+)
+from publicspaces.services.spaces import (
+    AUDIT_ITEMS,
+    compute_condition_score,
+    create_space,
+    update_space,
+)
 from publicspaces.tests.conftest import inside_norte, inside_sur, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
@@ -45,14 +59,14 @@ def polygon_json(lon: float, lat: float, half: float = 0.0005) -> str:
 def spaces(users):
     p = inside_norte()
     s = inside_sur()
-    norte = services.create_space(
+    norte = create_space(
         user=None, name="Parque Norte", kind="park", geom=square(p.x, p.y), address="Av. 1"
     )
-    norte_lamp = services.create_space(
+    norte_lamp = create_space(
         user=None, name="=HYPERLINK(1)", kind="lighting_point", geom=inside_norte(0.002, 0.002)
     )
-    sur = services.create_space(user=None, name="Plaza Sur", kind="plaza", geom=square(s.x, s.y))
-    sur_project = services.create_project(user=None, space=sur, title="Recuperar la plaza")
+    sur = create_space(user=None, name="Plaza Sur", kind="plaza", geom=square(s.x, s.y))
+    sur_project = create_project(user=None, space=sur, title="Recuperar la plaza")
     return {"norte": norte, "norte_lamp": norte_lamp, "sur": sur, "sur_project": sur_project}
 
 
@@ -121,7 +135,7 @@ def test_program_staff_see_every_district(client, users, spaces):
 
 def test_every_url_of_another_districts_space_is_a_404(client, users, spaces, media_root):
     sur, project = spaces["sur"], spaces["sur_project"]
-    photo = services.add_photo(
+    photo = add_photo(
         user=None,
         project=project,
         image=SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg"),
@@ -140,7 +154,7 @@ def test_every_url_of_another_districts_space_is_a_404(client, users, spaces, me
             "geometry": polygon_json(inside_norte().x, inside_norte().y),
             "version": sur.version,
         },
-        reverse("publicspaces:audit", args=[sur.pk]): {i: "2" for i in services.AUDIT_ITEMS},
+        reverse("publicspaces:audit", args=[sur.pk]): {i: "2" for i in AUDIT_ITEMS},
         reverse("publicspaces:project-create", args=[sur.pk]): {"title": "Mine"},
         reverse("publicspaces:activity-create", args=[sur.pk]): {
             "date": "2024-01-01",
@@ -284,7 +298,7 @@ def test_moving_a_shape_into_another_district_is_refused(client, users, spaces):
 
 def test_a_stale_version_is_refused(client, users, spaces):
     space = spaces["norte"]
-    services.update_space(user=None, space=space, changes={"name": "Renamed"})
+    update_space(user=None, space=space, changes={"name": "Renamed"})
     p = inside_norte(0.007, 0.007)
     response = logged(client, users["norte"]).post(
         reverse("publicspaces:geometry", args=[space.pk]),
@@ -314,9 +328,7 @@ def test_details_and_audit_are_saved(client, users, spaces):
     assert response.status_code == 302
     space.refresh_from_db()
     assert space.name == "Parque Renovado"
-    assert space.condition_score == services.compute_condition_score(
-        {k: int(v) for k, v in answers.items()}
-    )
+    assert space.condition_score == compute_condition_score({k: int(v) for k, v in answers.items()})
     history = client.get(reverse("publicspaces:detail", args=[space.pk])).context["history"]
     assert [row["record"].action for row in history][:2] == ["audited", "updated"]
 
@@ -354,7 +366,7 @@ def test_the_project_moves_step_by_step_with_only_the_allowed_buttons(
         [block] = page.context["projects"]
         return [t["value"] for t in block["transitions"]]
 
-    assert buttons() == list(services.allowed_transitions("identified"))
+    assert buttons() == list(allowed_transitions("identified"))
     # A step that skips one is refused, with the service's message.
     response = _transition(client, project, "recovered")
     assert response.status_code == 400
@@ -363,7 +375,7 @@ def test_the_project_moves_step_by_step_with_only_the_allowed_buttons(
     assert project.status == "identified"
 
     assert _transition(client, project, "planned", "2024-02-01").status_code == 302
-    assert buttons() == list(services.allowed_transitions("planned"))
+    assert buttons() == list(allowed_transitions("planned"))
     # A date before the previous step is refused next to the date.
     response = _transition(client, project, "in_works", "2024-01-15")
     assert response.status_code == 400
@@ -402,7 +414,7 @@ def test_the_project_moves_step_by_step_with_only_the_allowed_buttons(
 def test_a_file_that_is_not_an_image_is_refused_next_to_the_field(
     client, users, spaces, media_root
 ):
-    project = services.create_project(user=None, space=spaces["norte"], title="P")
+    project = create_project(user=None, space=spaces["norte"], title="P")
     response = logged(client, users["norte"]).post(
         reverse("publicspaces:project-photo", args=[project.pk]),
         {
@@ -423,8 +435,8 @@ def test_a_file_that_is_not_an_image_is_refused_next_to_the_field(
 
 def test_photo_files_follow_the_scope_until_the_space_is_public(client, users, spaces, media_root):
     space = spaces["norte"]
-    project = services.create_project(user=None, space=space, title="P")
-    photo = services.add_photo(
+    project = create_project(user=None, space=space, title="P")
+    photo = add_photo(
         user=None,
         project=project,
         image=SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg"),
@@ -443,7 +455,7 @@ def test_photo_files_follow_the_scope_until_the_space_is_public(client, users, s
     client.logout()
     # Recovered: on the public layer, so anyone may load it.
     for status in ("planned", "in_works", "recovered"):
-        services.transition_project(user=None, project=project, to_status=status)
+        transition_project(user=None, project=project, to_status=status)
     public_urls = [
         p["url"]
         for f in json.loads(b"".join(client.get(reverse("publicspace-public")).streaming_content))[
@@ -501,7 +513,7 @@ def _csv(response) -> list[dict]:
 
 
 def test_list_filters_and_csv_export_share_the_filter_and_the_scope(client, users, spaces):
-    services.create_project(user=None, space=spaces["norte"], title="P")
+    create_project(user=None, space=spaces["norte"], title="P")
     logged(client, users["norte"])
     list_url = reverse("publicspaces:list")
     export_url = reverse("publicspaces:export")
@@ -570,7 +582,7 @@ def test_planner_layer_settings_are_for_readers_of_every_district(client, users)
 def test_an_oversized_photo_upload_on_the_page_is_refused_before_it_is_read(
     client, users, spaces, settings, media_root
 ):
-    project = services.create_project(user=None, space=spaces["norte"], title="P")
+    project = create_project(user=None, space=spaces["norte"], title="P")
     settings.PUBLICSPACES_PHOTO_MAX_BYTES = 1000
     response = logged(client, users["norte"]).post(
         reverse("publicspaces:project-photo", args=[project.pk]),
@@ -585,7 +597,7 @@ def test_date_fields_keep_their_value_on_spanish_pages(client, users, spaces):
     """<input type=date> only takes yyyy-mm-dd: the Spanish date format would empty it."""
     space = spaces["norte"]
     logged(client, users["norte"])
-    answers = {item: "2" for item in services.AUDIT_ITEMS}
+    answers = {item: "2" for item in AUDIT_ITEMS}
     response = client.post(
         reverse("publicspaces:audit", args=[space.pk]), {**answers, "audited_on": "2025-11-01"}
     )
@@ -626,8 +638,8 @@ def _changes_of(row) -> dict:
 
 def test_the_history_shows_names_shapes_and_each_change_once(client, users, spaces, districts):
     space = spaces["norte"]
-    partner = services.get_or_create_partner(user=None, name="Vecinos Unidos", kind="community")
-    project = services.create_project(
+    partner = get_or_create_partner(user=None, name="Vecinos Unidos", kind="community")
+    project = create_project(
         user=None,
         space=space,
         title="Recuperar",
@@ -635,11 +647,11 @@ def test_the_history_shows_names_shapes_and_each_change_once(client, users, spac
         partners=[partner.pk],
     )
     for status, day in (("planned", 1), ("in_works", 2), ("recovered", 3)):
-        services.transition_project(
+        transition_project(
             user=None, project=project, to_status=status, on=datetime.date(2024, 2, day)
         )
     p = inside_norte(0.003, 0.003)
-    services.update_space(user=None, space=space, changes={"geom": square(p.x, p.y)})
+    update_space(user=None, space=space, changes={"geom": square(p.x, p.y)})
     logged(client, users["norte"])
     client.post(reverse("set_language"), {"language": "en"})
     rows = _history(client, space)
@@ -683,9 +695,9 @@ def test_the_history_shows_names_shapes_and_each_change_once(client, users, spac
 
 def test_history_titles_follow_the_readers_language(client, users, spaces, media_root):
     space = spaces["norte"]
-    project = services.create_project(user=None, space=space, title="Recuperar")
+    project = create_project(user=None, space=space, title="Recuperar")
     with translation.override("en"):
-        services.log_activity(
+        log_activity(
             user=None,
             space=space,
             date=datetime.date(2024, 2, 1),
@@ -693,7 +705,7 @@ def test_history_titles_follow_the_readers_language(client, users, spaces, media
             participants=3,
             project=project,
         )
-        services.add_photo(
+        add_photo(
             user=None,
             project=project,
             stage="before",
@@ -727,7 +739,7 @@ def test_the_activity_form_starts_on_the_regions_date(
     settings.TIME_ZONE = "UTC"
     logged(client, users["norte"])
     now = datetime.datetime(2025, 12, 1, 3, 0, tzinfo=datetime.UTC)
-    monkeypatch.setattr(services.timezone, "now", lambda: now)
+    monkeypatch.setattr(timezone, "now", lambda: now)
     response = client.get(reverse("publicspaces:detail", args=[spaces["norte"].pk]))
     form = response.context["activity_form"]
     assert str(form["date"].value()) == "2025-11-30"

@@ -15,9 +15,10 @@ from django.urls import reverse
 from django.utils import translation
 from PIL import Image, ImageFile, JpegImagePlugin
 
-from publicspaces import services
 from publicspaces.models import ChangeRecord, ProjectPhoto
 from publicspaces.photos import clean_photo
+from publicspaces.services.projects import create_project
+from publicspaces.services.spaces import create_space
 from publicspaces.tests.conftest import inside_norte, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
@@ -52,13 +53,13 @@ def never_decodes(monkeypatch):
 
 @pytest.fixture
 def project(users):
-    space = services.create_space(
+    space = create_space(
         user=users["norte"],
         name="Parque Norte",
         kind="park",
         geom=square(inside_norte().x, inside_norte().y),
     )
-    return services.create_project(
+    return create_project(
         user=users["norte"], space=space, title="Obra", identified_on=dt.date(2025, 1, 2)
     )
 

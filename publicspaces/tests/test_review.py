@@ -17,9 +17,13 @@ from django.urls import reverse
 from PIL import Image
 from shapely.geometry import box
 
-from publicspaces import selectors, services
+from publicspaces import selectors
 from publicspaces.geometry import parse_geojson_geometry
 from publicspaces.models import Activity, ChangeRecord, ProjectPhoto, PublicSpace, RecoveryProject
+from publicspaces.services.activities import log_activity, update_activity
+from publicspaces.services.photos import add_photo
+from publicspaces.services.projects import create_project, transition_project, update_project
+from publicspaces.services.spaces import AUDIT_ITEMS, create_space, record_audit
 from publicspaces.tests.conftest import BORDER_LAT, inside_norte, inside_sur, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +45,13 @@ def _json(geom) -> dict:
 @pytest.fixture
 def spaces(users):
     return {
-        "north": services.create_space(
+        "north": create_space(
             user=users["norte"],
             name="Parque Norte",
             kind="park",
             geom=square(inside_norte().x, inside_norte().y),
         ),
-        "south": services.create_space(
+        "south": create_space(
             user=users["sur"],
             name="Plaza Sur",
             kind="plaza",
@@ -57,9 +61,7 @@ def spaces(users):
 
 
 def _project(user, space, title="Obra"):
-    return services.create_project(
-        user=user, space=space, title=title, identified_on=dt.date(2025, 1, 10)
-    )
+    return create_project(user=user, space=space, title=title, identified_on=dt.date(2025, 1, 10))
 
 
 def _recover(user, project):
@@ -68,7 +70,7 @@ def _recover(user, project):
         ("in_works", dt.date(2025, 3, 1)),
         ("recovered", dt.date(2025, 6, 1)),
     ):
-        project = services.transition_project(user=user, project=project, to_status=status, on=day)
+        project = transition_project(user=user, project=project, to_status=status, on=day)
     return project
 
 
@@ -127,13 +129,11 @@ def test_a_multipolygon_with_one_part_outside_and_a_line_across_the_border_are_r
     parts = MultiPolygon(square(north.x, north.y), square(inside_sur().x, inside_sur().y))
     parts.srid = 4326
     with pytest.raises(ValidationError) as refused:
-        services.create_space(user=users["norte"], name="Dos", kind="park", geom=parts)
+        create_space(user=users["norte"], name="Dos", kind="park", geom=parts)
     assert "geom" in refused.value.message_dict
     across = LineString((north.x, north.y), (north.x, BORDER_LAT - 0.001), srid=4326)
     with pytest.raises(ValidationError):
-        services.create_space(
-            user=users["norte"], name="Tramo", kind="lighting_stretch", geom=across
-        )
+        create_space(user=users["norte"], name="Tramo", kind="lighting_stretch", geom=across)
     assert not PublicSpace.objects.exists()
 
 
@@ -237,14 +237,12 @@ def test_public_layer_shows_photos_of_finished_recoveries_only(client, users, sp
     (work in progress, not yet meant for publication) stay off the public map."""
     user = users["norte"]
     done = _recover(user, _project(user, spaces["north"]))
-    services.add_photo(
+    add_photo(
         user=user, project=done, image=SimpleUploadedFile("a.jpg", jpeg_bytes()), stage="after"
     )
-    services.transition_project(
-        user=user, project=done, to_status="maintained", on=dt.date(2025, 8, 1)
-    )
+    transition_project(user=user, project=done, to_status="maintained", on=dt.date(2025, 8, 1))
     planned = _project(user, spaces["north"], "Segunda etapa")
-    services.add_photo(
+    add_photo(
         user=user,
         project=planned,
         image=SimpleUploadedFile("b.jpg", jpeg_bytes(color=(1, 200, 1))),
@@ -268,19 +266,19 @@ def test_dates_in_the_future_are_refused(users, spaces, media_root):
     space = spaces["north"]
     future = dt.date.today() + dt.timedelta(days=40)
     with pytest.raises(ValidationError) as activity:
-        services.log_activity(user=user, space=space, date=future, kind="sport", participants=3)
+        log_activity(user=user, space=space, date=future, kind="sport", participants=3)
     assert "date" in activity.value.message_dict
     with pytest.raises(ValidationError) as audit:
-        services.record_audit(
+        record_audit(
             user=user,
             space=space,
-            answers=dict.fromkeys(services.AUDIT_ITEMS, 1),
+            answers=dict.fromkeys(AUDIT_ITEMS, 1),
             audited_on=future,
         )
     assert "audited_on" in audit.value.message_dict
     project = _project(user, space)
     with pytest.raises(ValidationError) as photo:
-        services.add_photo(
+        add_photo(
             user=user,
             project=project,
             image=SimpleUploadedFile("a.jpg", jpeg_bytes()),
@@ -288,11 +286,11 @@ def test_dates_in_the_future_are_refused(users, spaces, media_root):
             taken_on=future,
         )
     assert "taken_on" in photo.value.message_dict
-    done = services.log_activity(
+    done = log_activity(
         user=user, space=space, date=dt.date(2025, 1, 1), kind="sport", participants=3
     )
     with pytest.raises(ValidationError):
-        services.update_activity(user=user, activity=done, changes={"date": future})
+        update_activity(user=user, activity=done, changes={"date": future})
     assert Activity.objects.get().date == dt.date(2025, 1, 1)
     assert not ProjectPhoto.objects.exists()
     space.refresh_from_db()
@@ -332,7 +330,7 @@ def test_a_failing_later_step_leaves_nothing_half_written(users, spaces):
     project = _project(users["norte"], spaces["north"])
     records = ChangeRecord.objects.count()
     with pytest.raises(ValidationError) as refused:
-        services.update_project(
+        update_project(
             user=users["norte"], project=project, changes={"title": "Nuevo", "partners": [999]}
         )
     assert "partners" in refused.value.message_dict
@@ -358,7 +356,7 @@ def test_a_decompression_bomb_is_refused_before_decoding(users, spaces, media_ro
     assert len(bomb) < 100_000
     project = _project(users["norte"], spaces["north"])
     with pytest.raises(ValidationError):
-        services.add_photo(
+        add_photo(
             user=users["norte"],
             project=project,
             image=SimpleUploadedFile("bomb.png", bomb),
@@ -371,7 +369,7 @@ def test_a_polyglot_is_stored_as_plain_pixels(users, spaces, media_root):
     """A JPEG with a script or a zip appended: only the re-encoded pixels are kept."""
     payload = b"<script>alert(1)</script>PK\x03\x04"
     project = _project(users["norte"], spaces["north"])
-    photo = services.add_photo(
+    photo = add_photo(
         user=users["norte"],
         project=project,
         image=SimpleUploadedFile("../../evil.html", jpeg_bytes() + payload),
@@ -394,7 +392,7 @@ def test_png_text_and_icc_are_removed(users, spaces, media_root):
     out = io.BytesIO()
     image.save(out, format="PNG", pnginfo=meta, icc_profile=b"\0" * 200)
     project = _project(users["norte"], spaces["north"])
-    photo = services.add_photo(
+    photo = add_photo(
         user=users["norte"],
         project=project,
         image=SimpleUploadedFile("a.png", out.getvalue()),
@@ -429,7 +427,7 @@ def test_a_large_jpeg_is_decoded_reduced_and_stored_at_the_stored_size(
     out = io.BytesIO()
     Image.new("RGB", (3000, 1000), (40, 90, 160)).save(out, format="JPEG")
     project = _project(users["norte"], spaces["north"])
-    photo = services.add_photo(
+    photo = add_photo(
         user=users["norte"],
         project=project,
         image=SimpleUploadedFile("big.jpg", out.getvalue()),

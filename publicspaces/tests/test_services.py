@@ -6,7 +6,7 @@ from django.contrib.gis.geos import LineString, Point
 from django.core.exceptions import ValidationError
 from django.utils import translation
 
-from publicspaces import selectors, services
+from publicspaces import selectors
 from publicspaces.models import (
     Activity,
     ChangeRecord,
@@ -16,6 +16,21 @@ from publicspaces.models import (
     PublicSpace,
     RecoveryProject,
     SpaceKind,
+)
+from publicspaces.services.activities import log_activity
+from publicspaces.services.common import NotAllowed, OutOfScope, VersionConflict, save
+from publicspaces.services.projects import (
+    create_project,
+    delete_project,
+    get_or_create_partner,
+    transition_project,
+)
+from publicspaces.services.spaces import (
+    AUDIT_ITEMS,
+    compute_condition_score,
+    create_space,
+    record_audit,
+    update_space,
 )
 from publicspaces.tests.conftest import BORDER_LAT, inside_norte, inside_sur, square
 
@@ -33,7 +48,7 @@ GOOD_AUDIT = {
 
 def _park(user, where=None, **kwargs):
     where = where or inside_norte()
-    return services.create_space(
+    return create_space(
         user=user,
         name=kwargs.pop("name", "Parque Central"),
         kind=kwargs.pop("kind", SpaceKind.PARK),
@@ -61,7 +76,7 @@ def test_municipal_user_creates_only_inside_their_district(users, districts):
     assert "Norte" in refused.value.message_dict["geom"][0]
     # A polygon straddling the border is refused too (only part of it is outside).
     with pytest.raises(ValidationError):
-        services.create_space(
+        create_space(
             user=users["norte"],
             name="Cruza",
             kind=SpaceKind.PARK,
@@ -73,7 +88,7 @@ def test_municipal_user_creates_only_inside_their_district(users, districts):
 def test_a_point_a_metre_past_the_border_is_within_the_tolerance(users, settings):
     settings.PUBLICSPACES_SCOPE_TOLERANCE_M = 2.0
     # ~1.1 m south of the border (1e-5 degrees of latitude).
-    lamp = services.create_space(
+    lamp = create_space(
         user=users["norte"],
         name="Poste",
         kind=SpaceKind.LIGHTING_POINT,
@@ -82,7 +97,7 @@ def test_a_point_a_metre_past_the_border_is_within_the_tolerance(users, settings
     assert lamp.district.code == "N1"
     settings.PUBLICSPACES_SCOPE_TOLERANCE_M = 0.5
     with pytest.raises(ValidationError):
-        services.create_space(
+        create_space(
             user=users["norte"],
             name="Poste 2",
             kind=SpaceKind.LIGHTING_POINT,
@@ -95,9 +110,7 @@ def test_moving_a_space_out_of_the_district_is_refused_and_keeps_the_old_geometr
     old = space.geom.wkt
     south = inside_sur()
     with pytest.raises(ValidationError) as refused:
-        services.update_space(
-            user=users["norte"], space=space, changes={"geom": square(south.x, south.y)}
-        )
+        update_space(user=users["norte"], space=space, changes={"geom": square(south.x, south.y)})
     assert "geom" in refused.value.message_dict
     space.refresh_from_db()
     assert space.geom.wkt == old
@@ -107,7 +120,7 @@ def test_moving_a_space_out_of_the_district_is_refused_and_keeps_the_old_geometr
 def test_program_staff_may_move_a_space_to_another_district(users, districts):
     space = _park(users["program"])
     south = inside_sur()
-    moved = services.update_space(
+    moved = update_space(
         user=users["program"], space=space, changes={"geom": square(south.x, south.y)}
     )
     assert moved.district == districts["sur"] and moved.version == 2
@@ -115,13 +128,13 @@ def test_program_staff_may_move_a_space_to_another_district(users, districts):
 
 def test_other_districts_and_other_roles_cannot_edit(users):
     space = _park(users["norte"])
-    with pytest.raises(services.OutOfScope):
-        services.update_space(user=users["sur"], space=space, changes={"name": "Mío"})
-    with pytest.raises(services.OutOfScope):
-        services.update_space(user=users["planner"], space=space, changes={"name": "x"})
-    with pytest.raises(services.NotAllowed):
+    with pytest.raises(OutOfScope):
+        update_space(user=users["sur"], space=space, changes={"name": "Mío"})
+    with pytest.raises(OutOfScope):
+        update_space(user=users["planner"], space=space, changes={"name": "x"})
+    with pytest.raises(NotAllowed):
         _park(users["planner"])
-    with pytest.raises(services.NotAllowed):
+    with pytest.raises(NotAllowed):
         _park(users["nobody"])
     space.refresh_from_db()
     assert space.name == "Parque Central"
@@ -130,18 +143,16 @@ def test_other_districts_and_other_roles_cannot_edit(users):
 def test_fields_the_user_may_not_set_are_refused(users, districts):
     space = _park(users["norte"])
     with pytest.raises(ValidationError) as refused:
-        services.update_space(
-            user=users["norte"], space=space, changes={"district": districts["sur"]}
-        )
+        update_space(user=users["norte"], space=space, changes={"district": districts["sur"]})
     assert "district" in refused.value.message_dict
 
 
 def test_lines_only_for_lighting_stretches(users):
     line = LineString((-77.099, -12.085), (-77.095, -12.085), srid=4326)
     with pytest.raises(ValidationError) as refused:
-        services.create_space(user=users["norte"], name="L", kind=SpaceKind.PARK, geom=line)
+        create_space(user=users["norte"], name="L", kind=SpaceKind.PARK, geom=line)
     assert "geom" in refused.value.message_dict
-    stretch = services.create_space(
+    stretch = create_space(
         user=users["norte"], name="Jr. Luz", kind=SpaceKind.LIGHTING_STRETCH, geom=line
     )
     assert stretch.geom.geom_type == "LineString"
@@ -149,29 +160,25 @@ def test_lines_only_for_lighting_stretches(users):
 
 def test_version_conflict(users):
     space = _park(users["norte"])
-    services.update_space(user=users["norte"], space=space, changes={"name": "A"})
-    with pytest.raises(services.VersionConflict):
-        services.update_space(
-            user=users["norte"], space=space, changes={"name": "B"}, expected_version=1
-        )
+    update_space(user=users["norte"], space=space, changes={"name": "A"})
+    with pytest.raises(VersionConflict):
+        update_space(user=users["norte"], space=space, changes={"name": "B"}, expected_version=1)
 
 
 def test_audit_score(users):
-    assert services.compute_condition_score(GOOD_AUDIT) == round(100 * 8 / 12)
-    assert services.compute_condition_score(dict.fromkeys(services.AUDIT_ITEMS, 2)) == 100
-    assert services.compute_condition_score(dict.fromkeys(services.AUDIT_ITEMS, 0)) == 0
+    assert compute_condition_score(GOOD_AUDIT) == round(100 * 8 / 12)
+    assert compute_condition_score(dict.fromkeys(AUDIT_ITEMS, 2)) == 100
+    assert compute_condition_score(dict.fromkeys(AUDIT_ITEMS, 0)) == 0
     with pytest.raises(ValidationError):
-        services.compute_condition_score({**GOOD_AUDIT, "lighting": 3})
+        compute_condition_score({**GOOD_AUDIT, "lighting": 3})
     with pytest.raises(ValidationError):
-        services.compute_condition_score({"lighting": 1})
-    space = services.record_audit(
-        user=users["norte"], space=_park(users["norte"]), answers=GOOD_AUDIT
-    )
+        compute_condition_score({"lighting": 1})
+    space = record_audit(user=users["norte"], space=_park(users["norte"]), answers=GOOD_AUDIT)
     assert space.condition_score == 67 and space.audit == GOOD_AUDIT
 
 
 def _project(user, space, **kwargs):
-    return services.create_project(
+    return create_project(
         user=user,
         space=space,
         title="Recuperación",
@@ -183,7 +190,7 @@ def _project(user, space, **kwargs):
 def test_project_lifecycle_updates_the_space(users):
     user = users["norte"]
     space = _park(user)
-    partner = services.get_or_create_partner(user=user, name="ONG Verde", kind=Partner.Kind.NGO)
+    partner = get_or_create_partner(user=user, name="ONG Verde", kind=Partner.Kind.NGO)
     project = _project(user, space, budget=Decimal("15000"), partners=[partner])
     for status, day, condition in [
         (ProjectStatus.PLANNED, dt.date(2025, 2, 1), Condition.DEGRADED),
@@ -191,7 +198,7 @@ def test_project_lifecycle_updates_the_space(users):
         (ProjectStatus.RECOVERED, dt.date(2025, 6, 1), Condition.RECOVERED),
         (ProjectStatus.MAINTAINED, dt.date(2025, 12, 1), Condition.MAINTAINED),
     ]:
-        project = services.transition_project(user=user, project=project, to_status=status, on=day)
+        project = transition_project(user=user, project=project, to_status=status, on=day)
         space.refresh_from_db()
         assert project.status == status and space.condition == condition
     assert project.planned_on == dt.date(2025, 2, 1)
@@ -219,12 +226,12 @@ def test_invalid_transitions_are_refused_naming_both_states(users, path, bad):
     user = users["norte"]
     project = _project(user, _park(user))
     for step in path:
-        project = services.transition_project(
+        project = transition_project(
             user=user, project=project, to_status=step, on=dt.date(2025, 2, 1)
         )
     before = project.status
     with pytest.raises(ValidationError) as refused:
-        services.transition_project(user=user, project=project, to_status=bad)
+        transition_project(user=user, project=project, to_status=bad)
     message = refused.value.message_dict["status"][0]
     assert str(ProjectStatus(before).label) in message
     assert str(ProjectStatus(bad).label) in message
@@ -236,12 +243,10 @@ def test_a_step_date_before_the_previous_one_or_in_the_future_is_refused(users):
     user = users["norte"]
     project = _project(user, _park(user))
     with pytest.raises(ValidationError) as refused:
-        services.transition_project(
-            user=user, project=project, to_status="planned", on=dt.date(2024, 1, 1)
-        )
+        transition_project(user=user, project=project, to_status="planned", on=dt.date(2024, 1, 1))
     assert "date" in refused.value.message_dict
     with pytest.raises(ValidationError):
-        services.transition_project(
+        transition_project(
             user=user,
             project=project,
             to_status="planned",
@@ -256,10 +261,10 @@ def test_cancelling_works_puts_the_space_back_to_degraded(users):
     space = _park(user)
     project = _project(user, space)
     for step in ("planned", "in_works"):
-        project = services.transition_project(
+        project = transition_project(
             user=user, project=project, to_status=step, on=dt.date(2025, 2, 1)
         )
-    services.transition_project(user=user, project=project, to_status="cancelled")
+    transition_project(user=user, project=project, to_status="cancelled")
     space.refresh_from_db()
     assert space.condition == Condition.DEGRADED
     # A new project may start once the previous one is closed.
@@ -286,7 +291,7 @@ def test_a_constraint_caught_only_by_the_database_is_told_in_words_not_in_sql(us
     )
 
     with translation.override("en"), pytest.raises(ValidationError) as caught:
-        services._save(racing)
+        save(racing)
 
     assert caught.value.messages == [
         "This space already has a recovery project that is not finished."
@@ -296,7 +301,7 @@ def test_a_constraint_caught_only_by_the_database_is_told_in_words_not_in_sql(us
     overspent = RecoveryProject.objects.get()
     overspent.budget = Decimal("-1")
     with translation.override("en"), pytest.raises(ValidationError) as caught:
-        services._save(overspent)
+        save(overspent)
     (message,) = caught.value.messages
     assert message == "The data break a rule of the database (recoveryproject_budget_positive)."
     assert "DETAIL" not in message and "violates" not in message
@@ -306,7 +311,7 @@ def test_activity_age_groups_cannot_exceed_participants(users):
     user = users["norte"]
     space = _park(user)
     with pytest.raises(ValidationError) as refused:
-        services.log_activity(
+        log_activity(
             user=user,
             space=space,
             date=dt.date(2025, 7, 1),
@@ -316,7 +321,7 @@ def test_activity_age_groups_cannot_exceed_participants(users):
             youth=5,
         )
     assert "participants" in refused.value.message_dict
-    activity = services.log_activity(
+    activity = log_activity(
         user=user,
         space=space,
         date=dt.date(2025, 7, 1),
@@ -326,10 +331,8 @@ def test_activity_age_groups_cannot_exceed_participants(users):
         youth=5,
     )
     assert activity.adults is None
-    with pytest.raises(services.OutOfScope):
-        services.log_activity(
-            user=users["sur"], space=space, date=dt.date(2025, 7, 1), kind="sport"
-        )
+    with pytest.raises(OutOfScope):
+        log_activity(user=users["sur"], space=space, date=dt.date(2025, 7, 1), kind="sport")
 
 
 def test_activity_project_must_be_of_the_same_space(users):
@@ -337,21 +340,17 @@ def test_activity_project_must_be_of_the_same_space(users):
     a, b = _park(user, name="A"), _park(user, name="B", where=inside_norte(0.002, 0.002))
     project = _project(user, a)
     with pytest.raises(ValidationError) as refused:
-        services.log_activity(
-            user=user, space=b, project=project, date=dt.date(2025, 7, 1), kind="sport"
-        )
+        log_activity(user=user, space=b, project=project, date=dt.date(2025, 7, 1), kind="sport")
     assert "project" in refused.value.message_dict
 
 
 def test_history_lists_every_change_with_who(users):
     user = users["norte"]
     space = _park(user)
-    services.update_space(user=user, space=space, changes={"name": "Parque Nuevo"})
+    update_space(user=user, space=space, changes={"name": "Parque Nuevo"})
     project = _project(user, space)
-    services.transition_project(
-        user=user, project=project, to_status="planned", on=dt.date(2025, 2, 1)
-    )
-    services.log_activity(user=user, space=space, date=dt.date(2025, 7, 1), kind="meeting")
+    transition_project(user=user, project=project, to_status="planned", on=dt.date(2025, 2, 1))
+    log_activity(user=user, space=space, date=dt.date(2025, 7, 1), kind="meeting")
     history = list(selectors.space_history(space))
     assert [(r.object_type, r.action) for r in reversed(history)] == [
         ("publicspace", "created"),
@@ -379,21 +378,19 @@ def test_scoped_querysets(users):
 def test_a_geometry_in_another_crs_is_stored_in_wgs84(users):
     point = inside_norte()
     point.transform(32718)
-    space = services.create_space(
-        user=users["norte"], name="UTM", kind=SpaceKind.LIGHTING_POINT, geom=point
-    )
+    space = create_space(user=users["norte"], name="UTM", kind=SpaceKind.LIGHTING_POINT, geom=point)
     space.refresh_from_db()
     assert space.geom.srid == 4326
     assert abs(space.geom.x - inside_norte().x) < 1e-7
 
 
 def _recover(user, space, title, start: dt.date, to=ProjectStatus.RECOVERED):
-    project = services.create_project(user=user, space=space, title=title, identified_on=start)
+    project = create_project(user=user, space=space, title=title, identified_on=start)
     path = [ProjectStatus.PLANNED, ProjectStatus.IN_WORKS, ProjectStatus.RECOVERED]
     if to == ProjectStatus.IN_WORKS:
         path = path[:2]
     for offset, status in enumerate(path, start=1):
-        project = services.transition_project(
+        project = transition_project(
             user=user, project=project, to_status=status, on=start + dt.timedelta(days=offset)
         )
     return project
@@ -406,7 +403,7 @@ def test_deleting_the_project_that_recovered_a_space_takes_the_space_back(users)
     space.refresh_from_db()
     assert (space.condition, space.recovered_on) == (Condition.RECOVERED, dt.date(2024, 1, 4))
     version = space.version
-    services.delete_project(user=user, project=project)
+    delete_project(user=user, project=project)
     space.refresh_from_db()
     # No project left to say it was recovered: degraded, with no date, off the public map.
     assert (space.condition, space.recovered_on) == (Condition.DEGRADED, None)
@@ -427,7 +424,7 @@ def test_deleting_a_later_project_falls_back_to_the_earlier_one(users):
     second = _recover(user, space, "Segunda", dt.date(2024, 1, 1), to=ProjectStatus.IN_WORKS)
     space.refresh_from_db()
     assert (space.condition, space.recovered_on) == (Condition.IN_RECOVERY, dt.date(2023, 1, 4))
-    services.delete_project(user=user, project=second)
+    delete_project(user=user, project=second)
     space.refresh_from_db()
     assert (space.condition, space.recovered_on) == (Condition.RECOVERED, dt.date(2023, 1, 4))
 
@@ -436,8 +433,8 @@ def test_deleting_a_project_keeps_a_condition_set_by_hand_since(users):
     user = users["norte"]
     space = _park(user)
     project = _recover(user, space, "Única", dt.date(2024, 1, 1))
-    services.update_space(user=user, space=space, changes={"condition": Condition.LOST_AGAIN})
-    services.delete_project(user=user, project=project)
+    update_space(user=user, space=space, changes={"condition": Condition.LOST_AGAIN})
+    delete_project(user=user, project=project)
     space.refresh_from_db()
     assert (space.condition, space.recovered_on) == (Condition.LOST_AGAIN, None)
     record = ChangeRecord.objects.filter(space=space, action="deleted").get()

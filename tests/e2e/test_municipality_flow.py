@@ -25,8 +25,9 @@ from playwright.sync_api import expect
 from accounts.models import Role, StaffProfile
 from accounts.roles import ensure_role_groups
 from neighborhoods.models import District
-from publicspaces import services
 from publicspaces.models import Condition, ProjectStatus, PublicSpace, SpaceKind
+from publicspaces.services.projects import create_project, transition_project
+from publicspaces.services.spaces import create_space
 from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +46,7 @@ def muni_data(map_data, settings, tmp_path):
     rimac = District.objects.get(region__code="e2e", code="e2e-2")
     user = Group.objects.get(name=Role.MUNICIPAL).user_set.create(username="muni-comas")
     StaffProfile.objects.create(user=user, district=comas)
-    rimac_space = services.create_space(
+    rimac_space = create_space(
         user=None,
         name="Plaza del Rímac",
         kind="plaza",
@@ -316,7 +317,7 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
 
 
 def test_municipal_pages_fit_a_375px_phone(live_server, muni_data, browser):
-    space = services.create_space(
+    space = create_space(
         user=muni_data["user"],
         name="Losa deportiva con un nombre bastante largo para un teléfono",
         kind="sports_field",
@@ -362,7 +363,7 @@ def test_municipal_pages_fit_a_375px_phone(live_server, muni_data, browser):
 
 def test_a_point_space_page_opens_at_street_zoom(live_server, muni_data, map_page):
     page, requests, errors = map_page
-    lamp = services.create_space(
+    lamp = create_space(
         user=None, name="Poste 14", kind="lighting_point", geom=Point(-79.041, -13.001, srid=4326)
     )
     log_in(page, live_server, muni_data["user"])
@@ -387,19 +388,15 @@ def test_planner_layer_counts_incidents_around_recovered_spaces(live_server, mun
     page, requests, errors = map_page
     ensure_taxonomy(Category)
     comas = muni_data["comas"]
-    park = services.create_space(
+    park = create_space(
         user=None,
         name="Parque Planner",
         kind="park",
         geom=Polygon.from_bbox((-79.0405, -13.0005, -79.0395, -12.9995)),
     )
-    project = services.create_project(
-        user=None, space=park, title="P", identified_on=dt.date(2024, 1, 1)
-    )
+    project = create_project(user=None, space=park, title="P", identified_on=dt.date(2024, 1, 1))
     for status, day in (("planned", 2), ("in_works", 3), ("recovered", 10)):
-        services.transition_project(
-            user=None, project=project, to_status=status, on=dt.date(2024, 1, day)
-        )
+        transition_project(user=None, project=project, to_status=status, on=dt.date(2024, 1, day))
     source = IncidentSource.objects.create(name="e2e-spaces")
     batch = ImportBatch.objects.create(source=source, status=ImportBatch.Status.SUCCEEDED)
     category = Category.objects.get(code="burglary")

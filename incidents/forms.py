@@ -11,6 +11,7 @@ from incidents.services.batches import (
     option_errors,
     upload_errors,
 )
+from incidents.services.reading import IncidentFileError, check_upload
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -121,4 +122,12 @@ class ImportUploadForm(forms.Form):
         if files:
             for message in upload_errors(files):
                 self.add_error("files", message)
+            if "files" not in self.errors:
+                # Too many columns or too long a row: said here, before anything is saved
+                # (the import job checks again, for uploads through the API).
+                for upload in files:
+                    try:
+                        check_upload(upload)
+                    except IncidentFileError as exc:
+                        self.add_error("files", str(exc))
         return cleaned

@@ -40,6 +40,7 @@ from incidents.services.reading import (
     ReadOptions,
     RefusedRow,
     csv_header,
+    inspect_csv,
     postgres_microseconds,
     read_csv_chunks,
     read_vector_points,
@@ -878,11 +879,12 @@ def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, t
         progress((done_bytes + path.stat().st_size) / total_bytes)
         return len(table) + len(refused)
 
-    header = csv_header(path)
+    layout = inspect_csv(path)  # refuses a file too wide or with too long rows, before pandas
+    header = csv_header(path, layout)
     columns = resolve_columns(request, header, path.name)
     validator = ChunkValidator(ReadOptions(columns=columns, **options_base), file_no, path.name)
     rows = 0
-    for frame, first_row, position in read_csv_chunks(path):
+    for frame, first_row, position in read_csv_chunks(path, layout):
         numbers = np.arange(first_row, first_row + len(frame))
         chunk = validator.validate(frame, numbers)
         staging.expect(file_no, rows + chunk.rows, position, path.stat().st_size)

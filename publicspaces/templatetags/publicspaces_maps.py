@@ -8,6 +8,6 @@ register = template.Library()
 @register.simple_tag
 def public_spaces_layer_config() -> dict:
     """The public map's layer of recovered spaces (use with ``json_script``)."""
-    from publicspaces.views import public_layer_config
+    from publicspaces.layers import public_layer_config
 
     return public_layer_config()

@@ -62,6 +62,12 @@ class ServiceForm(forms.ModelForm):
     def apply(self, user):
         raise NotImplementedError
 
+    def service_values(self, fields) -> dict:
+        """The cleaned values of ``fields`` for the service: all of them for a new object,
+        those the user changed for an existing one."""
+        new = self.instance.pk is None
+        return {f: self.cleaned_data[f] for f in fields if new or f in self.changed_data}
+
     def clean(self):
         cleaned = super().clean()
         if self.errors:
@@ -155,11 +161,10 @@ class PublicSpaceForm(ServiceForm):
         return from_shapely(shapely.from_wkb(bytes(geom.wkb)))
 
     def apply(self, user):
-        values = {name: self.cleaned_data[name] for name in self.service_fields}
+        values = self.service_values(self.service_fields)
         if self.instance.pk is None:
             return create_space(user=user, **values)
-        changes = {k: v for k, v in values.items() if k in self.changed_data}
-        return update_space(user=user, space=self.instance, changes=changes)
+        return update_space(user=user, space=self.instance, changes=values)
 
 
 @admin.register(PublicSpace)
@@ -233,16 +238,13 @@ class RecoveryProjectForm(ServiceForm):
 
     def apply(self, user):
         data = self.cleaned_data
-        fields = [f for f in RECOVERY_PROJECT_FORM_FIELDS if f != "space"]
-        if self.instance.pk is None:
-            values = {f: data[f] for f in fields}
+        values = self.service_values(f for f in RECOVERY_PROJECT_FORM_FIELDS if f != "space")
+        if "partners" in values:
             values["partners"] = list(values["partners"])
+        if self.instance.pk is None:
             project = create_project(user=user, space=data["space"], **values)
         else:
-            changes = {f: data[f] for f in fields if f in self.changed_data}
-            if "partners" in changes:
-                changes["partners"] = list(changes["partners"])
-            project = update_project(user=user, project=self.instance, changes=changes)
+            project = update_project(user=user, project=self.instance, changes=values)
         if data.get("next_status"):
             project = transition_project(
                 user=user, project=project, to_status=data["next_status"], on=data["step_date"]
@@ -365,12 +367,10 @@ class ActivityForm(ServiceForm):
             self.fields["space"].disabled = True
 
     def apply(self, user):
-        data = self.cleaned_data
-        fields = [f for f in ACTIVITY_FORM_FIELDS if f != "space"]
+        values = self.service_values(f for f in ACTIVITY_FORM_FIELDS if f != "space")
         if self.instance.pk is None:
-            return log_activity(user=user, space=data["space"], **{f: data[f] for f in fields})
-        changes = {f: data[f] for f in fields if f in self.changed_data}
-        return update_activity(user=user, activity=self.instance, changes=changes)
+            return log_activity(user=user, space=self.cleaned_data["space"], **values)
+        return update_activity(user=user, activity=self.instance, changes=values)
 
 
 @admin.register(Activity)

@@ -3,12 +3,11 @@ streamed as UTF-8 text with a byte-order mark so that spreadsheets read its acce
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from django.db.models import F, FloatField, Func, QuerySet
 
-from incidents.api.views import csv_cell
+from common import api as common_api
 from publicspaces.models import PublicSpace
 
 EXPORT_COLUMNS = (
@@ -39,13 +38,6 @@ _RELATED_COLUMNS = {
 }
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 class _Coordinate(Func):
     output_field = FloatField()
 
@@ -62,10 +54,4 @@ def csv_lines(queryset: QuerySet[PublicSpace]) -> Iterator[str]:
         district_name=F("district__name"),
         neighborhood_name=F("neighborhood__name"),
     ).values_list(*(_RELATED_COLUMNS.get(column, column) for column in EXPORT_COLUMNS))
-    writer = csv.writer(_Echo())
-    # A byte-order mark so that spreadsheets open the UTF-8 text with its accents.
-    yield "\ufeff" + writer.writerow(EXPORT_COLUMNS)
-    for row in rows.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [v.isoformat() if hasattr(v, "isoformat") else csv_cell(v) for v in row]
-        )
+    return common_api.csv_lines(EXPORT_COLUMNS, rows.iterator(chunk_size=2000))

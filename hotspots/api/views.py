@@ -15,14 +15,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
-from accounts.roles import is_planner
+from common.api import FirstRendererNegotiation, IsPlanner, PrivateAPIView
 from config.api import GEOJSON_MEDIA_TYPE
-from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
+from geo.api.params import map_params
+from geo.geojson import GeoJSONParameterError, feature_collection_response
 from geo.mvt import MVT_CONTENT_TYPE, tile_response
 from hotspots import selectors
 from hotspots.api.filters import CellFilterError, parse_cell_filter
@@ -38,7 +37,6 @@ from hotspots.models import HotspotRun, HotspotValidation
 from hotspots.services.runs import RunSpec, create_run, fail_abandoned_runs, find_identical_run
 from hotspots.services.validation import validate_run
 from hotspots.tasks import enqueue_run
-from incidents.api.views import CACHE_CONTROL, FirstRendererNegotiation
 
 TAGS = ["hotspots"]
 FORBIDDEN = OpenApiResponse(description="not logged in, or not a police planner")
@@ -81,20 +79,9 @@ TILE_RESPONSES = {
 }
 
 
-class IsPlanner(BasePermission):
-    message = "Only police planners may read or start hotspot runs."
-
-    def has_permission(self, request, view) -> bool:
-        return is_planner(request.user)
-
-
-class HotspotAPIView(APIView):
+class HotspotAPIView(PrivateAPIView):
     permission_classes = [IsPlanner]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = CACHE_CONTROL
-        return response
+    forbidden_message = "Only police planners may read or start hotspot runs."
 
 
 class HotspotLayerView(HotspotAPIView):
@@ -112,15 +99,6 @@ def _runs():
 
 def _run(pk: int) -> HotspotRun:
     return get_object_or_404(HotspotRun.objects.select_related("region"), pk=pk)
-
-
-def _map_params(request):
-    try:
-        return parse_bbox(request.query_params.get("bbox")), parse_zoom(
-            request.query_params.get("zoom")
-        )
-    except GeoJSONParameterError as exc:
-        raise ValidationError({exc.field: [exc.message]}) from None
 
 
 def refusal_errors(exc: HotspotRefused) -> dict:
@@ -296,7 +274,7 @@ class HotspotValidationListView(HotspotAPIView):
 
 def _cells_response(request, pk: int, layer: str):
     run = _run(pk)
-    bbox, zoom = _map_params(request)
+    bbox, zoom = map_params(request.query_params)
     try:
         spec = parse_cell_filter(request.query_params, layer=layer, bbox=bbox)
     except CellFilterError as exc:
@@ -383,7 +361,7 @@ class HotspotZonesView(HotspotLayerView):
     )
     def get(self, request, pk: int):
         run = _run(pk)
-        bbox, zoom = _map_params(request)
+        bbox, zoom = map_params(request.query_params)
         return feature_collection_response(
             selectors.zone_list(run, bbox=bbox),
             geom_field="geom",

@@ -14,10 +14,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from accounts.roles import is_planner
+from common.api import IsPlanner
 from incidents.models import Family, ImportBatch, LocationQuality, RefusedRow
 from incidents.profiles import PROFILES
 from incidents.services.batches import (
@@ -31,13 +30,6 @@ from incidents.services.batches import (
 
 REFUSED_DEFAULT_LIMIT = 1000
 REFUSED_MAX_LIMIT = 10000
-
-
-class IsPlanner(BasePermission):
-    """Police planners and superusers."""
-
-    def has_permission(self, request, view) -> bool:
-        return is_planner(request.user)
 
 
 # --- responses -----------------------------------------------------------------------------

@@ -8,22 +8,15 @@ Every response is ``Cache-Control: private, no-store``.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-from collections.abc import Iterator
-
 from django.conf import settings
 from django.db.models import F
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.roles import is_planner
+from common.api import PlannerAPIView, csv_lines
 from config.api import GEOJSON_MEDIA_TYPE
 from geo.geojson import GeoJSONParameterError, feature_collection_response
 from geo.mvt import MVT_CONTENT_TYPE, capped_tile_bytes, tile_response
@@ -37,12 +30,9 @@ from incidents.api.filters import (
 )
 from incidents.api.serializers import CategorySerializer, HeatSerializer, IncidentStatsSerializer
 
-CACHE_CONTROL = "private, no-store"
 TILE_LAYER = "incidents"
 TRUNCATED_HEADER = "X-Incidents-Truncated"
 _MAX_ID = 2**63 - 1
-_CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_CSV_ROWS_PER_CHUNK = 500
 
 
 def max_features() -> int:
@@ -57,33 +47,8 @@ def max_cells() -> int:
     return min(getattr(settings, "INCIDENTS_MAX_CELLS", 20000), settings.GEOJSON_MAX_FEATURES)
 
 
-class IsPlanner(BasePermission):
-    message = "Only police planners may read incidents."
-
-    def has_permission(self, request, view) -> bool:
-        return is_planner(request.user)
-
-
-class FirstRendererNegotiation(BaseContentNegotiation):
-    """Ignores ``Accept`` (and ``?format=``): these views pick their own content type
-    (GeoJSON, CSV, MVT), and a client asking for exactly that must not get 406. Errors
-    are JSON."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0]
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
-class PlannerAPIView(APIView):
-    permission_classes = [IsPlanner]
-    content_negotiation_class = FirstRendererNegotiation
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = CACHE_CONTROL
-        return response
+class IncidentAPIView(PlannerAPIView):
+    forbidden_message = "Only police planners may read incidents."
 
 
 FORBIDDEN = OpenApiResponse(description="not logged in, or not a police planner")
@@ -125,7 +90,7 @@ def incident_properties() -> dict:
     }
 
 
-class IncidentGeoJSONView(PlannerAPIView):
+class IncidentGeoJSONView(IncidentAPIView):
     @extend_schema(
         parameters=[*FILTER_PARAMETERS, *PAGE_PARAMETERS],
         responses={(200, GEOJSON_MEDIA_TYPE): GEOJSON_RESPONSE, 400: BAD_REQUEST, 403: FORBIDDEN},
@@ -151,45 +116,7 @@ class IncidentGeoJSONView(PlannerAPIView):
         )
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a generator."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_cell(value) -> str | int | float:
-    """A CSV cell that a spreadsheet cannot run as a formula: text starting with = + - @
-    (or a tab/carriage return) gets a leading apostrophe. Numbers we wrote stay numbers."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, float):
-        return f"{value:.6f}"
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(_CSV_FORMULA_PREFIXES) else text
-
-
-def csv_lines(rows: Iterator[tuple]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    # A byte-order mark so that spreadsheets open the UTF-8 text with its accents.
-    yield "\ufeff" + writer.writerow(selectors.EXPORT_COLUMNS)
-    chunk: list[str] = []
-    for row in rows:
-        chunk.append(writer.writerow([csv_cell(v) for v in row]))
-        if len(chunk) >= _CSV_ROWS_PER_CHUNK:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)
-
-
-class IncidentExportView(PlannerAPIView):
+class IncidentExportView(IncidentAPIView):
     @extend_schema(
         parameters=FILTER_PARAMETERS,
         responses={
@@ -208,14 +135,14 @@ class IncidentExportView(PlannerAPIView):
         filters = parse_filters(request.query_params)
         rows = selectors.export_rows(selectors.incident_list(filters))
         response = StreamingHttpResponse(
-            (line.encode("utf-8") for line in csv_lines(rows)),
+            (line.encode("utf-8") for line in csv_lines(selectors.EXPORT_COLUMNS, rows)),
             content_type="text/csv; charset=utf-8",
         )
         response["Content-Disposition"] = 'attachment; filename="incidents.csv"'
         return response
 
 
-class IncidentStatsView(PlannerAPIView):
+class IncidentStatsView(IncidentAPIView):
     @extend_schema(
         parameters=FILTER_PARAMETERS,
         responses={200: IncidentStatsSerializer, 400: BAD_REQUEST, 403: FORBIDDEN},
@@ -227,7 +154,7 @@ class IncidentStatsView(PlannerAPIView):
         return Response(selectors.category_counts(selectors.incident_list(filters)))
 
 
-class IncidentClusterView(PlannerAPIView):
+class IncidentClusterView(IncidentAPIView):
     @extend_schema(
         parameters=[ZOOM_PARAMETER, *FILTER_PARAMETERS],
         responses={
@@ -255,7 +182,7 @@ class IncidentClusterView(PlannerAPIView):
         )
 
 
-class IncidentHeatView(PlannerAPIView):
+class IncidentHeatView(IncidentAPIView):
     @extend_schema(
         parameters=[ZOOM_PARAMETER, *FILTER_PARAMETERS],
         responses={200: HeatSerializer, 400: BAD_REQUEST, 403: FORBIDDEN},
@@ -276,7 +203,7 @@ class IncidentHeatView(PlannerAPIView):
         )
 
 
-class IncidentTileView(PlannerAPIView):
+class IncidentTileView(IncidentAPIView):
     @extend_schema(
         parameters=FILTER_PARAMETERS,
         responses={
@@ -320,7 +247,7 @@ class IncidentTileView(PlannerAPIView):
         return response
 
 
-class CategoryListView(PlannerAPIView):
+class CategoryListView(IncidentAPIView):
     @extend_schema(
         responses={200: CategorySerializer(many=True), 403: FORBIDDEN},
         summary="Incident categories (planners only)",

@@ -12,11 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import GEOJSON_MEDIA_TYPE
+from geo.api.params import map_params
 from geo.geojson import (
-    GeoJSONParameterError,
     feature_collection_response,
-    parse_bbox,
-    parse_zoom,
 )
 from neighborhoods import locate, selectors
 
@@ -30,15 +28,6 @@ REGION_PARAM = OpenApiParameter("region", OpenApiTypes.STR, description="region 
 GEOJSON_RESPONSE = OpenApiResponse(
     OpenApiTypes.OBJECT, description="GeoJSON FeatureCollection (application/geo+json)"
 )
-
-
-def _map_params(request):
-    try:
-        return parse_bbox(request.query_params.get("bbox")), parse_zoom(
-            request.query_params.get("zoom")
-        )
-    except GeoJSONParameterError as exc:
-        raise ValidationError({exc.field: [exc.message]}) from None
 
 
 class AreaLookupSerializer(serializers.Serializer):
@@ -84,7 +73,7 @@ class DistrictGeoJSONView(APIView):
         summary="Districts as a GeoJSON FeatureCollection",
     )
     def get(self, request):
-        bbox, zoom = _map_params(request)
+        bbox, zoom = map_params(request.query_params)
         queryset = selectors.district_list(region=request.query_params.get("region"), bbox=bbox)
         return feature_collection_response(
             queryset,
@@ -112,7 +101,7 @@ class NeighborhoodGeoJSONView(APIView):
         summary="Neighborhoods as a GeoJSON FeatureCollection",
     )
     def get(self, request):
-        bbox, zoom = _map_params(request)
+        bbox, zoom = map_params(request.query_params)
         queryset = selectors.neighborhood_list(
             region=request.query_params.get("region"),
             district=request.query_params.get("district"),
@@ -157,7 +146,7 @@ class RegionGeoJSONView(APIView):
         summary="Region outlines (union of their districts) as a GeoJSON FeatureCollection",
     )
     def get(self, request):
-        _bbox, zoom = _map_params(request)
+        _bbox, zoom = map_params(request.query_params)
         return feature_collection_response(
             selectors.region_list().filter(geom__isnull=False),
             geom_field="geom",

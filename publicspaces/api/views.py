@@ -30,9 +30,10 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import CACHE_CONTROL, PlannerAPIView
 from config.api import GEOJSON_MEDIA_TYPE, JSONParser
-from geo.geojson import GeoJSONParameterError, feature_collection_response, parse_bbox, parse_zoom
-from incidents.api.views import PlannerAPIView
+from geo.api.params import map_params
+from geo.geojson import feature_collection_response
 from incidents.models import Family
 from publicspaces import selectors
 from publicspaces.api import serializers as s
@@ -51,7 +52,6 @@ from publicspaces.services.projects import (
 )
 from publicspaces.services.spaces import create_space, delete_space, record_audit, update_space
 
-PRIVATE = "private, no-store"
 PUBLIC_MAX_AGE = 300
 
 GEOJSON_RESPONSE = OpenApiResponse(
@@ -108,7 +108,7 @@ class StaffAPIView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = PRIVATE
+        response["Cache-Control"] = CACHE_CONTROL
         return response
 
     def get_visible(self, queryset, pk):
@@ -116,13 +116,6 @@ class StaffAPIView(APIView):
             return queryset.get(pk=pk)
         except queryset.model.DoesNotExist:
             raise NotFound() from None
-
-
-def _map_params(params):
-    try:
-        return parse_bbox(params.get("bbox")), parse_zoom(params.get("zoom"))
-    except GeoJSONParameterError as exc:
-        raise ValidationError({exc.field: [exc.message]}) from None
 
 
 def _choice(params, name, choices):
@@ -133,7 +126,7 @@ def _choice(params, name, choices):
 
 
 def _space_filters(params) -> selectors.SpaceFilters:
-    bbox, _zoom = _map_params(params)
+    bbox, _zoom = map_params(params)
     demo = params.get("is_demo")
     return selectors.SpaceFilters(
         kind=_choice(params, "kind", SpaceKind.values),
@@ -159,7 +152,7 @@ class SpaceListView(StaffAPIView):
     )
     def get(self, request):
         filters = _space_filters(request.query_params)
-        _bbox, zoom = _map_params(request.query_params)
+        _bbox, zoom = map_params(request.query_params)
         queryset = selectors.with_counts(
             selectors.filter_spaces(selectors.spaces_visible_to(request.user), filters)
         )
@@ -472,7 +465,7 @@ class PublicSpaceLayerView(APIView):
         tags=["public spaces"],
     )
     def get(self, request):
-        bbox, zoom = _map_params(request.query_params)
+        bbox, zoom = map_params(request.query_params)
         queryset = selectors.filter_spaces(
             selectors.public_spaces(),
             selectors.SpaceFilters(region=request.query_params.get("region", ""), bbox=bbox),
@@ -533,7 +526,7 @@ class IncidentChangeLayerView(PlannerAPIView):
             integer=True,
         )
         family = _choice(params, "family", Family.values)
-        _bbox, zoom = _map_params(params)
+        _bbox, zoom = map_params(params)
         queryset = selectors.spaces_with_incident_counts(
             selectors.filter_spaces(
                 selectors.spaces_visible_to(request.user), _space_filters(params)

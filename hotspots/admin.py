@@ -7,19 +7,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from common.admin import ReadOnlyAdminMixin
 from geo.admin import OfflineGISModelAdmin
 from hotspots.models import HotspotRun, HotspotValidation, HotspotZone
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class HotspotZoneInline(ReadOnlyMixin, admin.TabularInline):
+class HotspotZoneInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = HotspotZone
     fields = [
         "rank",
@@ -35,7 +28,7 @@ class HotspotZoneInline(ReadOnlyMixin, admin.TabularInline):
     show_change_link = True
 
 
-class HotspotValidationInline(ReadOnlyMixin, admin.TabularInline):
+class HotspotValidationInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = HotspotValidation
     fields = ["eval_from", "eval_to", "created_by", "created_at"]
     readonly_fields = fields
@@ -44,7 +37,7 @@ class HotspotValidationInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(HotspotRun)
-class HotspotRunAdmin(ReadOnlyMixin, OfflineGISModelAdmin):
+class HotspotRunAdmin(ReadOnlyAdminMixin, OfflineGISModelAdmin):
     list_display = [
         "id",
         "region",
@@ -75,13 +68,13 @@ class HotspotRunAdmin(ReadOnlyMixin, OfflineGISModelAdmin):
 
 
 @admin.register(HotspotZone)
-class HotspotZoneAdmin(ReadOnlyMixin, OfflineGISModelAdmin):
+class HotspotZoneAdmin(ReadOnlyAdminMixin, OfflineGISModelAdmin):
     list_display = ["run", "rank", "incident_count", "area_m2", "share"]
     list_select_related = ["run"]
     list_filter = ["run__region"]
 
 
 @admin.register(HotspotValidation)
-class HotspotValidationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class HotspotValidationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["run", "eval_from", "eval_to", "created_by", "created_at"]
     list_select_related = ["run", "created_by"]

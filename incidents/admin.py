@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import is_planner
+from common.admin import ViewOnlyAdminMixin
 from geo.admin import OfflineGISModelAdmin
 from incidents.models import (
     Category,
@@ -99,7 +100,7 @@ class PagedRefusedRowsFormSet(BaseInlineFormSet):
         return self._paged_queryset
 
 
-class RefusedRowInline(admin.TabularInline):
+class RefusedRowInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = RefusedRow
     formset = PagedRefusedRowsFormSet
     fields = ["file_name", "row_number", "reason", "raw_values"]
@@ -122,18 +123,9 @@ class RefusedRowInline(admin.TabularInline):
             ", ".join(f"{k}={v}" for k, v in (row.raw or {}).items())[:500],
         )
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin):
+class ImportBatchAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "source",
@@ -196,15 +188,6 @@ class ImportBatchAdmin(admin.ModelAdmin):
         "report_json",
     ]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description=_("status"), ordering="status")
     def status_display(self, batch):
         return status_label(batch.status)
@@ -258,7 +241,7 @@ def _pretty_json(value) -> str:
 
 
 @admin.register(Incident)
-class IncidentAdmin(OfflineGISModelAdmin):
+class IncidentAdmin(ViewOnlyAdminMixin, OfflineGISModelAdmin):
     """Read-only, planners and superusers only."""
 
     list_display = [
@@ -291,12 +274,3 @@ class IncidentAdmin(OfflineGISModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return is_planner(request.user) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

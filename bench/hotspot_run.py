@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from bench.common import BenchContext, BenchmarkError, BenchResult, Method, measure_methods
+from bench.points import clustered_points
 
 NAME = "hotspot_run"
 DESCRIPTION = "hotspot run: grid counts + Gi* + FDR + zones over N incidents"
@@ -95,28 +96,9 @@ def generate_points(n: int, rng: np.random.Generator, outline) -> tuple[np.ndarr
         if shapely.contains_xy(outline, x, y):
             centres.append((x, y))
     centres = np.array(centres)
-    weights = rng.pareto(1.2, HOTSPOTS) + 0.05
-    weights /= weights.sum()
-    xs, ys, have = [], [], 0
-    while have < n:
-        want = int((n - have) * 1.3) + 100
-        clustered = rng.random(want) < HOTSPOT_SHARE
-        spot = rng.choice(HOTSPOTS, size=want, p=weights)
-        x = np.where(
-            clustered,
-            centres[spot, 0] + rng.normal(0, HOTSPOT_SIGMA_M, want),
-            rng.uniform(min_x, max_x, want),
-        )
-        y = np.where(
-            clustered,
-            centres[spot, 1] + rng.normal(0, HOTSPOT_SIGMA_M, want),
-            rng.uniform(min_y, max_y, want),
-        )
-        keep = shapely.contains_xy(outline, x, y)
-        xs.append(x[keep])
-        ys.append(y[keep])
-        have += int(keep.sum())
-    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+    return clustered_points(
+        n, rng, outline, centres[:, 0], centres[:, 1], share=HOTSPOT_SHARE, sigma_m=HOTSPOT_SIGMA_M
+    )
 
 
 def insert_incidents(region, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:

@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 from psycopg2.errors import DeadlockDetected, LockNotAvailable
 
+from config.jobs import IMPORT_BATCH_JOBS, job_lock
 from incidents.models import Category, ImportBatch, IncidentSource
 from incidents.models import RefusedRow as RefusedRowModel
 from incidents.profiles import PROFILES, Profile
@@ -71,6 +73,29 @@ class ImportRefused(Exception):
     def __init__(self, result: ImportResult):
         super().__init__(f"{result.rows_refused} row(s) refused; nothing was written")
         self.result = result
+
+
+class ImportInterrupted(Exception):
+    """The import stopped before it finished and wrote nothing: its connection to the
+    database was lost, or its batch was ended meanwhile. The message says which, and what
+    became of the batch: ``batch_failed`` is False when the database could not be reached
+    again to mark it failed (``fail_abandoned_batches`` does once it is next seen: the
+    batch's job lock went with the lost connection)."""
+
+    def __init__(self, message: str, *, batch_id: int | None, batch_failed: bool):
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.batch_failed = batch_failed
+
+
+class _BatchEnded(Exception):
+    """The import's batch is no longer RUNNING: someone else ended it."""
+
+
+# Pauses before each attempt to reach the database again after an import lost its
+# connection (a restarting server answers within seconds); the first attempt that gets
+# through marks the batch failed.
+RECONNECT_DELAYS_S = (0.0, 1.0, 2.0, 4.0)
 
 
 @dataclass
@@ -984,7 +1009,19 @@ def import_incidents(
     progress: Callable[[float], None] | None = None,
 ) -> ImportResult:
     """Imports the files of ``request``. Raises ImportRefused (nothing written) when rows
-    are refused and ``skip_bad`` is off, IncidentFileError when a file cannot be used."""
+    are refused and ``skip_bad`` is off, IncidentFileError when a file cannot be used,
+    ImportInterrupted (nothing written) when the database connection is lost.
+
+    The batch it creates (without ``batch``) holds its job lock (config.jobs) from before
+    anyone can see it until it is finished, as a web import's job holds it for the batch
+    it passes: ``fail_abandoned_batches`` never takes a living import for a dead one. A
+    batch that is no longer RUNNING is never finished again (a failed batch stays failed).
+    """
+    with contextlib.ExitStack() as job:
+        return _import(request=request, user=user, batch=batch, progress=progress, job=job)
+
+
+def _import(*, request, user, batch, progress, job: contextlib.ExitStack) -> ImportResult:
     started = time.perf_counter()
     paths = [Path(p) for p in request.paths]
     for path in paths:
@@ -1002,19 +1039,27 @@ def import_incidents(
     report_progress = progress or (lambda fraction: None)
 
     if batch is None and not request.dry_run:
-        batch = ImportBatch.objects.create(
-            source=source,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
-            status=ImportBatch.Status.RUNNING,
-            files=files,
-            skip_bad=request.skip_bad,
-            options=_options_record(request),
-        )
+        with transaction.atomic():
+            batch = ImportBatch.objects.create(
+                source=source,
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+                status=ImportBatch.Status.RUNNING,
+                files=files,
+                skip_bad=request.skip_bad,
+                options=_options_record(request),
+            )
+            # Nobody else knows the id yet: a sweep trying it can only hold it a moment.
+            job.enter_context(job_lock(IMPORT_BATCH_JOBS, batch.pk, wait=True))
     elif batch is not None:
-        ImportBatch.objects.filter(pk=batch.pk).update(
-            status=ImportBatch.Status.RUNNING, files=files, source=source
-        )
+        resumed = ImportBatch.objects.filter(
+            pk=batch.pk, status__in=[ImportBatch.Status.QUEUED, ImportBatch.Status.RUNNING]
+        ).update(status=ImportBatch.Status.RUNNING, files=files, source=source)
+        if not resumed:
+            raise ImportInterrupted(_ended_message(batch.pk), batch_id=batch.pk, batch_failed=True)
     result.batch_id = batch.pk if batch else None
+    connection.ensure_connection()
+    # The session the import works in; once it is gone, so are its transaction and locks.
+    session = connection.connection
 
     def step(name: str, since: float) -> float:
         now = time.perf_counter()
@@ -1093,12 +1138,48 @@ def import_incidents(
             _drop_temp_tables(cursor)
             if failed or request.dry_run:
                 transaction.set_rollback(True)
+            elif batch is not None and not _still_running(cursor, batch.pk):
+                raise _BatchEnded
         if not (failed or request.dry_run):
             step("commit", mark)
+    except _BatchEnded:
+        raise ImportInterrupted(
+            _ended_message(batch.pk), batch_id=batch.pk, batch_failed=True
+        ) from None
     except Exception as exc:
-        if batch is not None:
-            _finish_batch(batch, result, started, error=str(exc))
-        raise
+        lost = isinstance(exc, (OperationalError, InterfaceError)) and _session_lost(session)
+        if not lost:
+            if batch is not None:
+                _finish_batch(batch, result, started, error=str(exc))
+            raise
+        if batch is None:
+            raise ImportInterrupted(
+                gettext(
+                    "The connection to the database was lost during the dry run: nothing was "
+                    "written."
+                ),
+                batch_id=None,
+                batch_failed=False,
+            ) from exc
+        error = gettext(
+            "The connection to the database was lost during the import (%(error)s). Nothing "
+            "was written: run the import again."
+        ) % {"error": _first_line(exc)}
+        marked = _finish_on_a_fresh_connection(batch, result, started, error)
+        if marked:
+            message = gettext(
+                "The connection to the database was lost during the import: nothing was "
+                "written. Import batch #%(batch)s is marked failed."
+            )
+        else:
+            message = gettext(
+                "The connection to the database was lost during the import and the database "
+                "cannot be reached: nothing was written. Import batch #%(batch)s will be "
+                "marked failed when it is next seen (the import pages and API)."
+            )
+        raise ImportInterrupted(
+            message % {"batch": batch.pk}, batch_id=batch.pk, batch_failed=marked
+        ) from exc
     report_progress(1.0)
 
     if failed:
@@ -1108,10 +1189,65 @@ def import_incidents(
         result.status = "dry-run" if request.dry_run else ImportBatch.Status.SUCCEEDED
     result.duration_s = round(time.perf_counter() - started, 3)
     if batch is not None:
-        _finish_batch(batch, result, started)
+        try:
+            _finish_batch(batch, result, started)
+        except (OperationalError, InterfaceError):
+            # Committed already: the batch must say so, not be failed as abandoned.
+            if not (
+                _session_lost(session) and _finish_on_a_fresh_connection(batch, result, started)
+            ):
+                raise
     if failed:
         raise ImportRefused(result)
     return result
+
+
+def _still_running(cursor, batch_id: int) -> bool:
+    """Whether the batch is still RUNNING, locked so until the import's transaction ends:
+    an import whose batch was ended meanwhile (failed as abandoned) never commits."""
+    cursor.execute(
+        "SELECT status FROM incidents_importbatch WHERE id = %s FOR NO KEY UPDATE", [batch_id]
+    )
+    row = cursor.fetchone()
+    return row is not None and row[0] == ImportBatch.Status.RUNNING
+
+
+def _ended_message(batch_id: int) -> str:
+    return gettext(
+        "Import batch #%(batch)s was ended before its import finished: nothing was written."
+    ) % {"batch": batch_id}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _session_lost(session) -> bool:
+    """Whether the connection the import worked in is gone: closed (Django drops it when a
+    rollback fails), replaced by a fresh one, or broken."""
+    return session is None or connection.connection is not session or not connection.is_usable()
+
+
+def _finish_on_a_fresh_connection(
+    batch: ImportBatch, result: ImportResult, started: float, error: str = ""
+) -> bool:
+    """Finishes the batch on a fresh connection once the database answers again (after the
+    pauses of RECONNECT_DELAYS_S); False when it never does."""
+    if connection.in_atomic_block:
+        return False  # the caller's transaction went with the connection: nothing to write in
+    for pause in RECONNECT_DELAYS_S:
+        time.sleep(pause)
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        try:
+            _finish_batch(batch, result, started, error=error)
+        except (OperationalError, InterfaceError):
+            continue
+        return True
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+    return False
 
 
 def _dry_run_batch(source: IncidentSource) -> ImportBatch:
@@ -1132,7 +1268,9 @@ def _options_record(request: ImportRequest) -> dict:
 
 def _finish_batch(
     batch: ImportBatch, result: ImportResult, started: float, error: str = ""
-) -> None:
+) -> bool:
+    """Records how the batch ended, unless it has ended already (then False): a batch goes
+    from RUNNING to an end once, and a failed one never becomes succeeded."""
     status = ImportBatch.Status.FAILED if error else result.status
     report = {
         "unmapped_labels": result.unmapped_labels,
@@ -1143,7 +1281,7 @@ def _finish_batch(
     if error:
         report["error"] = error
     with transaction.atomic():
-        ImportBatch.objects.filter(pk=batch.pk).update(
+        ended = ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.RUNNING).update(
             status=status,
             finished_at=timezone.now(),
             rows_read=result.rows_read,
@@ -1157,6 +1295,8 @@ def _finish_batch(
             report=report,
             files=result.files,  # now with the rows read from each file
         )
+        if not ended:
+            return False
         RefusedRowModel.objects.filter(batch=batch).delete()
         RefusedRowModel.objects.bulk_create(
             [
@@ -1171,6 +1311,7 @@ def _finish_batch(
             ],
             batch_size=2000,
         )
+    return True
 
 
 def _reason_counts(refused: list[RefusedRow]) -> dict[str, int]:

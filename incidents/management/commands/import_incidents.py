@@ -2,10 +2,13 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from django.utils.translation import gettext as _
 
 from incidents.models import Family, LocationQuality
 from incidents.profiles import PROFILES
 from incidents.services.imports import (
+    ImportInterrupted,
     ImportRefused,
     ImportRequest,
     import_incidents,
@@ -83,6 +86,16 @@ class Command(BaseCommand):
             for line in exc.result.lines():
                 self.stderr.write(line)
             raise CommandError(str(exc)) from None
+        except ImportInterrupted as exc:
+            # Lost database: a message, no traceback; the batch is failed or will be.
+            self._close_bar()
+            raise CommandError(str(exc)) from None
+        except DatabaseError as exc:
+            self._close_bar()
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise CommandError(
+                _("The import stopped on a database error: %(error)s") % {"error": lines[0]}
+            ) from None
         self._close_bar()
         for line in result.lines():
             self.stdout.write(line)

@@ -19,7 +19,12 @@ A job that dies (worker killed, machine restarted) loses its import's transactio
 nothing is written, but its batch would stay RUNNING for ever. The job therefore holds a
 session-level advisory lock on its batch while it runs; PostgreSQL drops it with the dead
 job's connection (config.jobs), and ``fail_abandoned_batches`` (called by the batch pages and API) marks
-a RUNNING batch whose lock is free as failed.
+a RUNNING batch whose lock is free as failed. A command-line import holds the same lock
+(the import service takes it with the batch it creates).
+
+Nothing of a dead job stays behind either: the same call sweeps (``sweep_orphans``) the
+upload folders of ended or missing batches, and the task rows (django-tasks-db) that a dead
+worker left RUNNING. No cron is needed: whoever looks at the batches cleans up.
 """
 
 from __future__ import annotations
@@ -31,11 +36,21 @@ import threading
 import time
 import zoneinfo
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack, suppress
+from datetime import timedelta
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
-from django.db import connection, connections, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
@@ -46,6 +61,7 @@ from config.jobs import IMPORT_BATCH_JOBS, fail_abandoned, job_lock
 from incidents.models import Family, ImportBatch, LocationQuality
 from incidents.profiles import PROFILES
 from incidents.services.imports import (
+    ImportInterrupted,
     ImportRefused,
     ImportRequest,
     get_or_create_source,
@@ -71,6 +87,11 @@ FINISHED_STATUSES = frozenset(
 # Throttle for progress writes (when a write can be seen at all, see the module doc).
 PROGRESS_MIN_INTERVAL_S = 1.0
 PROGRESS_MIN_STEP = 0.01
+# A task row still RUNNING this long after its batch ended (or, for a batch still QUEUED,
+# after the task started) belongs to a worker that died: a living job takes its batch's
+# lock within moments of starting, and its worker records the task's end within moments
+# of the batch's.
+ORPHAN_TASK_AFTER = timedelta(minutes=10)
 
 
 def max_upload_bytes() -> int:
@@ -278,7 +299,9 @@ def start_web_import(*, user, uploaded_files, options: Mapping) -> ImportBatch:
     record = options_record(options)
 
     names = safe_file_names(upload.name for upload in uploaded_files)
-    with transaction.atomic():
+    # The batch's lock is held until it commits: the sweep never takes the folder of a
+    # batch it cannot see yet for an orphan (see sweep_orphans).
+    with ExitStack() as creating, transaction.atomic():
         source = get_or_create_source(request_from_record(record, []))
         batch = ImportBatch.objects.create(
             source=source,
@@ -287,6 +310,7 @@ def start_web_import(*, user, uploaded_files, options: Mapping) -> ImportBatch:
             options=record,
             skip_bad=options["skip_bad"],
         )
+        creating.enter_context(job_lock(IMPORT_BATCH_JOBS, batch.pk, wait=True))
         directory = upload_dir(batch.pk)
         try:
             directory.mkdir(parents=True, exist_ok=False)
@@ -368,25 +392,156 @@ def _fail_unfinished(batch_id: int, error: str) -> None:
     )
 
 
-def _fail_abandoned_batch(batch_id: int) -> int:
-    return ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.RUNNING).update(
-        status=ImportBatch.Status.FAILED,
-        finished_at=timezone.now(),
-        progress=1.0,
-        report={
-            "error": _(
-                "The import job stopped before it finished (the worker was stopped or "
-                "crashed). Nothing was written: upload the files again."
-            )
-        },
+def _fail_unfinished_anyway(batch_id: int, error: str) -> None:
+    """_fail_unfinished, once more on a fresh connection when the job's is lost. If the
+    database cannot be reached, fail_abandoned_batches fails the batch once it is next seen
+    (the job's lock went with its connection)."""
+    try:
+        _fail_unfinished(batch_id, error)
+        return
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+    with suppress(DatabaseError):
+        connection.close()
+    try:
+        _fail_unfinished(batch_id, error)
+    except (OperationalError, InterfaceError):
+        logger.warning("import batch %s not marked failed: no database", batch_id)
+
+
+def _abandoned_message() -> str:
+    return _(
+        "The import job stopped before it finished (the worker was stopped or "
+        "crashed). Nothing was written: upload the files again."
     )
 
 
+def _fail_abandoned_batch(batch_id: int, statuses=(ImportBatch.Status.RUNNING,)) -> int:
+    """Fails a batch whose job is gone (its lock held by the caller), removes its upload
+    folder and ends its task rows."""
+    failed = ImportBatch.objects.filter(pk=batch_id, status__in=statuses).update(
+        status=ImportBatch.Status.FAILED,
+        finished_at=timezone.now(),
+        progress=1.0,
+        report={"error": _abandoned_message()},
+    )
+    if failed:
+        shutil.rmtree(upload_dir(batch_id), ignore_errors=True)
+        _end_task_rows(batch_id)
+    return failed
+
+
 def fail_abandoned_batches() -> int:
-    """Marks failed every RUNNING batch whose job is gone; returns how many. Cheap: only
-    RUNNING batches are looked at."""
+    """Marks failed every RUNNING batch whose job is gone, and sweeps what dead jobs left
+    behind (sweep_orphans); returns how many batches were failed. Cheap: only RUNNING
+    batches, upload folders that exist and RUNNING task rows are looked at."""
     running = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING)
-    return fail_abandoned(running, IMPORT_BATCH_JOBS, _fail_abandoned_batch)
+    failed = fail_abandoned(running, IMPORT_BATCH_JOBS, _fail_abandoned_batch)
+    return failed + sweep_orphans()["batches"]
+
+
+# --- what dead jobs leave behind -------------------------------------------------------------
+
+
+class ImportJobAbandoned(Exception):
+    """Recorded as the error of the task row of an import job found dead."""
+
+
+def _import_task_rows():
+    """The task rows (django-tasks-db) of import jobs; None without that backend."""
+    if not apps.is_installed("django_tasks_db"):
+        return None
+    from django_tasks_db.models import DBTaskResult
+
+    from incidents.tasks import run_import_batch
+
+    return DBTaskResult.objects.filter(task_path=run_import_batch.module_path)
+
+
+def _end_task_rows(batch_id: int) -> int:
+    """Marks failed the RUNNING task rows of a batch whose job is gone (the worker that
+    ran it died, so nobody else will); returns how many."""
+    rows = _import_task_rows()
+    if rows is None:
+        return 0
+    ended = 0
+    with transaction.atomic():
+        for row in rows.running().filter(args_kwargs__args=[batch_id]).select_for_update():
+            row.set_failed(ImportJobAbandoned(_abandoned_message()))
+            ended += 1
+    return ended
+
+
+def sweep_orphans() -> dict[str, int]:
+    """Removes the upload folders of batches that ended or do not exist, and ends what
+    dead workers left: task rows still RUNNING long after their batch ended (or whose
+    batch is gone), and QUEUED batches whose task started long ago but never took the
+    batch. Each under the batch's job lock, so nothing a living job holds is touched.
+    Returns how many folders, task rows and batches it ended."""
+    swept = {"folders": _remove_orphan_folders(), "tasks": 0, "batches": 0}
+    rows = _import_task_rows()
+    if rows is None:
+        return swept
+    running = {}
+    for args_kwargs, started_at in rows.running().values_list("args_kwargs", "started_at"):
+        args = (args_kwargs or {}).get("args") or [None]
+        if isinstance(args[0], int):
+            running.setdefault(args[0], []).append(started_at)
+    if not running:
+        return swept
+    long_ago = timezone.now() - ORPHAN_TASK_AFTER
+    states = {
+        pk: (status, finished_at)
+        for pk, status, finished_at in ImportBatch.objects.filter(pk__in=running).values_list(
+            "pk", "status", "finished_at"
+        )
+    }
+    for batch_id, starts in running.items():
+        status, finished_at = states.get(batch_id, (None, None))
+        ended = status is None or (
+            status in FINISHED_STATUSES and (finished_at or long_ago) <= long_ago
+        )
+        never_taken = status == ImportBatch.Status.QUEUED and all(
+            started is not None and started <= long_ago for started in starts
+        )
+        if not (ended or never_taken):
+            continue
+        with job_lock(IMPORT_BATCH_JOBS, batch_id) as acquired:
+            if not acquired:
+                continue
+            if never_taken:
+                swept["batches"] += _fail_abandoned_batch(batch_id, (ImportBatch.Status.QUEUED,))
+            else:
+                swept["tasks"] += _end_task_rows(batch_id)
+    return swept
+
+
+def _remove_orphan_folders() -> int:
+    root = Path(settings.INCIDENT_UPLOAD_ROOT) / UPLOAD_FOLDER
+    try:
+        folders = {
+            int(path.name): path
+            for path in root.iterdir()
+            if path.name.isascii() and path.name.isdigit() and path.is_dir()
+        }
+    except OSError:  # no folder yet
+        return 0
+    if not folders:
+        return 0
+    unfinished = ImportBatch.objects.exclude(status__in=FINISHED_STATUSES)
+    keep = set(unfinished.filter(pk__in=folders).values_list("pk", flat=True))
+    removed = 0
+    for batch_id, folder in folders.items():
+        if batch_id in keep:
+            continue
+        # A batch being created holds its lock until it commits (start_web_import).
+        with job_lock(IMPORT_BATCH_JOBS, batch_id) as acquired:
+            if not acquired or unfinished.filter(pk=batch_id).exists():
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def run_web_import(batch_id: int) -> dict:
@@ -409,6 +564,9 @@ def _run_claimed(batch: ImportBatch, directory: Path) -> dict:
         status=ImportBatch.Status.RUNNING, progress=0.0
     )
     if not claimed:
+        batch.refresh_from_db(fields=["status"])
+        if is_finished(batch):
+            shutil.rmtree(directory, ignore_errors=True)
         return {"batch": batch_id, "status": batch.status}
     try:
         request = request_from_record(
@@ -426,9 +584,14 @@ def _run_claimed(batch: ImportBatch, directory: Path) -> dict:
     except IncidentFileError as exc:
         _fail_unfinished(batch_id, str(exc))
         status = ImportBatch.Status.FAILED
+    except ImportInterrupted:
+        # The service failed the batch already, or could not reach the database to: then
+        # fail_abandoned_batches does (the lock went with the lost connection).
+        logger.warning("import batch %s interrupted", batch_id, exc_info=True)
+        raise
     except Exception as exc:
         logger.exception("import batch %s failed", batch_id)
-        _fail_unfinished(batch_id, f"{type(exc).__name__}: {exc}")
+        _fail_unfinished_anyway(batch_id, f"{type(exc).__name__}: {exc}")
         raise
     finally:
         shutil.rmtree(directory, ignore_errors=True)

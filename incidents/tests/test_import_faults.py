@@ -326,3 +326,180 @@ def test_the_command_exits_non_zero_with_a_clean_message_when_its_backend_is_kil
     assert f"El lote de importación n.º {batch.pk} queda marcado como fallido." in err
     assert batch.status == ImportBatch.Status.FAILED
     assert Incident.objects.count() == 0
+
+
+# --- the web import's job --------------------------------------------------------------------
+
+DB_TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+OPTIONS = {
+    "source": "test",
+    "id": "id",
+    "date": "date",
+    "category": "category",
+    "lat": "lat",
+    "lon": "lon",
+}
+
+
+@pytest.fixture
+def uploads(settings, tmp_path):
+    settings.INCIDENT_UPLOAD_ROOT = str(tmp_path / "uploads")
+    return tmp_path / "uploads" / batches.UPLOAD_FOLDER
+
+
+def queue_web_import(good_csv, settings):
+    """A web import queued for a worker (the database task backend), and its task row."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DB_TASKS
+    upload = SimpleUploadedFile("good.csv", good_csv.read_bytes(), content_type="text/csv")
+    batch = batches.start_web_import(user=None, uploaded_files=[upload], options=OPTIONS)
+    assert batch.status == ImportBatch.Status.QUEUED
+    return batch, DBTaskResult.objects.get(args_kwargs__args=[batch.pk])
+
+
+def test_a_job_import_whose_database_connection_dies_fails_its_batch(
+    town, good_csv, uploads, settings, monkeypatch
+):
+    """The worker runs the job; its backend is terminated mid-import: the batch ends
+    failed with the reason, the upload is removed, and the worker records the task failed."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    batch, task = queue_web_import(good_csv, settings)
+    assert batches.upload_dir(batch.pk).is_dir()
+    task.claim("worker-1")
+    after_first_chunk(monkeypatch, terminate_import_backend)
+    worker = Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=1,
+        worker_id="worker-1",
+        excluded_queue_names=[],
+    )
+    with translation.override("en"):
+        worker.run_task(task)
+
+    batch.refresh_from_db()
+    task.refresh_from_db()
+    assert batch.status == ImportBatch.Status.FAILED
+    assert batch.report["error"].startswith(
+        "The connection to the database was lost during the import ("
+    )
+    assert not batches.upload_dir(batch.pk).exists()
+    assert task.status == "FAILED"
+    assert task.exception_class_path == "incidents.services.imports.ImportInterrupted"
+    assert Incident.objects.count() == 0
+    assert not job_lock_held(batch.pk)
+
+
+# --- item 7: nothing of a killed import stays behind ----------------------------------------
+
+
+def test_a_killed_web_import_is_failed_its_upload_removed_and_its_task_row_ended(
+    town, good_csv, uploads, settings
+):
+    """The job runs in a session of its own (holding the batch's lock, as run_web_import
+    does) and that session dies: the next look at the batches cleans everything up."""
+    batch, task = queue_web_import(good_csv, settings)
+    task.claim("worker-1")
+    job = other_connection()
+    with job.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [IMPORT_BATCH_JOBS, batch.pk])
+        cursor.execute(
+            "UPDATE incidents_importbatch SET status = 'running' WHERE id = %s", [batch.pk]
+        )
+    try:
+        assert batches.fail_abandoned_batches() == 0  # alive: left alone
+        assert batches.upload_dir(batch.pk).is_dir()
+    finally:
+        end_session(job)  # the worker is killed
+
+    assert batches.fail_abandoned_batches() == 1
+    batch.refresh_from_db()
+    task.refresh_from_db()
+    assert batch.status == ImportBatch.Status.FAILED
+    assert not batches.upload_dir(batch.pk).exists()
+    assert task.status == "FAILED"
+    assert task.finished_at is not None
+    assert task.exception_class_path == "incidents.services.batches.ImportJobAbandoned"
+    assert batches.fail_abandoned_batches() == 0
+
+
+def test_the_sweep_removes_upload_folders_of_ended_or_missing_batches_only(town, uploads, settings):
+    from incidents.models import IncidentSource
+
+    source = IncidentSource.objects.create(name="s")
+    ended = ImportBatch.objects.create(source=source, status=ImportBatch.Status.SUCCEEDED)
+    refused = ImportBatch.objects.create(source=source, status=ImportBatch.Status.FAILED)
+    queued = ImportBatch.objects.create(source=source, status=ImportBatch.Status.QUEUED)
+    missing, being_created = 10**9, 10**9 + 1
+    for batch_id in (ended.pk, refused.pk, queued.pk, missing, being_created):
+        folder = batches.upload_dir(batch_id)
+        folder.mkdir(parents=True)
+        (folder / "police.csv").write_text("id\n")
+    (uploads / "notes").mkdir()  # not a batch folder: not ours to remove
+    creator = other_connection()  # start_web_import holds the new batch's lock until it commits
+    try:
+        with creator.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [IMPORT_BATCH_JOBS, being_created])
+        assert batches.sweep_orphans()["folders"] == 3
+    finally:
+        end_session(creator)
+
+    left = sorted(p.name for p in uploads.iterdir())
+    assert left == sorted([str(queued.pk), str(being_created), "notes"])
+    assert batches.sweep_orphans()["folders"] == 1  # once its creator is gone
+    assert not batches.upload_dir(being_created).exists()
+
+
+def test_a_sweep_while_an_upload_is_being_saved_leaves_its_folder_alone(
+    town, good_csv, uploads, settings, monkeypatch
+):
+    """Until start_web_import commits, others cannot see the batch its folder is for."""
+    original = batches._save_upload
+    swept = []
+
+    def save_while_sweeping(upload, path):
+        swept.append(in_other_thread(batches.sweep_orphans)["folders"])
+        return original(upload, path)
+
+    monkeypatch.setattr(batches, "_save_upload", save_while_sweeping)
+    batch, _ = queue_web_import(good_csv, settings)
+
+    assert swept == [0]
+    assert (batches.upload_dir(batch.pk) / "good.csv").read_bytes() == good_csv.read_bytes()
+
+
+def test_the_sweep_ends_task_rows_that_dead_workers_left_running(town, good_csv, uploads, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    long_ago = timezone.now() - batches.ORPHAN_TASK_AFTER - dt.timedelta(minutes=1)
+    # A batch that ended long ago; one that ended just now (its worker records the task's
+    # end in a moment); one whose task started long ago but never took it; one deleted.
+    old, recent, never_taken, deleted = (queue_web_import(good_csv, settings) for _ in range(4))
+    for _batch, task in (old, recent, never_taken, deleted):
+        task.claim("worker-1")
+    DBTaskResult.objects.filter(pk=never_taken[1].pk).update(started_at=long_ago)
+    for batch, finished_at in ((old[0], long_ago), (recent[0], timezone.now())):
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.SUCCEEDED, finished_at=finished_at
+        )
+    deleted[0].delete()
+
+    swept = batches.sweep_orphans()
+
+    assert swept == {"folders": 3, "tasks": 2, "batches": 1}
+    status = dict(DBTaskResult.objects.values_list("pk", "status"))
+    assert status[old[1].pk] == status[deleted[1].pk] == status[never_taken[1].pk] == "FAILED"
+    assert status[recent[1].pk] == "RUNNING"
+    never_taken[0].refresh_from_db()
+    assert never_taken[0].status == ImportBatch.Status.FAILED
+    assert not batches.upload_dir(never_taken[0].pk).exists()
+    assert batches.sweep_orphans() == {"folders": 0, "tasks": 0, "batches": 0}

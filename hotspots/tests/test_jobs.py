@@ -9,6 +9,7 @@ from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun
 from hotspots.services import runs
 from hotspots.tests.test_runs import PERIOD, planted_town, town  # noqa: F401 - fixture
+from tests.sessions import end_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,7 +34,7 @@ def test_a_running_run_without_a_living_job_is_failed_and_a_live_one_is_kept(tow
         assert dead.status == HotspotRun.Status.FAILED
         assert "stopped before it finished" in dead.message
     finally:
-        job.close()
+        end_session(job)
     assert runs.fail_abandoned_runs() == 1
     assert HotspotRun.objects.get(pk=alive.pk).status == HotspotRun.Status.FAILED
 
@@ -48,7 +49,7 @@ def test_a_run_another_job_is_executing_is_not_executed_again(town):  # noqa: F8
         run.refresh_from_db()
         assert run.status == HotspotRun.Status.QUEUED and not run.cells.exists()
     finally:
-        job.close()
+        end_session(job)
     run = runs.execute_run(run=run)
     assert run.status == HotspotRun.Status.SUCCEEDED
     assert runs.fail_abandoned_runs() == 0

@@ -13,6 +13,7 @@ from config.jobs import IMPORT_BATCH_JOBS
 from incidents.models import Category, ImportBatch, Incident, RefusedRow, SourceLabel
 from incidents.services import batches
 from tests.geodata import grid_cell
+from tests.sessions import end_session
 
 pytestmark = [pytest.mark.django_db]
 
@@ -427,7 +428,7 @@ def test_a_batch_whose_job_died_is_marked_failed_and_a_live_one_is_left_alone(pl
         assert dead.status == ImportBatch.Status.FAILED
         assert "se detuvo antes de terminar" in dead.report["error"]  # default language
     finally:
-        job.close()  # the job "dies"
+        end_session(job)  # the job "dies"
     assert (
         planner_client.get(reverse("import-batch-detail", args=[alive.pk])).json()["status"]
         == ImportBatch.Status.FAILED

@@ -1,5 +1,6 @@
 """The API's shared plumbing: who may call a view, the content type a view picks for
-itself, private caching, and CSV cells a spreadsheet cannot run."""
+itself, private caching, and CSV cells a spreadsheet cannot run. The JSON parser is in
+common/parsers.py (DRF's settings import it while rest_framework.views is loading)."""
 
 from __future__ import annotations
 

@@ -1,27 +1,13 @@
-"""API-wide pieces that every app's DRF views use (see REST_FRAMEWORK in settings), the
-schema's error responses (SPECTACULAR_SETTINGS) and the API's 404 for unknown URLs."""
+"""The API's wiring: the schema's error responses (SPECTACULAR_SETTINGS) and the API's
+404 for unknown URLs. The pieces views use are in common/api.py."""
 
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
-from rest_framework import parsers
-from rest_framework.exceptions import NotFound, ParseError
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's parser turns only ValueError into a 400; arrays nested thousands deep make
-    the json module raise RecursionError, which would be a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
-
+from rest_framework.exceptions import NotFound
 
 # --- errors in the OpenAPI schema and for unknown API URLs ------------------------------
 
 API_PREFIX = "/api/"
-GEOJSON_MEDIA_TYPE = "application/geo+json"
 
 ERROR_SCHEMAS = {
     "ValidationErrors": {

@@ -22,6 +22,7 @@ from django.http import StreamingHttpResponse
 from geo.conf import STORAGE_SRID, WEB_MERCATOR_SRID
 from geo.db.functions import SimplifyPreserveTopology, XMax, XMin, YMax, YMin
 
+GEOJSON_MEDIA_TYPE = "application/geo+json"  # RFC 7946
 MAX_ZOOM = 24
 # Half a screen pixel at the equator, in Web Mercator metres, at zoom 0.
 _HALF_PIXEL_AT_ZOOM0_M = 156543.03392804097 / 2
@@ -213,5 +214,5 @@ def feature_collection_response(
     )
     return StreamingHttpResponse(
         stream_feature_collection(rows, max_features=max_features, extra_members=extra_members),
-        content_type="application/geo+json",
+        content_type=GEOJSON_MEDIA_TYPE,
     )

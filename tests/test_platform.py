@@ -63,7 +63,7 @@ def test_admin_map_widget_uses_vendored_openlayers(admin_client):
 
 
 def test_deeply_nested_json_is_a_400_on_every_api(django_user_model):
-    """The JSON parser of every API (config.api.JSONParser) answers 400, not a 500, to a
+    """The JSON parser of every API (common.parsers.JSONParser) answers 400, not a 500, to a
     body nested deeper than Python's json module can follow."""
     from rest_framework.test import APIClient
 

@@ -19,9 +19,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from common.api import FirstRendererNegotiation, IsPlanner, PrivateAPIView
-from config.api import GEOJSON_MEDIA_TYPE
 from geo.api.params import map_params
-from geo.geojson import GeoJSONParameterError, feature_collection_response
+from geo.geojson import GEOJSON_MEDIA_TYPE, GeoJSONParameterError, feature_collection_response
 from geo.mvt import MVT_CONTENT_TYPE, tile_response
 from hotspots import selectors
 from hotspots.api.filters import CellFilterError, parse_cell_filter

@@ -17,8 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from common.api import PlannerAPIView, csv_lines
-from config.api import GEOJSON_MEDIA_TYPE
-from geo.geojson import GeoJSONParameterError, feature_collection_response
+from geo.geojson import GEOJSON_MEDIA_TYPE, GeoJSONParameterError, feature_collection_response
 from geo.mvt import MVT_CONTENT_TYPE, capped_tile_bytes, tile_response
 from incidents import selectors
 from incidents.api.filters import (

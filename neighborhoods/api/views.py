@@ -11,9 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import GEOJSON_MEDIA_TYPE
 from geo.api.params import map_params
 from geo.geojson import (
+    GEOJSON_MEDIA_TYPE,
     feature_collection_response,
 )
 from neighborhoods import locate, selectors

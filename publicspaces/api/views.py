@@ -31,9 +31,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import CACHE_CONTROL, PlannerAPIView
-from config.api import GEOJSON_MEDIA_TYPE, JSONParser
+from common.parsers import JSONParser
 from geo.api.params import map_params
-from geo.geojson import feature_collection_response
+from geo.geojson import GEOJSON_MEDIA_TYPE, feature_collection_response
 from incidents.models import Family
 from publicspaces import selectors
 from publicspaces.api import serializers as s

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import shapely
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -48,13 +47,10 @@ from incidents.services.reading import (
     read_vector_points,
     sha256_of,
 )
+from neighborhoods.locate import AreaIndex
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg"}
 UNCLASSIFIED_PREFIX = "unclassified-"
-# Points this close to a region's outline but outside all its districts are kept (and
-# counted as unassigned): published boundaries are generalised, and a point on a border
-# street can fall a few metres outside every district.
-REGION_TOLERANCE_M = getattr(settings, "INCIDENT_REGION_TOLERANCE_M", 500)
 
 _LAT_NAMES = ("lat", "latitude", "latitud", "y_lat")
 _LON_NAMES = ("lon", "lng", "long", "longitude", "longitud", "x_lon")
@@ -230,125 +226,6 @@ def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -
             + ", ".join(header)
         )
     return mapping
-
-
-# --- areas ---------------------------------------------------------------------------------
-
-
-class AreaIndex:
-    """Point-in-polygon against the subdivided district and neighborhood pieces
-    (neighborhoods_areapart, at most 256 vertices each), in this process, chunk by chunk.
-
-    Polygon-first: the chunk's points are sorted by longitude once; each prepared piece
-    takes the points of its bounding box (a binary search, then a latitude mask) and tests
-    them in one vectorised call, so a piece is prepared once and used for many points. No
-    index is built on the staged rows and PostgreSQL only inserts. A point on a shared
-    border (``intersects`` includes the boundary) belongs to the lowest area id, so the
-    assignment is deterministic. Points inside no piece get the region whose outline is
-    within ``REGION_TOLERANCE_M`` (a geography distance, in PostGIS), or are refused.
-    """
-
-    NONE = 0
-
-    def __init__(self, cursor, tolerance_m: float = REGION_TOLERANCE_M):
-        self.tolerance_m = tolerance_m
-        # Held around this object's statements once a _ChunkWriter shares the connection.
-        self.db_lock = contextlib.nullcontext()
-        # Pieces of areas that no longer exist (parts not refreshed after a delete) are
-        # skipped: they would point the incident at a missing row.
-        cursor.execute(
-            """
-            SELECT p.kind, p.area_id, p.region_id, ST_AsBinary(p.geom)
-            FROM neighborhoods_areapart p
-            WHERE (p.kind = 'district' AND EXISTS (
-                     SELECT FROM neighborhoods_district d WHERE d.id = p.area_id))
-               OR (p.kind = 'neighborhood' AND EXISTS (
-                     SELECT FROM neighborhoods_neighborhood n WHERE n.id = p.area_id))
-            ORDER BY p.kind, p.area_id, p.id
-            """
-        )
-        rows = cursor.fetchall()
-        self.levels = {}
-        for kind in ("district", "neighborhood"):
-            mine = [r for r in rows if r[0] == kind]
-            geometries = shapely.from_wkb([bytes(r[3]) for r in mine])
-            shapely.prepare(geometries)
-            self.levels[kind] = (
-                geometries,
-                np.array([r[1] for r in mine], dtype=np.int64),
-                np.array([r[2] for r in mine], dtype=np.int64),
-                shapely.bounds(geometries).reshape(-1, 4),
-            )
-
-    def _level(self, kind, lon, lat, order, sorted_lon) -> tuple[np.ndarray, np.ndarray]:
-        geometries, area, region, bounds = self.levels[kind]
-        best = np.zeros(len(lon), dtype=np.int64)
-        best_region = np.zeros(len(lon), dtype=np.int64)
-        if not len(lon):
-            return best, best_region
-        # Only the pieces that overlap the chunk's extent (other regions' never do).
-        near = (bounds[:, 0] <= sorted_lon[-1]) & (bounds[:, 2] >= sorted_lon[0])
-        near &= (bounds[:, 1] <= lat.max()) & (bounds[:, 3] >= lat.min())
-        for piece in np.flatnonzero(near):
-            min_x, min_y, max_x, max_y = bounds[piece]
-            start = np.searchsorted(sorted_lon, min_x, "left")
-            stop = np.searchsorted(sorted_lon, max_x, "right")
-            if start == stop:
-                continue
-            candidates = order[start:stop]
-            band = lat[candidates]
-            candidates = candidates[(band >= min_y) & (band <= max_y)]
-            if not len(candidates):
-                continue
-            inside = candidates[
-                shapely.intersects_xy(geometries[piece], lon[candidates], lat[candidates])
-            ]
-            # Lowest area id wins; pieces come in area order, so only unset points change.
-            inside = inside[(best[inside] == self.NONE) | (best[inside] > area[piece])]
-            best[inside] = area[piece]
-            best_region[inside] = region[piece]
-        return best, best_region
-
-    def assign(self, cursor, lon: np.ndarray, lat: np.ndarray):
-        """(region, district, neighborhood) ids per point, 0 for none."""
-        order = np.argsort(lon, kind="stable")
-        sorted_lon = lon[order]
-        district, district_region = self._level("district", lon, lat, order, sorted_lon)
-        neighborhood, hood_region = self._level("neighborhood", lon, lat, order, sorted_lon)
-        region = np.where(district_region != self.NONE, district_region, hood_region)
-        loose = np.flatnonzero(region == self.NONE)
-        if len(loose):
-            region[loose] = self._regions_near(cursor, lon[loose], lat[loose])
-        return region, district, neighborhood
-
-    def _regions_near(self, cursor, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        # ST_DWithin on geography: the tolerance is metres wherever the region is. The
-        # bounding-box prefilter errs on the generous side: a degree of latitude is at
-        # least 110.57 km, one of longitude that times cos(latitude).
-        with self.db_lock:
-            return self._regions_near_query(cursor, lon, lat)
-
-    def _regions_near_query(self, cursor, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        cursor.execute(
-            """
-            SELECT (SELECT r.id FROM neighborhoods_region r
-                    WHERE r.geom IS NOT NULL
-                      AND p.pt && ST_Expand(r.geom,
-                          %(deg)s / greatest(cos(radians(u.lat)), 0.05), %(deg)s)
-                      AND ST_DWithin(p.pt::geography, r.geom::geography, %(metres)s)
-                    ORDER BY r.id LIMIT 1)
-            FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS u(lon, lat, n)
-            CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS pt) p
-            ORDER BY u.n
-            """,
-            {
-                "lon": lon.tolist(),
-                "lat": lat.tolist(),
-                "metres": self.tolerance_m,
-                "deg": self.tolerance_m / 110_574.0,
-            },
-        )
-        return np.array([r[0] or self.NONE for r in cursor.fetchall()], dtype=np.int64)
 
 
 # --- labels ----------------------------------------------------------------------------------

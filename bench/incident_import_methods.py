@@ -36,8 +36,9 @@ def _bench_ids() -> tuple[int, int, dict[str, tuple[int, int]]]:
 
 
 def method_ours(path: Path) -> dict:
-    from incidents.services.imports import ImportRequest, import_incidents
+    from incidents.services.imports import import_incidents
     from incidents.services.reading import ColumnMapping
+    from incidents.services.request import ImportRequest
 
     result = import_incidents(
         request=ImportRequest(

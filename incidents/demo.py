@@ -419,8 +419,9 @@ def load_demo_incidents(*, work_dir: Path):
     Returns None when this very file was imported already and its incidents are all there:
     loading the demo again then changes nothing, not even the list of import batches."""
     from incidents.models import ImportBatch, Incident
-    from incidents.services.imports import ImportRequest, import_incidents
+    from incidents.services.imports import import_incidents
     from incidents.services.reading import sha256_of
+    from incidents.services.request import ImportRequest
 
     path = Path(work_dir) / "ciudad_demo_incidentes.csv"
     write_demo_csv(path)

@@ -450,7 +450,8 @@ def load_pack(
         result.public_spaces = load_demo_spaces(pack.region_code)
     if dry_run or not with_incidents:
         return result
-    from incidents.services.imports import ImportRequest, import_incidents, profile_named
+    from incidents.services.imports import import_incidents
+    from incidents.services.request import ImportRequest, profile_named
 
     for layer in pack.incidents:
         profile = profile_named(layer.profile)

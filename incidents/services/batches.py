@@ -63,12 +63,11 @@ from incidents.profiles import PROFILES
 from incidents.services.imports import (
     ImportInterrupted,
     ImportRefused,
-    ImportRequest,
     get_or_create_source,
     import_incidents,
-    profile_named,
 )
 from incidents.services.reading import ColumnMapping, IncidentFileError
+from incidents.services.request import ImportRequest, profile_named
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from django.urls import reverse
 from accounts.models import Role
 from incidents.admin import REFUSED_ROWS_PER_PAGE
 from incidents.models import Category, ImportBatch, Incident, RefusedRow, SourceLabel
-from incidents.services.imports import ImportRequest, import_incidents
+from incidents.services.imports import import_incidents
 from incidents.services.reading import ColumnMapping
+from incidents.services.request import ImportRequest
 from tests.geodata import grid_cell
 
 pytestmark = pytest.mark.django_db

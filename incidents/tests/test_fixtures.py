@@ -12,7 +12,8 @@ from config.env import FIXTURES_DIR
 from incidents.demo import BAD_ROWS, DEMO_PROFILE, DEMO_SOURCE, generate_demo_incidents
 from incidents.models import Category, Incident
 from incidents.profiles import PROFILES, read_label_rules
-from incidents.services.imports import ImportRefused, ImportRequest, import_incidents
+from incidents.services.imports import ImportRefused, import_incidents
+from incidents.services.request import ImportRequest
 from incidents.taxonomy import CATEGORIES, read_taxonomy
 
 SAMPLE = FIXTURES_DIR / "samples" / "incidents_demo_city.csv"

@@ -25,7 +25,7 @@ from shapely.geometry import Point
 from accounts.models import Role
 from incidents.models import ImportBatch, Incident
 from incidents.services import batches, reading
-from incidents.services.imports import ImportRequest, import_incidents
+from incidents.services.imports import import_incidents
 from incidents.services.reading import (
     ColumnMapping,
     CsvLayout,
@@ -36,6 +36,7 @@ from incidents.services.reading import (
     read_csv_chunks,
     read_vector_points,
 )
+from incidents.services.request import ImportRequest
 from tests.geodata import grid_cell
 
 WIDE_COLUMNS = 200_000

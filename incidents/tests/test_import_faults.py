@@ -78,7 +78,7 @@ def in_other_thread(function):
 def after_first_chunk(monkeypatch, action):
     """Calls ``action()`` once, right after the import has staged its first chunk (inside
     its transaction, the batch RUNNING and visible to others)."""
-    original = imports._stage_chunk
+    original = imports.stage_chunk
     done = []
 
     def hooked(*args, **kwargs):
@@ -87,7 +87,7 @@ def after_first_chunk(monkeypatch, action):
             done.append(True)
             action()
 
-    monkeypatch.setattr(imports, "_stage_chunk", hooked)
+    monkeypatch.setattr(imports, "stage_chunk", hooked)
     return done
 
 

@@ -23,8 +23,9 @@ from incidents.models import (
     SourceLabel,
 )
 from incidents.profiles import PROFILES
-from incidents.services.imports import ImportRefused, ImportRequest, import_incidents
+from incidents.services.imports import ImportRefused, import_incidents
 from incidents.services.reading import ColumnMapping, IncidentFileError
+from incidents.services.request import ImportRequest
 from tests.geodata import grid_cell
 
 pytestmark = pytest.mark.django_db
@@ -486,9 +487,9 @@ def test_an_unusable_file_is_refused_before_anything_is_read(town, tmp_path):
 
 
 def test_large_imports_are_inserted_in_slices_and_all_counted(town, tmp_path, monkeypatch):
-    from incidents.services import imports
+    from incidents.services import staging
 
-    monkeypatch.setattr(imports, "INSERT_SLICE_ROWS", 300)
+    monkeypatch.setattr(staging, "INSERT_SLICE_ROWS", 300)
     rows = [row(str(i), where=IN_D1 if i % 3 else IN_D2) for i in range(2000)]
     path = write_csv(tmp_path / "many.csv", rows)
 
@@ -590,9 +591,9 @@ def test_a_database_error_while_writing_a_chunk_rolls_everything_back(
 ):
     from django.db import DatabaseError
 
-    from incidents.services import imports
+    from incidents.services import staging
 
-    real_insert = imports._insert_staged
+    real_insert = staging._insert_staged
     calls = []
 
     def insert_then_fail(cursor, staged, params, **options):
@@ -601,7 +602,7 @@ def test_a_database_error_while_writing_a_chunk_rolls_everything_back(
             cursor.execute("SELECT 1 / 0")
         return real_insert(cursor, staged, params, **options)
 
-    monkeypatch.setattr(imports, "_insert_staged", insert_then_fail)
+    monkeypatch.setattr(staging, "_insert_staged", insert_then_fail)
     path = write_csv(tmp_path / "a.csv", [row(str(i)) for i in range(9)])
 
     with pytest.raises(DatabaseError, match="division by zero"):
@@ -700,16 +701,16 @@ def test_a_bulk_load_over_a_source_already_stored_still_upserts(town, tmp_path, 
 @pytest.fixture
 def bulk_decisions(monkeypatch):
     """What each import decided about setting the indexes aside (None: it did not)."""
-    from incidents.services import imports
+    from incidents.services import staging
 
     decisions = []
-    real = imports._set_indexes_aside
+    real = staging._set_indexes_aside
 
     def recorded(*args, **kwargs):
         decisions.append(real(*args, **kwargs))
         return decisions[-1]
 
-    monkeypatch.setattr(imports, "_set_indexes_aside", recorded)
+    monkeypatch.setattr(staging, "_set_indexes_aside", recorded)
     return decisions
 
 
@@ -781,19 +782,19 @@ def test_a_bulk_load_that_cannot_lock_the_table_at_once_goes_row_by_row(
     import psycopg2
     from django.db import connection
 
-    from incidents.services import imports
+    from incidents.services import staging
 
     # How far each decision got: the count taken without the lock, then (only once the
     # lock is granted) the count taken under it. Seen from the code, not from a clock, so
     # a busy machine cannot change the answer.
     counts = []
-    real_table_holds = imports._table_holds
+    real_table_holds = staging._table_holds
 
     def counted(cursor, rows):
         counts.append(rows)
         return real_table_holds(cursor, rows)
 
-    monkeypatch.setattr(imports, "_table_holds", counted)
+    monkeypatch.setattr(staging, "_table_holds", counted)
     settings.INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS = 200
     lock_timeout_before = _lock_timeout()
     indexes_before = _index_definitions()
@@ -823,7 +824,7 @@ def test_a_bulk_load_that_cannot_lock_the_table_at_once_goes_row_by_row(
 
 
 def test_the_expected_size_of_an_import_is_estimated_from_its_bytes():
-    from incidents.services.imports import _expected_rows
+    from incidents.services.staging import _expected_rows
 
     assert _expected_rows(100_000, 7_000_000, 70_000_000) == 1_000_000
     assert _expected_rows(5, 0, 100) == 500  # nothing read yet: no division by zero

@@ -3,9 +3,10 @@
 import pytest
 
 from incidents.models import Category, Incident, SourceLabel
-from incidents.services.imports import ImportRequest, import_incidents
+from incidents.services.imports import import_incidents
 from incidents.services.labels import map_label
 from incidents.services.reading import ColumnMapping
+from incidents.services.request import ImportRequest
 from tests.geodata import grid_cell
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +117,8 @@ def test_an_import_in_progress_holds_its_labels_against_a_concurrent_remapping(
     import psycopg2
     from django.db import connection, transaction
 
-    from incidents.services.imports import LabelMapper, get_or_create_source
+    from incidents.services.imports import get_or_create_source
+    from incidents.services.labels import LabelMapper
 
     make_region("testville", {"D1": ("Uno", grid_cell(0)), "D2": ("Dos", grid_cell(1))})
     path = tmp_path / "labels.csv"

@@ -7,14 +7,9 @@ from django.utils.translation import gettext as _
 
 from incidents.models import Family, LocationQuality
 from incidents.profiles import PROFILES
-from incidents.services.imports import (
-    ImportInterrupted,
-    ImportRefused,
-    ImportRequest,
-    import_incidents,
-    profile_named,
-)
+from incidents.services.imports import ImportInterrupted, ImportRefused, import_incidents
 from incidents.services.reading import ColumnMapping, IncidentFileError
+from incidents.services.request import ImportRequest, profile_named
 
 
 class Command(BaseCommand):

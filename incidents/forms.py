@@ -11,7 +11,7 @@ from incidents.services.batches import (
     option_errors,
     upload_errors,
 )
-from incidents.services.reading import IncidentFileError, check_upload
+from incidents.services.bounds import IncidentFileError, check_upload
 
 
 class MultipleFileInput(forms.ClearableFileInput):

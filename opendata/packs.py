@@ -306,7 +306,8 @@ def _extent_of_points(paths: list[Path], *, code: str, name: str):
 
     from geo.conf import STORAGE_SRID, utm_srid_for
     from geo.io import VectorRead
-    from incidents.services.reading import csv_header, sniff_csv
+    from incidents.services.bounds import sniff_csv
+    from incidents.services.reading import csv_header
 
     points = []
     for path in paths:

@@ -60,13 +60,14 @@ from pyproj.exceptions import CRSError
 from config.jobs import IMPORT_BATCH_JOBS, fail_abandoned, job_lock
 from incidents.models import Family, ImportBatch, LocationQuality
 from incidents.profiles import PROFILES
+from incidents.services.bounds import IncidentFileError
 from incidents.services.imports import (
     ImportInterrupted,
     ImportRefused,
     get_or_create_source,
     import_incidents,
 )
-from incidents.services.reading import ColumnMapping, IncidentFileError
+from incidents.services.reading import ColumnMapping
 from incidents.services.request import ImportRequest, profile_named
 
 logger = logging.getLogger(__name__)

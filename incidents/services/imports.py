@@ -27,15 +27,14 @@ from django.utils.translation import gettext
 from config.jobs import IMPORT_BATCH_JOBS, job_lock
 from incidents.models import ImportBatch, IncidentSource
 from incidents.models import RefusedRow as RefusedRowModel
+from incidents.services.bounds import IncidentFileError, inspect_csv
 from incidents.services.labels import LabelMapper
 from incidents.services.reading import (
     ChunkValidator,
     ColumnMapping,
-    IncidentFileError,
     ReadOptions,
     RefusedRow,
     csv_header,
-    inspect_csv,
     read_csv_chunks,
     read_vector_points,
     sha256_of,

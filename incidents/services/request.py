@@ -12,7 +12,8 @@ from pathlib import Path
 
 from incidents.models import ImportBatch
 from incidents.profiles import PROFILES, Profile
-from incidents.services.reading import ColumnMapping, IncidentFileError, RefusedRow
+from incidents.services.bounds import IncidentFileError
+from incidents.services.reading import ColumnMapping, RefusedRow
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg"}
 

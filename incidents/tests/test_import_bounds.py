@@ -24,15 +24,12 @@ from shapely.geometry import Point
 
 from accounts.models import Role
 from incidents.models import ImportBatch, Incident
-from incidents.services import batches, reading
+from incidents.services import batches, bounds, reading
+from incidents.services.bounds import CsvLayout, IncidentFileError, check_upload, inspect_csv
 from incidents.services.imports import import_incidents
 from incidents.services.reading import (
     ColumnMapping,
-    CsvLayout,
-    IncidentFileError,
-    check_upload,
     csv_header,
-    inspect_csv,
     read_csv_chunks,
     read_vector_points,
 )
@@ -147,7 +144,7 @@ def test_a_long_row_of_spaces_is_a_blank_line_as_for_pandas(tmp_path, settings):
 
 
 def test_chunks_are_sized_by_cells_and_bytes(tmp_path, monkeypatch):
-    monkeypatch.setattr(reading, "CHUNK_CELLS", 100)
+    monkeypatch.setattr(bounds, "CHUNK_CELLS", 100)
     path = tmp_path / "ten.csv"
     header = ",".join(f"c{n}" for n in range(10))
     rows = "".join(f"{n},1,2,3,4,5,6,7,8,9\n" for n in range(25))
@@ -157,7 +154,7 @@ def test_chunks_are_sized_by_cells_and_bytes(tmp_path, monkeypatch):
 
     assert chunks == [(10, 2), (10, 12), (5, 22)]  # 100 cells of ten columns per chunk
     assert CsvLayout("utf-8", ",", 10, 1_000).chunk_rows == 10
-    monkeypatch.setattr(reading, "CHUNK_BYTES", 5_000)
+    monkeypatch.setattr(bounds, "CHUNK_BYTES", 5_000)
     assert CsvLayout("utf-8", ",", 1, 1_000).chunk_rows == 5  # rows of up to 1,000 bytes
 
 
@@ -199,8 +196,8 @@ def test_rows_are_measured_as_pandas_splits_them_whatever_the_blocks(monkeypatch
     for _ in range(3000):
         data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
         delimiter = rng.choice([",", ";", "\t"])
-        monkeypatch.setattr(reading, "_SCAN_BLOCK_BYTES", rng.randint(1, 9))
-        rows = reading._CsvRows("x.csv", delimiter)
+        monkeypatch.setattr(bounds, "_SCAN_BLOCK_BYTES", rng.randint(1, 9))
+        rows = bounds._CsvRows("x.csv", delimiter)
         seen = []
         ended = rows._ended
 
@@ -210,7 +207,7 @@ def test_rows_are_measured_as_pandas_splits_them_whatever_the_blocks(monkeypatch
             ended(sizes, delimiters, filled)
 
         rows._ended = record
-        for block in reading._split([data]):
+        for block in bounds._split([data]):
             rows.feed(block)
         rows.finish()
         assert seen == _rows_as_pandas_splits_them(data, ord(delimiter)), (data, delimiter)
@@ -227,7 +224,7 @@ def test_rows_are_measured_as_pandas_splits_them_whatever_the_blocks(monkeypatch
 )
 def test_the_measures_agree_with_pandas(text, settings):
     settings.INCIDENT_IMPORT_MAX_COLUMNS = 10**9
-    rows = reading._CsvRows("x.csv", ",")
+    rows = bounds._CsvRows("x.csv", ",")
     rows.feed(text.encode())
     rows.finish()
     frame = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False)
@@ -285,9 +282,9 @@ def test_property_names_are_counted_once_whatever_the_blocks(tmp_path, monkeypat
     expected = len({*names, "type", "features", "geometry", "coordinates", "properties"})
     for text in texts:
         for block in (1, 2, 3, 7, 64, 1 << 18):
-            monkeypatch.setattr(reading, "_SCAN_BLOCK_BYTES", block)
-            counted = reading._JsonNames("x.geojson", 1000)
-            for part in reading._split([text.encode()]):
+            monkeypatch.setattr(bounds, "_SCAN_BLOCK_BYTES", block)
+            counted = bounds._JsonNames("x.geojson", 1000)
+            for part in bounds._split([text.encode()]):
                 counted.feed(part)
             assert len(counted.names) == expected, (block, text[:80])
 

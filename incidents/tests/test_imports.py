@@ -23,8 +23,9 @@ from incidents.models import (
     SourceLabel,
 )
 from incidents.profiles import PROFILES
+from incidents.services.bounds import IncidentFileError
 from incidents.services.imports import ImportRefused, import_incidents
-from incidents.services.reading import ColumnMapping, IncidentFileError
+from incidents.services.reading import ColumnMapping
 from incidents.services.request import ImportRequest
 from tests.geodata import grid_cell
 
@@ -536,9 +537,9 @@ def test_a_point_on_a_shared_border_goes_to_the_lowest_district_id(make_region, 
 def small_chunks(monkeypatch):
     """Three rows per chunk, so one import is written chunk after chunk while the next is
     read."""
-    from incidents.services import reading
+    from incidents.services import bounds
 
-    monkeypatch.setattr(reading, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(bounds, "CHUNK_ROWS", 3)
 
 
 def test_duplicates_across_chunks_and_files_name_the_first_row(

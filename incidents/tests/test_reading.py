@@ -9,15 +9,14 @@ import pandas as pd
 import pytest
 
 from incidents.profiles import PROFILES
-from incidents.services import reading
+from incidents.services import bounds, reading
+from incidents.services.bounds import IncidentFileError, sniff_csv
 from incidents.services.reading import (
     ChunkValidator,
     ColumnMapping,
-    IncidentFileError,
     ReadOptions,
     csv_header,
     read_csv_chunks,
-    sniff_csv,
     text_values,
 )
 
@@ -75,7 +74,7 @@ def test_windows_1252_is_detected_and_accents_survive(tmp_path):
 def test_windows_1252_byte_after_the_sniffed_sample_is_still_detected(tmp_path, monkeypatch):
     # The only accented byte sits beyond the sample: the whole file must be checked, or
     # the read would fail half-way through.
-    monkeypatch.setattr(reading, "_SAMPLE_BYTES", 64)
+    monkeypatch.setattr(bounds, "_SAMPLE_BYTES", 64)
     path = tmp_path / "late_accent.csv"
     lines = ["date,category"] + ["2023-01-05,ROBO"] * 20 + ["2023-01-06,DAÑO"]
     path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
@@ -308,7 +307,7 @@ def test_derived_ids_are_stable_and_tell_identical_rows_apart():
 
 def test_derived_ids_count_identical_rows_across_chunks(tmp_path, monkeypatch):
     # Identical rows in different chunks of one file still get different ids.
-    monkeypatch.setattr(reading, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(bounds, "CHUNK_ROWS", 2)
     path = tmp_path / "same.csv"
     path.write_text(
         "date,category,lat,lon\n" + "2023-01-05,ROBO,-12.05,-77.05\n" * 5, encoding="utf-8"

@@ -7,8 +7,9 @@ from django.utils.translation import gettext as _
 
 from incidents.models import Family, LocationQuality
 from incidents.profiles import PROFILES
+from incidents.services.bounds import IncidentFileError
 from incidents.services.imports import ImportInterrupted, ImportRefused, import_incidents
-from incidents.services.reading import ColumnMapping, IncidentFileError
+from incidents.services.reading import ColumnMapping
 from incidents.services.request import ImportRequest, profile_named
 
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from incidents.services.reading import IncidentFileError
+from incidents.services.bounds import IncidentFileError
 from neighborhoods.services import BoundaryImportError
 from opendata.packs import PACKS, PackNotFound, available_packs, load_pack
 

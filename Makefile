@@ -78,7 +78,7 @@ fast-test: venv db-start
 bench: venv db-start
 	@$(PY) -m bench $(BENCH_ARGS)
 
-lint: system venv
+lint: venv db-start
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache

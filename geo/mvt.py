@@ -73,6 +73,14 @@ def tile_bounds(z: int, x: int, y: int, *, margin: float = 0.0) -> Polygon:
     return polygon
 
 
+def _touching_tile(
+    queryset: QuerySet, geom_field: str, z: int, x: int, y: int, *, margin: float
+) -> QuerySet:
+    """The rows whose geometry's bounding box touches the tile grown by ``margin`` tile
+    widths: the spatial index's cut."""
+    return queryset.filter(**{f"{geom_field}__bboverlaps": tile_bounds(z, x, y, margin=margin)})
+
+
 def tile_bytes(
     queryset: QuerySet,
     *,
@@ -113,9 +121,7 @@ def tile_bytes(
     for alias, source in zip(aliases, properties.values(), strict=True):
         annotations[alias] = F(source) if isinstance(source, str) else source
     rows = (
-        queryset.filter(
-            **{f"{geom_field}__bboverlaps": tile_bounds(z, x, y, margin=buffer / extent)}
-        )
+        _touching_tile(queryset, geom_field, z, x, y, margin=buffer / extent)
         .annotate(**annotations)
         .values(_GEOM_COLUMN, *aliases)
     )
@@ -161,8 +167,9 @@ def capped_tile_bytes(
     A tile of a whole metro area at low zoom would otherwise carry every row (8.8 MB of
     CDMX incidents at zoom 0)."""
     check_tile(z, x, y)
-    bounds = tile_bounds(z, x, y, margin=DEFAULT_BUFFER / DEFAULT_EXTENT)
-    candidates = queryset.filter(**{f"{geom_field}__bboverlaps": bounds}).values("pk")
+    candidates = _touching_tile(
+        queryset, geom_field, z, x, y, margin=DEFAULT_BUFFER / DEFAULT_EXTENT
+    ).values("pk")
     truncated = candidates[max_features : max_features + 1].exists()
     chosen = queryset.model.objects.filter(pk__in=candidates[:max_features])
     data = tile_bytes(

@@ -66,6 +66,24 @@ class AreaLookupView(APIView):
         )
 
 
+def _areas_response(queryset, zoom, **more_properties):
+    """Districts or neighborhoods as a FeatureCollection: code, name, region, then
+    ``more_properties``, then population."""
+    return feature_collection_response(
+        queryset,
+        geom_field="geom",
+        properties={
+            "code": "code",
+            "name": "name",
+            "region": F("region__code"),
+            **more_properties,
+            "population": "population",
+        },
+        zoom=zoom,
+        max_features=settings.GEOJSON_MAX_FEATURES,
+    )
+
+
 class DistrictGeoJSONView(APIView):
     @extend_schema(
         parameters=[REGION_PARAM, BBOX_PARAM, ZOOM_PARAM],
@@ -75,18 +93,7 @@ class DistrictGeoJSONView(APIView):
     def get(self, request):
         bbox, zoom = map_params(request.query_params)
         queryset = selectors.district_list(region=request.query_params.get("region"), bbox=bbox)
-        return feature_collection_response(
-            queryset,
-            geom_field="geom",
-            properties={
-                "code": "code",
-                "name": "name",
-                "region": F("region__code"),
-                "population": "population",
-            },
-            zoom=zoom,
-            max_features=settings.GEOJSON_MAX_FEATURES,
-        )
+        return _areas_response(queryset, zoom)
 
 
 class NeighborhoodGeoJSONView(APIView):
@@ -107,19 +114,11 @@ class NeighborhoodGeoJSONView(APIView):
             district=request.query_params.get("district"),
             bbox=bbox,
         )
-        return feature_collection_response(
+        return _areas_response(
             queryset,
-            geom_field="geom",
-            properties={
-                "code": "code",
-                "name": "name",
-                "region": F("region__code"),
-                "district": F("district__code"),
-                "district_name": F("district__name"),
-                "population": "population",
-            },
-            zoom=zoom,
-            max_features=settings.GEOJSON_MAX_FEATURES,
+            zoom,
+            district=F("district__code"),
+            district_name=F("district__name"),
         )
 
 

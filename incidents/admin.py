@@ -8,6 +8,7 @@ incidents follow.
 import json
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
@@ -135,12 +136,7 @@ class ImportBatchAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "started_at",
         "finished_at",
         "duration_s",
-        "rows_read",
-        "rows_created",
-        "rows_updated",
-        "rows_unchanged",
-        "rows_refused",
-        "rows_unassigned",
+        *ImportBatch.ROW_COUNTS,
     ]
     list_filter = ["status", "source"]
     list_select_related = ["source", "created_by"]
@@ -150,43 +146,12 @@ class ImportBatchAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
             None,
             {"fields": ["source", "status_display", "progress_percent", "created_by", "skip_bad"]},
         ),
-        (
-            _("Counts"),
-            {
-                "fields": [
-                    "rows_read",
-                    "rows_created",
-                    "rows_updated",
-                    "rows_unchanged",
-                    "rows_refused",
-                    "rows_unassigned",
-                ]
-            },
-        ),
+        (_("Counts"), {"fields": list(ImportBatch.ROW_COUNTS)}),
         (_("Timings"), {"fields": ["started_at", "finished_at", "duration_s", "step_timings"]}),
         (_("Files"), {"fields": ["files_table"]}),
         (_("Options and report"), {"fields": ["options_json", "report_json"]}),
     ]
-    readonly_fields = [
-        "source",
-        "status_display",
-        "progress_percent",
-        "created_by",
-        "skip_bad",
-        "rows_read",
-        "rows_created",
-        "rows_updated",
-        "rows_unchanged",
-        "rows_refused",
-        "rows_unassigned",
-        "started_at",
-        "finished_at",
-        "duration_s",
-        "step_timings",
-        "files_table",
-        "options_json",
-        "report_json",
-    ]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     @admin.display(description=_("status"), ordering="status")
     def status_display(self, batch):

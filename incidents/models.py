@@ -105,6 +105,16 @@ class ImportBatch(models.Model):
     # Summary for people: unmapped labels, timings per step, error message.
     report = models.JSONField(default=dict)
 
+    # The row counts, in the order the admin and the API show them.
+    ROW_COUNTS = (
+        "rows_read",
+        "rows_created",
+        "rows_updated",
+        "rows_unchanged",
+        "rows_refused",
+        "rows_unassigned",
+    )
+
     class Meta:
         ordering = ["-started_at"]
         verbose_name_plural = _("import batches")

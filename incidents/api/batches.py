@@ -70,12 +70,7 @@ class ImportBatchSerializer(serializers.ModelSerializer):
             "files",
             "options",
             "skip_bad",
-            "rows_read",
-            "rows_created",
-            "rows_updated",
-            "rows_unchanged",
-            "rows_refused",
-            "rows_unassigned",
+            *ImportBatch.ROW_COUNTS,
             "report",
         ]
 
@@ -119,9 +114,14 @@ class ImportBatchDetailSerializer(ImportBatchSerializer):
 # --- upload --------------------------------------------------------------------------------
 
 
-def _column_field(help_text: str) -> serializers.CharField:
+def _optional_text(help_text: str, max_length: int = 200) -> serializers.CharField:
+    """An optional text option (a column name unless told otherwise): blank or null is none."""
     return serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, max_length=200, help_text=help_text
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=max_length,
+        help_text=help_text,
     )
 
 
@@ -131,32 +131,22 @@ class ImportUploadSerializer(serializers.Serializer):
         allow_empty=False,
         help_text="one or more .csv, .geojson, .json or .gpkg files (repeat the field)",
     )
-    source = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        max_length=80,
-        help_text="source name, e.g. cdmx-fgj; defaults to the profile's source",
+    source = _optional_text(
+        "source name, e.g. cdmx-fgj; defaults to the profile's source", max_length=80
     )
     profile = serializers.ChoiceField(
         choices=list(PROFILES), required=False, allow_blank=True, allow_null=True
     )
-    lat = _column_field("latitude column (WGS84)")
-    lon = _column_field("longitude column (WGS84)")
-    x = _column_field("projected X column (needs crs)")
-    y = _column_field("projected Y column (needs crs)")
-    crs = _column_field("CRS of x/y or of a vector file without one, e.g. EPSG:32718")
-    id = _column_field("column with the source's own id (unique per source)")
-    date = _column_field("date (or date-time) column")
-    time = _column_field("time column, when separate from the date")
-    category = _column_field("column with the source's label")
-    timezone = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        max_length=64,
-        help_text="time zone of naive times, e.g. America/Lima",
-    )
+    lat = _optional_text("latitude column (WGS84)")
+    lon = _optional_text("longitude column (WGS84)")
+    x = _optional_text("projected X column (needs crs)")
+    y = _optional_text("projected Y column (needs crs)")
+    crs = _optional_text("CRS of x/y or of a vector file without one, e.g. EPSG:32718")
+    id = _optional_text("column with the source's own id (unique per source)")
+    date = _optional_text("date (or date-time) column")
+    time = _optional_text("time column, when separate from the date")
+    category = _optional_text("column with the source's label")
+    timezone = _optional_text("time zone of naive times, e.g. America/Lima", max_length=64)
     family = serializers.ChoiceField(
         choices=Family.choices, required=False, allow_blank=True, allow_null=True
     )

@@ -14,6 +14,7 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from common.reports import DRY_RUN_LINE, REFUSED_LINE, FeatureImportReport
 from geo.conf import STORAGE_SRID, utm_srid_for
 from geo.io import FeatureProblem, VectorFileError, VectorRead, read_vector
 from neighborhoods import locate
@@ -42,23 +43,16 @@ class SourceInfo:
 
 
 @dataclass
-class BoundaryImportReport:
+class BoundaryImportReport(FeatureImportReport):
+    """Its repaired and refused features are FeatureProblems."""
+
     path: str
     region_code: str
     level: str
     dry_run: bool
     region_created: bool = False
     metric_srid: int | None = None
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    repaired: list[FeatureProblem] = field(default_factory=list)
-    refused: list[FeatureProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.refused
 
     @property
     def written(self) -> bool:
@@ -67,9 +61,7 @@ class BoundaryImportReport:
     def summary(self) -> str:
         return (
             f"{self.level} boundaries of region {self.region_code} from {Path(self.path).name}: "
-            f"{len(self.created)} created, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired, "
-            f"{len(self.refused)} refused"
+            + self.counts()
         )
 
     def lines(self) -> list[str]:
@@ -82,12 +74,11 @@ class BoundaryImportReport:
         if self.notes:
             out.append(f"{len(self.notes)} note(s):")
             out += [f"note: {n}" for n in self.notes]
-        out += [f"repaired: {p}" for p in self.repaired]
-        out += [f"refused: {p}" for p in self.refused]
+        out += self.feature_lines()
         if self.refused:
-            out.append("nothing was written: fix the refused features and run again")
+            out.append(REFUSED_LINE)
         elif self.dry_run:
-            out.append("dry run: nothing was written")
+            out.append(DRY_RUN_LINE)
         return out
 
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import shapely
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from common.reports import DRY_RUN_LINE, REFUSED_LINE, FeatureImportReport
 from geo.io import VectorFileError, read_vector
 from neighborhoods.models import District
 from neighborhoods.text import cell_text, normalize_name
@@ -91,20 +92,13 @@ def _kind_lookup() -> dict[str, str]:
 
 
 @dataclass
-class SpaceImportReport:
+class SpaceImportReport(FeatureImportReport):
+    """Its repaired and refused features are lines naming the file and feature."""
+
     paths: list[str]
     dry_run: bool
     skip_bad: bool
     district: str = ""
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.refused
 
     @property
     def written(self) -> bool:
@@ -116,19 +110,16 @@ class SpaceImportReport:
         would = "" if self.written else "would be "
         return (
             f"public spaces from {', '.join(Path(p).name for p in self.paths)}{where}: "
-            f"{len(self.created)} {would}created, {len(self.updated)} {would}updated, "
-            f"{len(self.unchanged)} unchanged, {len(self.repaired)} repaired, "
-            f"{len(self.refused)} refused"
+            + self.counts(would=would)
         )
 
     def lines(self) -> list[str]:
         out = [self.summary()]
-        out += [f"repaired: {line}" for line in self.repaired]
-        out += [f"refused: {line}" for line in self.refused]
+        out += self.feature_lines()
         if self.dry_run:
-            out.append("dry run: nothing was written")
+            out.append(DRY_RUN_LINE)
         elif self.refused and not self.skip_bad:
-            out.append("nothing was written: fix the refused features and run again")
+            out.append(REFUSED_LINE)
         elif self.refused:
             out.append("the refused features were skipped (--skip-bad); the others were written")
         return out

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.reports import DRY_RUN_LINE
 from incidents.models import ImportBatch
 from incidents.profiles import PROFILES, Profile
 from incidents.services.bounds import IncidentFileError
@@ -97,7 +98,7 @@ class ImportResult:
                 "write the good rows and keep the refused ones in the batch report"
             )
         elif self.dry_run:
-            out.append("dry run: nothing was written")
+            out.append(DRY_RUN_LINE)
         return out
 
 

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from common.reports import write_report
 from neighborhoods.services import LEVELS, BoundaryImportError, import_boundaries
 
 
@@ -48,7 +49,6 @@ class Command(BaseCommand):
                 for line in exc.report.lines():
                     self.stderr.write(line)
             raise CommandError(str(exc)) from None
-        for line in report.lines():
-            (self.stdout if report.ok else self.stderr).write(line)
+        write_report(self, report)
         if not report.ok:
-            raise CommandError(f"{len(report.refused)} feature(s) refused; nothing was written")
+            raise CommandError(report.refusal())

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from common.reports import write_report
 from incidents.services.bounds import IncidentFileError
 from neighborhoods.services import BoundaryImportError
 from opendata.packs import PACKS, PackNotFound, available_packs, load_pack
@@ -44,8 +45,7 @@ class Command(BaseCommand):
                 )
             except (PackNotFound, BoundaryImportError, IncidentFileError) as exc:
                 raise CommandError(str(exc)) from None
-            for line in result.lines():
-                (self.stdout if result.ok else self.stderr).write(f"[{item.name}] {line}")
+            write_report(self, result, prefix=f"[{item.name}] ")
             failed |= not result.ok
         if failed:
             raise CommandError("some features were refused; that layer was not written")

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from common.reports import write_report
 from publicspaces.importing import SpaceImportError, import_space_files
 from publicspaces.models import SpaceKind
 
@@ -51,7 +52,6 @@ class Command(BaseCommand):
             )
         except SpaceImportError as exc:
             raise CommandError(str(exc)) from None
-        for line in report.lines():
-            (self.stdout if report.ok else self.stderr).write(line)
+        write_report(self, report)
         if not report.ok and not options["skip_bad"]:
-            raise CommandError(f"{len(report.refused)} feature(s) refused; nothing was written")
+            raise CommandError(report.refusal())

@@ -12,12 +12,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from publicspaces.models import Activity, ChangeRecord, PublicSpace, RecoveryProject
+from publicspaces.models import Activity, PublicSpace, RecoveryProject
 from publicspaces.scope import scope_for
 from publicspaces.services.common import (
     actor,
     full_clean,
-    record,
+    record_deletion,
     record_update,
     refuse_future,
     refuse_unknown,
@@ -131,11 +131,7 @@ def delete_activity(*, user, activity: Activity) -> None:
     scope = scope_for(user)
     current = Activity.objects.select_related("space").get(pk=activity.pk)
     require_edit(scope, current.space)
-    record(
-        user=user,
-        space=current.space,
-        obj=current,
-        action=ChangeRecord.Action.DELETED,
-        changes=snapshot(current, ACTIVITY_FIELDS),
+    record_deletion(
+        user=user, space=current.space, obj=current, changes=snapshot(current, ACTIVITY_FIELDS)
     )
     current.delete()

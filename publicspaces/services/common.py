@@ -98,6 +98,16 @@ def record_update(*, user, space: PublicSpace, obj: Model, before: Mapping, afte
         record(user=user, space=space, obj=obj, action=ChangeRecord.Action.UPDATED, changes=changes)
 
 
+def record_deletion(
+    *, user, space: PublicSpace | None, obj: Model, changes: Mapping
+) -> ChangeRecord:
+    """Records that ``obj`` is deleted, with what it held (``changes``); call it before the
+    deletion, while ``obj`` still has its primary key."""
+    return record(
+        user=user, space=space, obj=obj, action=ChangeRecord.Action.DELETED, changes=changes
+    )
+
+
 def resolve_scope(user, within: SpaceScope | None) -> SpaceScope:
     if within is not None:
         if user is not None:

@@ -14,7 +14,14 @@ from django.utils.translation import gettext as _
 from publicspaces.models import ChangeRecord, ProjectPhoto, RecoveryProject
 from publicspaces.photos import clean_photo
 from publicspaces.scope import scope_for
-from publicspaces.services.common import actor, full_clean, record, refuse_future, require_edit
+from publicspaces.services.common import (
+    actor,
+    full_clean,
+    record,
+    record_deletion,
+    refuse_future,
+    require_edit,
+)
 
 
 def delete_files_on_commit(names: Iterable[str]) -> None:
@@ -104,11 +111,10 @@ def delete_photo(*, user, photo: ProjectPhoto) -> None:
     scope = scope_for(user)
     current = ProjectPhoto.objects.select_related("project__space").get(pk=photo.pk)
     require_edit(scope, current.project.space)
-    record(
+    record_deletion(
         user=user,
         space=current.project.space,
         obj=current,
-        action=ChangeRecord.Action.DELETED,
         changes={"stage": current.stage, "caption": current.caption},
     )
     name = current.image.name

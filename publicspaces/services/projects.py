@@ -31,6 +31,7 @@ from publicspaces.services.common import (
     diff,
     full_clean,
     record,
+    record_deletion,
     record_update,
     refuse_unknown,
     region_today,
@@ -389,12 +390,8 @@ def delete_project(*, user, project: RecoveryProject) -> None:
     current = RecoveryProject.objects.select_related("space").get(pk=project.pk)
     space = PublicSpace.objects.select_for_update().get(pk=current.space_id)
     require_edit(scope, space)
-    deletion = record(
-        user=user,
-        space=space,
-        obj=current,
-        action=ChangeRecord.Action.DELETED,
-        changes=_project_snapshot(current),
+    deletion = record_deletion(
+        user=user, space=space, obj=current, changes=_project_snapshot(current)
     )
     drove_condition = CONDITION_FOR_STATUS.get(current.status) == space.condition
     photos = list(current.photos.values_list("image", flat=True))

@@ -34,6 +34,7 @@ from publicspaces.services.common import (
     diff,
     full_clean,
     record,
+    record_deletion,
     refuse_future,
     refuse_unknown,
     region_today,
@@ -272,12 +273,8 @@ def delete_space(*, user, space: PublicSpace) -> None:
     scope = scope_for(user)
     current = PublicSpace.objects.select_for_update().get(pk=space.pk)
     require_edit(scope, current)
-    record(
-        user=user,
-        space=None,
-        obj=current,
-        action=ChangeRecord.Action.DELETED,
-        changes=snapshot(current, _SPACE_HISTORY_FIELDS),
+    record_deletion(
+        user=user, space=None, obj=current, changes=snapshot(current, _SPACE_HISTORY_FIELDS)
     )
     photos = [p.image.name for p in ProjectPhoto.objects.filter(project__space=current)]
     current.delete()

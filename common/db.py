@@ -1,48 +1,54 @@
 """SQL expressions Django's ORM does not provide and no domain owns: calendar arithmetic
 in a place's own time zone."""
 
+from string import Formatter
+
 from django.db.models import DateField, DateTimeField, Func
 
 
-class LocalMonthsFrom(Func):
+class _PositionalFunc(Func):
+    """A function of ``arity`` arguments written as ``template`` with ``{0}``, ``{1}``...
+    where the compiled arguments go; the parameters follow in the order the places appear."""
+
+    arity: int
+    template: str
+
+    def __init__(self, *expressions, **extra):
+        if len(expressions) != self.arity:
+            raise TypeError(
+                f"{type(self).__name__} takes {self.arity} arguments ({len(expressions)} given)"
+            )
+        super().__init__(*expressions, **extra)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        compiled = [compiler.compile(e) for e in self.source_expressions]
+        places = [int(name) for _, name, _, _ in Formatter().parse(self.template) if name]
+        sql = self.template.format(*(sql for sql, _ in compiled))
+        return sql, tuple(p for i in places for p in compiled[i][1])
+
+
+class LocalMonthsFrom(_PositionalFunc):
     """The instant at which the local day ``day + months`` begins in ``time_zone`` (a
     column or expression): ``(day + make_interval(months => n))::timestamp AT TIME ZONE tz``,
-    so that a window of months is counted in the place's calendar, not the server's."""
+    so that a window of months is counted in the place's calendar, not the server's.
+    Arguments: day, months, time_zone."""
 
+    arity = 3
+    template = "((({0} + make_interval(months => {1}))::timestamp) AT TIME ZONE {2})"
     output_field = DateTimeField()
 
-    def __init__(self, day, months, time_zone, **extra):
-        super().__init__(day, months, time_zone, **extra)
 
-    def as_sql(self, compiler, connection, **extra_context):
-        (day, dp), (months, mp), (zone, zp) = (compiler.compile(e) for e in self.source_expressions)
-        return (
-            f"((({day} + make_interval(months => {months}))::timestamp) AT TIME ZONE {zone})",
-            (*dp, *mp, *zp),
-        )
+class LocalDate(_PositionalFunc):
+    """The date an instant falls on in ``time_zone``. Arguments: instant, time_zone."""
 
-
-class LocalDate(Func):
-    """The date an instant falls on in ``time_zone``."""
-
+    arity = 2
+    template = "(({0})::timestamptz AT TIME ZONE {1})::date"
     output_field = DateField()
 
-    def __init__(self, instant, time_zone, **extra):
-        super().__init__(instant, time_zone, **extra)
 
-    def as_sql(self, compiler, connection, **extra_context):
-        (instant, ip), (zone, zp) = (compiler.compile(e) for e in self.source_expressions)
-        return f"(({instant})::timestamptz AT TIME ZONE {zone})::date", (*ip, *zp)
+class MonthsAfter(_PositionalFunc):
+    """``day + months`` as a date. Arguments: day, months."""
 
-
-class MonthsAfter(Func):
-    """``day + months`` as a date."""
-
+    arity = 2
+    template = "(({0} + make_interval(months => {1}))::date)"
     output_field = DateField()
-
-    def __init__(self, day, months, **extra):
-        super().__init__(day, months, **extra)
-
-    def as_sql(self, compiler, connection, **extra_context):
-        (day, dp), (months, mp) = (compiler.compile(e) for e in self.source_expressions)
-        return f"(({day} + make_interval(months => {months}))::date)", (*dp, *mp)

@@ -17,24 +17,26 @@ class Multi(GeomOutputGeoFunc):
     function = "ST_Multi"
 
 
-class XMin(Func):
+class FloatFunc(Func):
+    """A PostGIS function that answers a number (a coordinate, a bound)."""
+
+    output_field = FloatField()
+
+
+class XMin(FloatFunc):
     function = "ST_XMin"
-    output_field = FloatField()
 
 
-class YMin(Func):
+class YMin(FloatFunc):
     function = "ST_YMin"
-    output_field = FloatField()
 
 
-class XMax(Func):
+class XMax(FloatFunc):
     function = "ST_XMax"
-    output_field = FloatField()
 
 
-class YMax(Func):
+class YMax(FloatFunc):
     function = "ST_YMax"
-    output_field = FloatField()
 
 
 class UnionAgg(Func):

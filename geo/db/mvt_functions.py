@@ -5,9 +5,10 @@ Kept apart from ``geo.db.functions`` so that tile and grid work has one home. Dj
 """
 
 from django.contrib.gis.db.models import GeometryField
-from django.db.models import FloatField, Func, IntegerField, Value
+from django.db.models import Func, IntegerField, Value
 
 from geo.conf import STORAGE_SRID, WEB_MERCATOR_SRID
+from geo.db.functions import FloatFunc
 
 
 class TileEnvelope(Func):
@@ -38,18 +39,16 @@ class AsMVTGeom(Func):
         )
 
 
-class PointX(Func):
+class PointX(FloatFunc):
     """``ST_X``: a point's longitude (or easting)."""
 
     function = "ST_X"
-    output_field = FloatField()
 
 
-class PointY(Func):
+class PointY(FloatFunc):
     """``ST_Y``: a point's latitude (or northing)."""
 
     function = "ST_Y"
-    output_field = FloatField()
 
 
 class MakePoint(Func):

@@ -26,7 +26,7 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.jobs import HOTSPOT_RUN_JOBS, fail_abandoned, job_lock
+from common.jobs import HOTSPOT_RUN_JOBS, fail_abandoned, job_lock
 from geo.conf import STORAGE_SRID
 from hotspots import queries
 from hotspots.engine import HotspotRefused
@@ -300,7 +300,7 @@ def _fail_abandoned_run(run_id: int) -> int:
 
 
 def fail_abandoned_runs() -> int:
-    """Marks failed every RUNNING run whose job is gone (see config.jobs); returns how
+    """Marks failed every RUNNING run whose job is gone (see common.jobs); returns how
     many. Cheap: only RUNNING runs are looked at. Called by the run pages and API."""
     running = HotspotRun.objects.filter(status=HotspotRun.Status.RUNNING)
     return fail_abandoned(running, HOTSPOT_RUN_JOBS, _fail_abandoned_run)

@@ -4,7 +4,7 @@ import psycopg2
 import pytest
 from django.db import connection
 
-from config.jobs import HOTSPOT_RUN_JOBS
+from common.jobs import HOTSPOT_RUN_JOBS
 from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun
 from hotspots.services import runs

@@ -100,7 +100,7 @@ def test_a_running_run_page_polls_the_api(gistar_run, django_user_model):
     import psycopg2
     from django.db import connection
 
-    from config.jobs import HOTSPOT_RUN_JOBS
+    from common.jobs import HOTSPOT_RUN_JOBS
 
     HotspotRun.objects.filter(pk=gistar_run.pk).update(status="running", progress=0.4)
     job = psycopg2.connect(**connection.get_connection_params())  # a living job holds the run

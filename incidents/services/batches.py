@@ -18,7 +18,7 @@ batch row, which an UPDATE of its progress column does not conflict with.
 A job that dies (worker killed, machine restarted) loses its import's transaction, so
 nothing is written, but its batch would stay RUNNING for ever. The job therefore holds a
 session-level advisory lock on its batch while it runs; PostgreSQL drops it with the dead
-job's connection (config.jobs), and ``fail_abandoned_batches`` (called by the batch pages and API) marks
+job's connection (common.jobs), and ``fail_abandoned_batches`` (called by the batch pages and API) marks
 a RUNNING batch whose lock is free as failed. A command-line import holds the same lock
 (the import service takes it with the batch it creates).
 
@@ -57,7 +57,7 @@ from django.utils.translation import gettext as _
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from config.jobs import IMPORT_BATCH_JOBS, fail_abandoned, job_lock
+from common.jobs import IMPORT_BATCH_JOBS, fail_abandoned, job_lock
 from incidents.models import Family, ImportBatch, LocationQuality
 from incidents.profiles import PROFILES
 from incidents.services.bounds import IncidentFileError

@@ -24,7 +24,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from config.jobs import IMPORT_BATCH_JOBS, job_lock
+from common.jobs import IMPORT_BATCH_JOBS, job_lock
 from incidents.models import ImportBatch, IncidentSource
 from incidents.models import RefusedRow as RefusedRowModel
 from incidents.services.bounds import IncidentFileError, inspect_csv
@@ -178,7 +178,7 @@ def import_incidents(
     are refused and ``skip_bad`` is off, IncidentFileError when a file cannot be used,
     ImportInterrupted (nothing written) when the database connection is lost.
 
-    The batch it creates (without ``batch``) holds its job lock (config.jobs) from before
+    The batch it creates (without ``batch``) holds its job lock (common.jobs) from before
     anyone can see it until it is finished, as a web import's job holds it for the batch
     it passes: ``fail_abandoned_batches`` never takes a living import for a dead one. A
     batch that is no longer RUNNING is never finished again (a failed batch stays failed).

@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.utils import translation
 
-from config.jobs import IMPORT_BATCH_JOBS
+from common.jobs import IMPORT_BATCH_JOBS
 from incidents.models import ImportBatch, Incident
 from incidents.services import batches, imports
 from tests.geodata import grid_cell

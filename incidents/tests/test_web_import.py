@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from accounts.models import Role
-from config.jobs import IMPORT_BATCH_JOBS
+from common.jobs import IMPORT_BATCH_JOBS
 from incidents.models import Category, ImportBatch, Incident, RefusedRow, SourceLabel
 from incidents.services import batches
 from tests.geodata import grid_cell

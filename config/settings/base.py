@@ -174,7 +174,7 @@ INCIDENT_BULK_LOAD_MIN_ROWS = env.int("INCIDENT_BULK_LOAD_MIN_ROWS", default=50_
 # How long a bulk load waits for the table before keeping the indexes row by row instead.
 INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS = env.int("INCIDENT_BULK_LOAD_LOCK_TIMEOUT_MS", default=2_000)
 # Bounds an incident file must keep, checked by streaming it before pandas or GDAL build
-# anything (incidents.services.reading): columns of a CSV row (different property names in
+# anything (incidents.services.bounds): columns of a CSV row (different property names in
 # a GeoJSON) and bytes of a CSV row (its quoted line breaks included). Police exports have
 # fewer than 20 columns and rows under 400 bytes (CDMX FGJ: 9 and 278; Boston 311: 17 and
 # 340); 64 KiB leaves room for a long free-text description. A 16 MB file of 2M columns

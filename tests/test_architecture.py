@@ -39,7 +39,7 @@ def test_no_app_names_another_apps_table_in_sql():
     owners = _project_apps()
     assert {"incidents", "neighborhoods", "hotspots", "publicspaces"} <= owners.keys()
     foreign = []
-    for app, own_tables in owners.items():
+    for app in owners:
         others = {t: owner for owner, ts in owners.items() if owner != app for t in ts}
         pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(others))) + r")\b")
         for path in sorted((ROOT / app).rglob("*.py")):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import threading
 import time
@@ -523,9 +524,10 @@ def _remove_orphan_folders() -> int:
         folders = {
             int(path.name): path
             for path in root.iterdir()
-            if path.name.isascii() and path.name.isdigit() and path.is_dir()
+            if re.fullmatch(r"[0-9]{1,10}", path.name) and int(path.name) < 2**31
+            if path.is_dir() and not path.is_symlink()
         }
-    except OSError:  # no folder yet
+    except OSError:  # no folder yet (names: batch ids, which lock keys hold in 32 bits)
         return 0
     if not folders:
         return 0

@@ -497,6 +497,8 @@ def _number(params, name, *, default, minimum, maximum, integer=False):
 class IncidentChangeLayerView(PlannerAPIView):
     """Planners: incidents near each recovered space before and after its recovery."""
 
+    forbidden_message = "Only police planners may read incidents."
+
     @extend_schema(
         parameters=[
             OpenApiParameter("distance", OpenApiTypes.NUMBER, description="metres (10-2000)"),

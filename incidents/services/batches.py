@@ -521,16 +521,16 @@ def sweep_orphans() -> dict[str, int]:
 def _remove_orphan_folders() -> int:
     root = Path(settings.INCIDENT_UPLOAD_ROOT) / UPLOAD_FOLDER
     try:
-        folders = {
-            int(path.name): path
-            for path in root.iterdir()
-            if re.fullmatch(r"[0-9]{1,10}", path.name) and int(path.name) < 2**31
-            if path.is_dir() and not path.is_symlink()
-        }
-    except OSError:  # no folder yet (names: batch ids, which lock keys hold in 32 bits)
+        entries = list(root.iterdir())
+    except OSError:  # no folder yet
         return 0
-    if not folders:
-        return 0
+    # Batch ids only (an advisory-lock key holds 32 bits); a link is never followed.
+    folders = {
+        int(path.name): path
+        for path in entries
+        if re.fullmatch(r"[0-9]{1,10}", path.name) and int(path.name) < 2**31
+        if path.is_dir() and not path.is_symlink()
+    }
     unfinished = ImportBatch.objects.exclude(status__in=FINISHED_STATUSES)
     keep = set(unfinished.filter(pk__in=folders).values_list("pk", flat=True))
     removed = 0

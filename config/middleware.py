@@ -48,3 +48,26 @@ class RefuseNulCharactersMiddleware:
             response = render(request, "400.html", {"message": message}, status=400)
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+class DropNulCookiesMiddleware:
+    """Forgets every cookie whose name or value holds a NUL before any other middleware
+    reads the cookies.
+
+    No cookie this site sets can hold one, so such a cookie is forged or corrupt: treated
+    as absent, the visitor is simply anonymous. Read as it came, a session key with a NUL
+    reached the session table's lookup and made psycopg raise, a 500 on every page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        cookies = request.COOKIES
+        if any(NUL in name or NUL in value for name, value in cookies.items()):
+            request.COOKIES = {
+                name: value
+                for name, value in cookies.items()
+                if NUL not in name and NUL not in value
+            }
+        return self.get_response(request)

@@ -147,3 +147,29 @@ def test_the_400_page_is_in_spanish_by_default(client):
     page = response.content.decode()
     assert MESSAGE_ES in page
     assert "This request cannot be read" not in page
+
+
+SESSION_SHAPED_NUL = "abcdefgh\x00ijklmnopqrstuvwxyz012345"
+
+
+@pytest.mark.parametrize("cookie", ["sessionid", "csrftoken", "django_language"])
+@pytest.mark.parametrize("path", ["/", "/accounts/login/", "/api/v1/regions/"])
+def test_a_cookie_with_a_nul_is_ignored_not_a_500(cookie, path):
+    # A session key of 8+ characters reaches the session table's lookup, where a NUL made
+    # psycopg raise on every page; the cookie is now dropped and the visitor anonymous.
+    client = APIClient(raise_request_exception=False)
+    response = client.get(path, HTTP_COOKIE=f"{cookie}={SESSION_SHAPED_NUL}")
+    assert response.status_code == 200
+
+
+def test_a_nul_cookie_does_not_hide_the_other_cookies(django_user_model):
+    user = make_user(django_user_model, "planner")
+    client = APIClient()
+    client.force_login(user)
+    session_key = client.cookies["sessionid"].value
+    response = client.get(
+        "/api/v1/regions/",
+        HTTP_COOKIE=f"sessionid={session_key}; tracker={SESSION_SHAPED_NUL}",
+    )
+    assert response.status_code == 200
+    assert response.wsgi_request.user == user

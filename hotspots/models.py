@@ -23,6 +23,7 @@ class HotspotRun(models.Model):
         DBSCAN = "dbscan", _("Density clustering (DBSCAN)")
         KDE = "kde", _("Kernel density")
         EMERGING = "emerging", _("Emerging hot spots")
+        FORECAST = "forecast", _("Forecast (back-tested)")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -130,7 +131,7 @@ class HotspotCell(models.Model):
     Which value columns are filled depends on the run's method: Gi* runs fill ``gi_*``;
     KDE runs fill ``density``; emerging runs fill ``gi_*`` (of the last time step),
     ``emerging``, ``trend_*`` and the per-step arrays (whose dates are
-    ``run.params["steps"]``).
+    ``run.params["steps"]``); forecast runs fill ``score``.
     """
 
     run = models.ForeignKey(
@@ -158,6 +159,11 @@ class HotspotCell(models.Model):
         null=True,
         blank=True,
         help_text=_("Emerging hot spot category (hotspots.engine.emerging.LEGEND); < 0 cold."),
+    )
+    score = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=_("Forecast runs: the chosen ranking's score (higher = flagged first)."),
     )
     trend_tau = models.FloatField(null=True, blank=True)
     trend_p = models.FloatField(null=True, blank=True)

@@ -39,6 +39,8 @@ from scipy.stats import norm
 
 GlobalWindow = Literal["cube", "window", "step"]
 _MK_BLOCK = 4096
+# Cells per block of the Gi* formula and of the Mann-Kendall ties (see spacetime_gistar).
+_BLOCK = 16384
 
 # --- categories --------------------------------------------------------------------------
 # Signed codes: > 0 hot, < 0 the cold mirror, 0 no pattern. Stable: stored in the database.
@@ -175,11 +177,18 @@ def _check_neighbors(neighbors, n_cells: int) -> sparse.csr_matrix:
 
 
 def _lagged_sum(a: np.ndarray, time_lag: int) -> np.ndarray:
-    """out[:, t] = Σ_{l=0..time_lag, t−l ≥ 0} a[:, t−l] (a rolling sum over time)."""
-    c = np.cumsum(a, axis=1)
-    out = c.copy()
-    if time_lag + 1 < a.shape[1]:
-        out[:, time_lag + 1 :] -= c[:, : -(time_lag + 1)]
+    """out[:, t] = Σ_{l=0..time_lag, t−l ≥ 0} a[:, t−l] (a rolling sum over time).
+
+    Computed in ``a`` itself (a float array the caller gives up): on a long cube a
+    cumulative sum and its shifted copy would be two more arrays of the cube's size. The
+    columns are summed, then the sum ``time_lag + 1`` steps earlier is taken away, the
+    latest step first, so that what is taken away is still a plain cumulative sum.
+    """
+    out = a
+    for t in range(1, out.shape[1]):
+        out[:, t] += out[:, t - 1]
+    for t in range(out.shape[1] - 1, time_lag, -1):
+        out[:, t] -= out[:, t - time_lag - 1]
     return out
 
 
@@ -231,14 +240,12 @@ def spacetime_gistar(
     if global_window not in ("cube", "window", "step"):
         raise ValueError(f"global_window must be 'cube', 'window' or 'step', got {global_window!r}")
 
-    spatial_lag = np.asarray(w @ x)  # (n_cells, n_steps)
-    lag_sum = _lagged_sum(spatial_lag, time_lag)
+    # A new array (w @ x never aliases x), so the rolling sum may overwrite it.
+    lag_sum = _lagged_sum(np.asarray(w @ x, dtype=float), time_lag)  # (n_cells, n_steps)
     # number of steps present in each step's window: min(t, time_lag) + 1
     m = np.minimum(np.arange(n_steps), time_lag) + 1.0
     row_w = np.asarray(w.sum(axis=1)).ravel()
     row_w2 = np.asarray(w.multiply(w).sum(axis=1)).ravel()
-    wi = row_w[:, None] * m[None, :]
-    s1 = row_w2[:, None] * m[None, :]
 
     if not x.std() > 0:
         raise ValueError("no variation: every bin of the cube has the same value")
@@ -256,20 +263,31 @@ def spacetime_gistar(
     else:  # window
         n = n_cells * m
         sums = _lagged_sum(x.sum(axis=0, keepdims=True), time_lag)[0]
-        sq = _lagged_sum((x * x).sum(axis=0, keepdims=True), time_lag)[0]
+        sq = _lagged_sum(np.einsum("ct,ct->t", x, x)[None, :], time_lag)[0]
         mean = sums / n
         sd = np.sqrt(np.maximum(sq / n - mean * mean, 0.0))
 
-    denom_sq = (n[None, :] * s1 - wi * wi) / (n[None, :] - 1.0)
-    if np.any(denom_sq <= 0):
-        raise ValueError(
-            "a neighbourhood covers the whole global window (n·S1 − W² ≤ 0); use a smaller "
-            "neighbourhood or time_lag, or global_window='cube'"
-        )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (lag_sum - mean[None, :] * wi) / (sd[None, :] * np.sqrt(denom_sq))
-    z = np.where((sd > 0)[None, :], z, 0.0)
-    p = np.minimum(2.0 * norm.sf(np.abs(z)), 1.0)
+    # z overwrites the lagged sums and both are computed in blocks of cells: the
+    # temporaries of the formula, each the size of the cube, would otherwise be most of
+    # the memory of a long run (ten years of months).
+    z = lag_sum
+    p = np.empty_like(z)
+    varies = (sd > 0)[None, :]
+    for r0 in range(0, n_cells, _BLOCK):
+        rows = slice(r0, r0 + _BLOCK)
+        wi = row_w[rows, None] * m[None, :]
+        s1 = row_w2[rows, None] * m[None, :]
+        denom_sq = (n[None, :] * s1 - wi * wi) / (n[None, :] - 1.0)
+        if np.any(denom_sq <= 0):
+            raise ValueError(
+                "a neighbourhood covers the whole global window (n·S1 − W² ≤ 0); use a "
+                "smaller neighbourhood or time_lag, or global_window='cube'"
+            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            block = (z[rows] - mean[None, :] * wi) / (sd[None, :] * np.sqrt(denom_sq))
+        block = np.where(varies, block, 0.0)
+        z[rows] = block
+        p[rows] = np.minimum(2.0 * norm.sf(np.abs(block)), 1.0)
     return z, p
 
 
@@ -322,14 +340,19 @@ def mann_kendall(series) -> MannKendall:
             acc -= (later < now).sum(axis=0, dtype=np.int64)
         s[r0 : r0 + _MK_BLOCK] = acc
 
-    # tie groups: sizes of runs of equal values in each sorted row
-    srt = np.sort(x, axis=1)
-    starts = np.ones_like(srt, dtype=bool)
-    starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    gid = np.cumsum(starts, axis=1) - 1 + (np.arange(rows) * n)[:, None]
-    sizes = np.bincount(gid.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
-    tie_term = (sizes * (sizes - 1) * (2 * sizes + 5)).sum(axis=1)
-    tied_pairs = (sizes * (sizes - 1) / 2).sum(axis=1)
+    # tie groups: sizes of runs of equal values in each sorted row, in blocks of rows (a
+    # sorted copy, group ids and sizes of the whole cube would be three more of its size)
+    tie_term = np.zeros(rows)
+    tied_pairs = np.zeros(rows)
+    for r0 in range(0, rows, _BLOCK):
+        srt = np.sort(x[r0 : r0 + _BLOCK], axis=1)
+        block = srt.shape[0]
+        starts = np.ones_like(srt, dtype=bool)
+        starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        gid = np.cumsum(starts, axis=1) - 1 + (np.arange(block) * n)[:, None]
+        sizes = np.bincount(gid.ravel(), minlength=block * n).reshape(block, n).astype(float)
+        tie_term[r0 : r0 + block] = (sizes * (sizes - 1) * (2 * sizes + 5)).sum(axis=1)
+        tied_pairs[r0 : r0 + block] = (sizes * (sizes - 1) / 2).sum(axis=1)
 
     var_s = (n * (n - 1) * (2 * n + 5) - tie_term) / 18.0
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -12,6 +12,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 
 from hotspots.engine.emerging import LEGEND
+from hotspots.engine.step_size import FEWEST_CELLS, MEMORY, MIN_TREND_CELLS
 from hotspots.models import HotspotRun, HotspotValidation
 from hotspots.selectors import zone_list
 from hotspots.styles import (
@@ -198,12 +199,45 @@ def parameter_table(run: HotspotRun) -> Table:
         [_("Method"), str(run.get_method_display())],
         [_("Metric CRS"), f"EPSG:{run.metric_srid}" if run.metric_srid else "—"],
     ]
-    params = key_value_table("", run.params or {}, param_labels())
+    values = dict(run.params or {})
+    rule = values.pop("cell_size_rule", None)
+    if isinstance(rule, Mapping) and rule.get("rule") == "emerging_steps":
+        values["cell_size_reason"] = step_size_reason(rule)
+    params = key_value_table("", values, param_labels())
     return Table(
         title=_("Parameters"),
         columns=[_("Item"), _("Value")],
         rows=rows + params.rows + [[_("Software"), run.software_version or "—"]],
     )
+
+
+def step_size_reason(rule: Mapping) -> str:
+    """An emerging run's automatic cell size explained in the reader's language, from
+    the rule's codes and numbers (:mod:`hotspots.engine.step_size`)."""
+    values = {
+        "steps": fmt(int(rule["steps"])),
+        "size": fmt(float(rule["size_m"]), 0),
+        "cells": fmt(int(rule["occupied_cells"])),
+        "mean": fmt(float(rule["mean_per_step"])),
+        "target": fmt(float(rule["min_per_step"]), 1),
+        "base_mean": fmt(float(rule["base_mean_per_step"]), 3),
+        "base": fmt(float(rule["base_size_m"]), 0),
+        "max_bins": fmt(int(rule["max_bins"])),
+        "fewest": fmt(MIN_TREND_CELLS),
+    }
+    steps = (
+        _("%(steps)s weekly steps") if rule.get("step") == "week" else _("%(steps)s monthly steps")
+    ) % values
+    text = _(
+        "%(steps)s; at %(size)s m each occupied cell (%(cells)s) has on average %(mean)s "
+        "incidents per step (target at least %(target)s; %(base_mean)s at the Optimized Hot "
+        "Spot Analysis size, %(base)s m)"
+    ) % {**values, "steps": steps}
+    if rule.get("limit") == MEMORY:
+        text += _("; enlarged so that cells × steps stay within %(max_bins)s") % values
+    elif rule.get("limit") == FEWEST_CELLS:
+        text += _("; not reached: larger cells would leave fewer than %(fewest)s cells") % values
+    return text
 
 
 def timings_table(run: HotspotRun) -> Table:

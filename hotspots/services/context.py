@@ -6,16 +6,18 @@ methods (cells covering the area, counts, edge cells, summaries)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
 from hotspots import queries
-from hotspots.engine import MIN_CELLS, MIN_INCIDENTS, HotspotRefused
+from hotspots.engine import MIN_CELLS, MIN_INCIDENTS, HotspotRefused, step_size
 from hotspots.engine import grid as grids
 from hotspots.engine.zones import Zone
 from hotspots.models import HotspotRun
@@ -44,6 +46,9 @@ STEPS = (
 # Few incidents there may only mean that most of the cell lies outside the area. It still
 # counts and is still a neighbour; a hot bin stays (hot despite the missing part).
 EDGE_COVERAGE = 0.5
+# Emerging runs: the most cells × steps (HOTSPOT_EMERGING_MAX_BINS overrides it). Measured
+# at about 100 bytes per bin from counting to writing, so about 0.5 GB at this many.
+DEFAULT_MAX_BINS = 5_000_000
 
 Progress = Callable[[float, str], None]
 
@@ -187,17 +192,56 @@ def check_incidents(count: int) -> None:
         )
 
 
-def auto_cell_size(cursor, context: Context, fraction: float) -> grids.Grid:
-    """The run's grid; without a cell size, chosen like Optimized Hot Spot Analysis."""
+def auto_cell_size(
+    cursor, context: Context, fraction: float, *, steps: int = 0, step: str = ""
+) -> grids.Grid:
+    """The run's grid; without a cell size, chosen like Optimized Hot Spot Analysis, and
+    for an emerging run over ``steps`` steps of ``step`` grown until the cells have
+    enough incidents per step for a trend and the cube fits :func:`max_bins`
+    (:mod:`hotspots.engine.step_size`; its rule is stored as ``cell_size_rule``)."""
     params = context.params
     if params["cell_size_m"] is None:
         x, y = queries.metric_points(cursor, context.inner_sql, context.inner_params)
         check_incidents(len(x))
         size, reason = grids.choose_cell_size(x, y, params["grid"])
+        if steps:
+            x0, y0, x1, y1 = queries.area_extent(cursor, context.area_ewkb, context.srid)
+            chosen = step_size.size_for_steps(
+                x,
+                y,
+                kind=params["grid"],
+                base_size=size,
+                steps=steps,
+                step=step,
+                extent_m=(x1 - x0, y1 - y0),
+                max_bins=max_bins(),
+            )
+            size, reason = chosen.size, f"{chosen.reason}. Starting size: {reason}"
+            params["cell_size_rule"] = chosen.rule
         params["cell_size_m"] = size
         params["cell_size_reason"] = reason
         context.clock.step("cell_size", fraction)
     return grids.Grid(params["grid"], float(params["cell_size_m"]), context.srid)
+
+
+def max_bins() -> int:
+    """Most cells × steps an emerging run may hold (``HOTSPOT_EMERGING_MAX_BINS``): its
+    memory grows with the cube (about 100 bytes per bin from counting to writing)."""
+    return int(getattr(settings, "HOTSPOT_EMERGING_MAX_BINS", DEFAULT_MAX_BINS))
+
+
+def check_bins(grid: grids.Grid, cells: int, steps: int) -> None:
+    """Refuses a cube of more than :func:`max_bins` bins before it is built."""
+    limit = max_bins()
+    if cells * steps > limit:
+        # Cells scale with 1/size²: the size that would bring this grid within the limit.
+        needed = math.ceil(grid.size * math.sqrt(cells * steps / limit))
+        raise HotspotRefused(
+            f"{cells:,} cells of {grid.size:g} m over {steps:,} steps would be "
+            f"{cells * steps:,} cell-steps, more than this server allows "
+            f"({limit:,}, HOTSPOT_EMERGING_MAX_BINS): choose cells of about {needed:g} m or "
+            "more, leave the cell size automatic, or shorten the period or the area"
+        )
 
 
 @dataclass

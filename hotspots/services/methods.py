@@ -34,6 +34,7 @@ from hotspots.services.context import (
     bin_counts,
     category_codes,
     cell_weights,
+    check_bins,
     check_cells,
     check_incidents,
     edge_summary,
@@ -157,8 +158,9 @@ def _compute_emerging(context: Context) -> Computed:
     n_steps = len(boundaries) - 1
     params["steps"] = [d.isoformat() for d in boundaries[:-1]]
     with connection.cursor() as cursor:
-        grid = auto_cell_size(cursor, context, 0.15)
+        grid = auto_cell_size(cursor, context, 0.15, steps=n_steps, step=params["step"])
         area_i, area_j, coverage = queries.area_cells(cursor, grid, context.area_ewkb)
+        check_bins(grid, len(area_i), n_steps)
         clock.step("grid", 0.25)
         ci, cj, step, n = queries.count_incidents_by_step(
             cursor, grid, context.inner_sql, context.inner_params, boundaries
@@ -169,6 +171,7 @@ def _compute_emerging(context: Context) -> Computed:
     context.count_incidents()  # those on days outside the whole steps too
     cells = union_cells(area_i, area_j, ci, cj, coverage)
     check_cells(cells)
+    check_bins(grid, len(cells), n_steps)
     cube = np.zeros((len(cells), n_steps), dtype=np.int64)
     np.add.at(cube, (cells.row_cell, step), n)
     weights = cell_weights(grid, cells, params)

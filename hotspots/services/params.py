@@ -61,6 +61,7 @@ PARAM_NAMES = tuple(DEFAULT_PARAMS)
 # only beside the value it explains (so that a run's stored params repeat it exactly).
 _DERIVED = {
     "cell_size_reason": "cell_size_m",
+    "cell_size_rule": "cell_size_m",  # an emerging run's rule, codes and numbers
     "bandwidth_rule": "bandwidth_m",
     "min_points_reason": "min_points",
 }

@@ -36,7 +36,6 @@ STEPS = (
     "emerging",
     "kde",
     "dbscan",
-    "backtest",
     "zones",
     "stability",
     "write",

@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench.geojson_output",
     "bench.incident_import",
     "bench.hotspot_run",
+    "bench.emerging_run",
 ]
 
 

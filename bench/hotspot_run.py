@@ -101,8 +101,11 @@ def generate_points(n: int, rng: np.random.Generator, outline) -> tuple[np.ndarr
     )
 
 
-def insert_incidents(region, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
-    """COPY of N incidents (region set, areas left empty: the run is region-wide)."""
+def insert_incidents(
+    region, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, seconds=None
+) -> None:
+    """COPY of N incidents (region set, areas left empty: the run is region-wide), at
+    ``seconds`` (Unix times, one per point) or uniformly over 2024."""
     import pandas as pd
     from django.db import connection
     from pyproj import Transformer
@@ -121,10 +124,11 @@ def insert_incidents(region, x: np.ndarray, y: np.ndarray, rng: np.random.Genera
     labels = np.array(labels)
     lon, lat = Transformer.from_crs(region.metric_srid, 4326, always_xy=True).transform(x, y)
     n = len(x)
-    # The year 2024 in the region's time zone, as the run counts days.
-    start = pd.Timestamp("2024-01-01", tz=region.time_zone).value // 10**9
-    end = pd.Timestamp("2025-01-01", tz=region.time_zone).value // 10**9 - 1
-    seconds = np.sort(rng.integers(start, end, n))
+    if seconds is None:
+        # The year 2024 in the region's time zone, as the run counts days.
+        start = pd.Timestamp("2024-01-01", tz=region.time_zone).value // 10**9
+        end = pd.Timestamp("2025-01-01", tz=region.time_zone).value // 10**9 - 1
+        seconds = np.sort(rng.integers(start, end, n))
     pick = rng.choice(len(labels), size=n, p=[0.3, 0.3, 0.15, 0.15, 0.1])
     columns = (
         "source_id, external_id, point, occurred_at, time_precision, label_id, category_id, "

@@ -9,10 +9,13 @@ seeded town of test_runs, against PostGIS."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 
 import numpy as np
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import translation
 
 from hotspots.engine import MIN_CELLS, HotspotRefused, step_size
@@ -192,3 +195,19 @@ def test_an_explicit_cell_size_over_the_cap_is_refused_before_the_cube(town, set
     assert auto.params["cell_size_rule"]["limit"] == step_size.MEMORY
     assert HotspotCell.objects.filter(run=auto).count() * 12 <= 1800
     assert dt.date.fromisoformat(auto.params["steps"][-1]) == dt.date(2024, 12, 1)
+
+
+@pytest.mark.django_db
+def test_the_command_prints_the_reason_and_refuses_a_size_over_the_cap(town, settings):
+    emerging_town(town)
+    base = ["--region", "hotville", "--from", "2024-01-01", "--to", "2024-12-31"]
+    out = io.StringIO()
+    call_command("run_hotspots", *base, "--method", "emerging", stdout=out)
+    assert "(automatic: 12 monthly steps; at " in out.getvalue()
+
+    settings.HOTSPOT_EMERGING_MAX_BINS = 1800
+    with pytest.raises(CommandError, match="refused: .* more than this server allows"):
+        call_command(
+            "run_hotspots", *base, "--method", "emerging", "--cell-size", "100",
+            stdout=io.StringIO(),
+        )  # fmt: skip

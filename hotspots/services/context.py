@@ -36,6 +36,7 @@ STEPS = (
     "emerging",
     "kde",
     "dbscan",
+    "backtest",
     "zones",
     "stability",
     "write",

@@ -8,7 +8,9 @@ to a :class:`~hotspots.services.context.Computed` (nothing is written here):
   CRS) with one concave hull per cluster as a zone;
 * ``kde``: a quartic kernel density surface stored as square cells;
 * ``emerging``: Gi* per monthly or weekly step on a space-time cube, a Mann-Kendall trend
-  per cell and the emerging hot spot categories.
+  per cell and the emerging hot spot categories;
+* ``forecast``: candidate rankings back-tested on the end of the period, the best one's
+  top cells as zones (:mod:`hotspots.services.forecast`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from hotspots.services.context import (
     suppress_edge_cold,
     union_cells,
 )
+from hotspots.services.forecast import compute_forecast
 from hotspots.services.params import Method, time_steps
 from hotspots.services.stability import measure_stability
 
@@ -409,4 +412,5 @@ COMPUTE = {
     Method.EMERGING: _compute_emerging,
     Method.KDE: _compute_kde,
     Method.DBSCAN: _compute_dbscan,
+    Method.FORECAST: compute_forecast,
 }

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from geo.conf import is_utm_srid
 from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
+from hotspots.engine.forecast import DEFAULT_HALF_LIVES
 from hotspots.engine.gistar import ALPHAS, MAX_PERMUTATIONS
 from hotspots.models import HotspotRun
 from neighborhoods.models import Region
 
 Method = HotspotRun.Method
-SUPPORTED_METHODS = (Method.GISTAR, Method.DBSCAN, Method.KDE, Method.EMERGING)
+SUPPORTED_METHODS = (Method.GISTAR, Method.DBSCAN, Method.KDE, Method.EMERGING, Method.FORECAST)
 DEFAULT_SEED = 0
 
 _GRID_DEFAULTS = {
@@ -49,6 +50,14 @@ METHOD_DEFAULTS: dict[str, dict] = {
         "cell_size_m": None,  # None: the shorter side of the area's extent / 250
         "bandwidth_m": None,  # None: ArcGIS' default search radius (recorded)
     },
+    Method.FORECAST: {
+        **_GRID_DEFAULTS,
+        # Share of the area the planner can patrol: candidates are compared by PAI there
+        # and the forecast flags that much.
+        "coverage": 0.05,
+        "holdout": 0.25,  # share of the period's days held out for the back-test
+        "half_lives_days": list(DEFAULT_HALF_LIVES),  # of the time-decayed candidates
+    },
     Method.DBSCAN: {
         "eps_m": 100.0,
         "min_points": None,  # None: more than complete spatial randomness gives (recorded)
@@ -72,6 +81,10 @@ MIN_STEPS = 10
 GLOBAL_WINDOWS = ("cube", "window", "step")
 MAX_TIME_LAG = 12
 DBSCAN_MAX_EPS_M = 2_000.0
+FORECAST_COVERAGE_RANGE = (0.001, 0.5)
+FORECAST_HOLDOUT_RANGE = (0.05, 0.5)
+FORECAST_MAX_HALF_LIVES = 6
+FORECAST_MAX_HALF_LIFE_DAYS = 3650
 
 
 def normalize_params(params: Mapping | None, method: str = Method.GISTAR) -> dict:
@@ -122,6 +135,8 @@ def normalize_params(params: Mapping | None, method: str = Method.GISTAR) -> dic
             out["bandwidth_m"] = _number(out["bandwidth_m"], "bandwidth_m")
             if out["bandwidth_m"] <= 0:
                 raise HotspotRefused("bandwidth_m must be positive")
+    elif method == Method.FORECAST:
+        _check_forecast_params(out)
     elif method == Method.DBSCAN:
         out["eps_m"] = _number(out["eps_m"], "eps_m")
         if not 1 <= out["eps_m"] <= DBSCAN_MAX_EPS_M:
@@ -137,6 +152,37 @@ def normalize_params(params: Mapping | None, method: str = Method.GISTAR) -> dic
         if derived in out and out.get(source) is None:
             out.pop(derived)
     return out
+
+
+def _check_forecast_params(out: dict) -> None:
+    for name, (low, high) in (
+        ("coverage", FORECAST_COVERAGE_RANGE),
+        ("holdout", FORECAST_HOLDOUT_RANGE),
+    ):
+        out[name] = _number(out[name], name)
+        if not low <= out[name] <= high:
+            raise HotspotRefused(
+                f"{name} must be a share of the area between {low:g} and {high:g} "
+                f"(e.g. 0.05 for 5 %)"
+                if name == "coverage"
+                else f"{name} must be a share of the period between {low:g} and {high:g}"
+            )
+    lives = out["half_lives_days"]
+    if isinstance(lives, int | float) and not isinstance(lives, bool):
+        lives = [lives]
+    if not isinstance(lives, list | tuple) or not 1 <= len(lives) <= FORECAST_MAX_HALF_LIVES:
+        raise HotspotRefused(
+            f"half_lives_days must be a list of 1 to {FORECAST_MAX_HALF_LIVES} numbers of days"
+        )
+    checked = []
+    for value in lives:
+        days = _number(value, "half_lives_days")
+        if not 1 <= days <= FORECAST_MAX_HALF_LIFE_DAYS:
+            raise HotspotRefused(
+                f"each of half_lives_days must be between 1 and {FORECAST_MAX_HALF_LIFE_DAYS}"
+            )
+        checked.append(int(days) if days == int(days) else days)
+    out["half_lives_days"] = sorted(set(checked))
 
 
 def _check_grid_params(out: dict) -> None:

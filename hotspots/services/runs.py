@@ -337,6 +337,7 @@ _CELL_COLUMNS = {
     "gi_p": ("float8[]", _pg_floats, ""),
     "gi_bin": ("int[]", _pg_ints, ""),
     "density": ("float8[]", _pg_floats, ""),
+    "score": ("float8[]", _pg_floats, ""),
     "emerging": ("int[]", _pg_ints, ""),
     "trend_tau": ("float8[]", _pg_floats, ""),
     "trend_p": ("float8[]", _pg_floats, ""),
@@ -449,6 +450,12 @@ def summary_line(summary: Mapping) -> str:
         return (
             f"{cells}; kernel density with a {summary['bandwidth_m']:g} m bandwidth, "
             f"peak {summary['density_max_per_km2']:,.0f} incidents/km²"
+        )
+    if method == Method.FORECAST:
+        return (
+            f"{cells}; forecast by {summary['chosen_label']} (best back-test PAI at "
+            f"{summary['coverage']:.1%} of the area): {summary['flagged_cells']:,} cells "
+            f"in {summary['zones']} zone(s)"
         )
     if method == Method.EMERGING:
         return (

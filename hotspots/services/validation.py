@@ -28,7 +28,8 @@ VALIDATION_METHODS = {
     "top_cells": (
         gettext_noop("Run's top cells"),
         gettext_noop(
-            "The run's cells ranked by its score (Gi* z, or kernel density), down to each coverage."
+            "The run's cells ranked by its score (Gi* z, kernel density, or a forecast's "
+            "chosen ranking), down to each coverage."
         ),
     ),
     "naive_period": (
@@ -138,7 +139,7 @@ def validate_run(
             zone_keys = grids.cell_keys(in_zone[:, 0], in_zone[:, 1])
             add("zones", [scores.score_flagged(np.isin(keys, zone_keys), observed, areas)])
         if run.method != Method.DBSCAN:
-            column = "density" if run.method == Method.KDE else "gi_z"
+            column = {Method.KDE: "density", Method.FORECAST: "score"}.get(run.method, "gi_z")
             stored = list(HotspotCell.objects.filter(run=run).values_list("i", "j", column))
             score = np.full(len(keys), 0.0 if column == "density" else np.nan)
             if stored:

@@ -1,0 +1,302 @@
+# ruff: noqa: F811 (the town fixture is imported from test_runs)
+"""The ``forecast`` method: the back-test engine on constructed histories (the candidate
+that truly predicts the held-out days wins; equal hits go to the period count), then the
+run end to end against PostGIS, its validation on a later period, the API, the command,
+the planner form, the run page and the report (English and Spanish)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from hotspots.engine import forecast as engine
+from hotspots.engine import grid as grids
+from hotspots.engine.kde import kde_grid
+from hotspots.engine.validation import evaluate_scores
+from hotspots.models import HotspotCell, HotspotRun
+from hotspots.services import runs
+from hotspots.services.validation import validate_run
+from hotspots.tests.test_runs import (  # noqa: F401 (town is a fixture)
+    SRID,
+    X0,
+    Y0,
+    add_incidents,
+    district,
+    town,
+)
+from incidents.models import Incident
+
+# --- the engine on constructed histories ------------------------------------------------------
+
+SIDE = 20  # a 20 × 20 grid of 100 m squares: 400 cells, 5 % = 20 cells
+GRID = grids.Grid("square", 100.0, SRID)
+N_DAYS, HOLDOUT = 360, 90
+BLOCK_A = [(i, j) for i in range(2, 7) for j in range(2, 6)]  # 20 cells, south-west
+BLOCK_B = [(i, j) for i in range(13, 18) for j in range(13, 17)]  # 20 cells, north-east
+
+
+def _cells():
+    i, j = np.meshgrid(np.arange(SIDE), np.arange(SIDE), indexing="ij")
+    return i.ravel().astype(np.int64), j.ravel().astype(np.int64)
+
+
+def _points(events: list[tuple[int, int, int, int]], seed: int = 1):
+    """(cell i, cell j, day, n) -> points spread inside their cells, and their days."""
+    rng = np.random.default_rng(seed)
+    xs, ys, days = [], [], []
+    for i, j, day, n in events:
+        xs.append(i * 100 + rng.uniform(5, 95, n))
+        ys.append(j * 100 + rng.uniform(5, 95, n))
+        days.append(np.full(n, day))
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(days)
+
+
+def _inputs(x, y, day, *, stop=None):
+    """History of the points on the 20 × 20 grid, with the KDE of the days before ``stop``."""
+    ci, cj = _cells()
+    keys = grids.cell_keys(ci, cj)
+    pi, pj = GRID.index(x, y)
+    cell = np.searchsorted(keys, grids.cell_keys(pi, pj))
+    history = engine.History(cell, day.astype(np.int64), np.ones(len(x)), len(keys), N_DAYS)
+    weights = grids.weights_matrix(GRID, ci, cj)
+    keep = day < (N_DAYS if stop is None else stop)
+    kde, _bandwidth = engine.kde_at_cells(x[keep], y[keep], GRID, ci, cj)
+    return engine.Inputs(history, weights, kde)
+
+
+def _background(rng, rate: float):
+    """Poisson(rate) incidents per cell and day everywhere."""
+    counts = rng.poisson(rate, size=(SIDE, SIDE, N_DAYS))
+    return [
+        (int(i), int(j), int(d), int(counts[i, j, d]))
+        for i, j, d in zip(*np.nonzero(counts), strict=True)
+    ]
+
+
+def _rows(test):
+    return {r.candidate.key: r for r in test.rows}
+
+
+def test_a_shifting_hotspot_is_forecast_by_time_decayed_counts():
+    """Block A is busy for the first 200 days, block B from day 200 on: over the fit days
+    A has more incidents than B, but only B is busy in the held-out days."""
+    rng = np.random.default_rng(3)
+    events = _background(rng, 0.003)
+    for day in range(N_DAYS):
+        for i, j in BLOCK_A if day < 200 else BLOCK_B:
+            events.append((i, j, day, 1))
+    x, y, day = _points(events)
+    fit = N_DAYS - HOLDOUT
+    test = engine.backtest(_inputs(x, y, day, stop=fit), holdout_days=HOLDOUT, coverage=0.05)
+    rows = _rows(test)
+    # Half-lives of 14 and 30 days put B first (its 20 cells are the whole 5 %) and tie:
+    # the longer one, closer to the plain count, is chosen. The period count, a 90-day
+    # half-life (A's 200 days still weigh more), Gi* and KDE point at A.
+    assert test.chosen.key == "decay_30"
+    in_b = len(BLOCK_B) * HOLDOUT
+    for key in ("decay_30", "decay_14"):
+        assert rows[key].score.hits >= in_b, key
+        assert rows[key].score.pei == pytest.approx(1.0)
+    for key in ("count", "decay_90", "gistar", "kde"):
+        assert rows[key].score.hits < in_b / 4, key
+    assert rows["decay_30"].score.pai > 10 * rows["count"].score.pai
+    assert test.fit_days == fit and test.holdout_days == HOLDOUT
+
+
+def test_a_stable_hotspot_is_forecast_by_the_period_count():
+    """Block A is busy every day. Some other cells have a short burst in the last fit days
+    that does not last: short half-lives chase it; the longest half-life ranks the cells
+    like the count, and the tie goes to the simpler count."""
+    rng = np.random.default_rng(5)
+    events = _background(rng, 0.003)
+    for day in range(N_DAYS):
+        for i, j in BLOCK_A:
+            events.append((i, j, day, 1))
+    burst = [(i, j) for i in range(10, 20) for j in (0, 1)]  # 20 cells
+    fit = N_DAYS - HOLDOUT
+    for i, j in burst:
+        for d in range(fit - 5, fit):
+            events.append((i, j, d, 10))
+    x, y, day = _points(events)
+    test = engine.backtest(_inputs(x, y, day, stop=fit), holdout_days=HOLDOUT, coverage=0.05)
+    rows = _rows(test)
+    assert test.chosen.key == "count"
+    assert rows["count"].score.pei == pytest.approx(1.0)
+    assert rows["decay_90"].score.hits == rows["count"].score.hits  # a tie, lost
+    assert rows["decay_14"].score.hits < rows["count"].score.hits / 2
+    assert [r.candidate.key for r in test.rows] == [
+        "count",
+        "decay_90",
+        "decay_30",
+        "decay_14",
+        "gistar",
+        "kde",
+    ]
+
+
+def test_the_back_test_scores_are_the_validation_engine_s():
+    rng = np.random.default_rng(9)
+    events = _background(rng, 0.02)
+    x, y, day = _points(events)
+    inputs = _inputs(x, y, day, stop=N_DAYS - HOLDOUT)
+    test = engine.backtest(inputs, holdout_days=HOLDOUT, coverage=0.1, half_lives=(30,))
+    observed = inputs.history.counts(N_DAYS - HOLDOUT)
+    fit_counts = inputs.history.counts(0, N_DAYS - HOLDOUT)
+    for row in test.rows:
+        tiebreak = engine.tiebreak_for(row.candidate, fit_counts)
+        values = engine.candidate_scores(row.candidate, inputs, N_DAYS - HOLDOUT)
+        (expected,) = evaluate_scores(values, observed, coverages=(0.1,), tiebreak=tiebreak)
+        assert row.score.hits == expected.hits and row.score.pai == expected.pai
+        assert row.score.n_cells == 40
+    best = max(r.score.hits for r in test.rows)
+    first_best = next(r for r in test.rows if r.score.hits == best)
+    assert test.chosen == first_best.candidate
+
+
+def test_decayed_counts_halve_every_half_life():
+    history = engine.History(
+        cell=np.array([0, 0, 1]), day=np.array([9, 0, 4]), n=np.array([2.0, 4.0, 1.0]),
+        n_cells=2, n_days=10,
+    )  # fmt: skip
+    decayed = history.decayed(9.0)
+    assert decayed[0] == pytest.approx(2 + 4 * 0.5)
+    assert decayed[1] == pytest.approx(2 ** (-5 / 9))
+    assert history.decayed(9.0, stop=5)[1] == pytest.approx(1.0)
+    assert list(history.counts(0, 5)) == [4.0, 1.0]
+
+
+def test_kernel_density_at_cell_centres():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(1000, 150, 300), rng.normal(1000, 150, 300)
+    square = grids.Grid("square", 50.0, SRID)
+    i, j = np.meshgrid(np.arange(10, 30), np.arange(12, 28), indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    density, bandwidth = engine.kde_at_cells(x, y, square, i, j)
+    surface = kde_grid(x, y, bandwidth=bandwidth, cell_size=50.0, bounds=(500, 600, 1500, 1400))
+    assert np.allclose(density, surface.density[j - 12, i - 10])
+    # hexagons: the exact kernel sum at each centre, within a few per cent of the peak
+    hexes = grids.Grid("hex", 40.0, SRID)
+    hi, hj = np.meshgrid(np.arange(12, 22), np.arange(10, 20), indexing="ij")
+    hi, hj = hi.ravel(), hj.ravel()
+    sampled, h = engine.kde_at_cells(x, y, hexes, hi, hj)
+    cx, cy = hexes.centres(hi, hj)
+    d2 = (cx[:, None] - x[None, :]) ** 2 + (cy[:, None] - y[None, :]) ** 2
+    exact = (3 / (np.pi * h * h) * np.clip(1 - d2 / (h * h), 0, None) ** 2).sum(axis=1) * 1e6
+    assert np.abs(sampled - exact).max() < 0.05 * exact.max()
+
+
+def test_the_held_out_days():
+    assert engine.holdout_days_for(360, 0.25) == 90
+    assert engine.holdout_days_for(2, 0.25) == 1
+    assert engine.holdout_days_for(3, 0.5) == 2
+
+
+# --- the run end to end (PostGIS) -------------------------------------------------------------
+
+OLD_SPOT, NEW_SPOT = (900.0, 1100.0), (3000.0, 2900.0)
+FORECAST_PARAMS = {"grid": "square", "cell_size_m": 200, "coverage": 0.05}
+
+
+def shifting_town(region, *, seed: int = 4):
+    """2024 in D1 (4 × 4 km): background every fortnight, an old hot spot January–July,
+    a new one from August on; January–February 2025: the new one only."""
+    d1 = district(region, "D1")
+    rng = np.random.default_rng(seed)
+    day = dt.date(2024, 1, 3)
+    while day <= dt.date(2025, 2, 28):
+        when = dt.datetime(day.year, day.month, day.day, 17, 0, tzinfo=dt.UTC)
+        add_incidents(
+            region, X0 + rng.uniform(1, 3999, 12), Y0 + rng.uniform(1, 3999, 12),
+            district=d1, when=when,
+        )  # fmt: skip
+        cx, cy = OLD_SPOT if day < dt.date(2024, 8, 1) else NEW_SPOT
+        add_incidents(
+            region, X0 + cx + rng.normal(0, 120, 14), Y0 + cy + rng.normal(0, 120, 14),
+            category="robbery-person", district=d1, when=when,
+        )  # fmt: skip
+        day += dt.timedelta(days=14)
+    return d1
+
+
+def forecast_run(region, d1, **params):
+    run = runs.create_run(
+        region=region,
+        districts=[d1],
+        date_from=dt.date(2024, 1, 1),
+        date_to=dt.date(2024, 12, 31),
+        method="forecast",
+        params={**FORECAST_PARAMS, **params},
+    )
+    return runs.execute_run(run=run)
+
+
+def _cell_of(run, x, y):
+    size = run.params["cell_size_m"]
+    return HotspotCell.objects.get(run=run, i=int((X0 + x) // size), j=int((Y0 + y) // size))
+
+
+@pytest.mark.django_db
+def test_a_forecast_run_backtests_chooses_and_draws_the_new_hot_spot(town):
+    d1 = shifting_town(town)
+    run = forecast_run(town, d1)
+    assert run.status == HotspotRun.Status.SUCCEEDED, run.message
+    s = run.summary
+    backtest = s["backtest"]
+    assert backtest["fit_to"] == "2024-09-30" and backtest["test_from"] == "2024-10-01"
+    assert backtest["test_to"] == "2024-12-31" and backtest["coverage"] == 0.05
+    rows = {r["key"]: r for r in backtest["rows"]}
+    assert list(rows) == ["count", "decay_90", "decay_30", "decay_14", "gistar", "kde"]
+    assert s["chosen"] == backtest["chosen"] and rows[s["chosen"]]["chosen"]
+    assert sum(r["chosen"] for r in rows.values()) == 1
+    # the old spot still has more incidents over the fit days: the count loses to decay
+    assert rows[s["chosen"]]["kind"] == "decay"
+    assert rows[s["chosen"]]["pai"] > rows["count"]["pai"]
+    assert rows[s["chosen"]]["pai"] == max(r["pai"] for r in rows.values())
+    for row in rows.values():
+        assert 0 <= row["hit_rate"] <= 1 and row["n_cells"] == rows["count"]["n_cells"]
+        assert row["total"] == backtest["test_incidents"]
+    assert backtest["fit_incidents"] + backtest["test_incidents"] == s["incidents"]
+    assert s["incidents"] == Incident.objects.filter(occurred_at__year=2024).count()
+    # 5 % of the 400 cells of D1 flagged; the new spot is in a zone, the old one is not
+    assert s["flagged_cells"] == 20 and s["flagged_share"] == pytest.approx(0.05, abs=0.003)
+    new, old = _cell_of(run, *NEW_SPOT), _cell_of(run, *OLD_SPOT)
+    assert new.zone is not None and new.score > old.score and new.count < old.count
+    assert run.zones.count() == s["zones"] >= 1
+    assert sum(z.cell_count for z in run.zones.all()) == s["flagged_cells"]
+    assert not HotspotCell.objects.filter(run=run, score__isnull=True).exists()
+    assert "forecast by time-decayed count" in run.message
+
+    # Repeatable; and validating on a later period works like any run's
+    again = forecast_run(town, d1)
+    assert again.summary == run.summary
+    report = validate_run(
+        run=run, eval_from=dt.date(2025, 1, 1), eval_to=dt.date(2025, 2, 28)
+    ).report
+    methods = {r["method"] for r in report["rows"]}
+    assert {"zones", "top_cells", "naive_period"} <= methods
+    top5 = next(r for r in report["rows"] if r["method"] == "top_cells" and r["coverage"] == 0.05)
+    naive5 = next(
+        r for r in report["rows"] if r["method"] == "naive_period" and r["coverage"] == 0.05
+    )
+    assert top5["pai"] > naive5["pai"]
+
+
+@pytest.mark.django_db
+def test_a_forecast_with_nothing_in_the_held_out_days_is_refused(town):
+    d1 = district(town, "D1")
+    rng = np.random.default_rng(1)
+    add_incidents(
+        town, X0 + rng.uniform(1, 3999, 80), Y0 + rng.uniform(1, 3999, 80), district=d1,
+        when=dt.datetime(2024, 3, 10, 12, tzinfo=dt.UTC),
+    )  # fmt: skip
+    run = runs.create_run(
+        region=town, districts=[d1], date_from=dt.date(2024, 1, 1),
+        date_to=dt.date(2024, 12, 31), method="forecast", params=FORECAST_PARAMS,
+    )  # fmt: skip
+    with pytest.raises(Exception, match="no incidents in the last 92 day"):
+        runs.execute_run(run=run)
+    run.refresh_from_db()
+    assert run.status == HotspotRun.Status.FAILED
+    assert not HotspotCell.objects.filter(run=run).exists()

@@ -374,7 +374,7 @@ def _head_html(run: HotspotRun) -> str:
 def _body_html(run: HotspotRun) -> str:
     tables = run_tables(run)
     parts = ['<section class="report-body">']
-    for key in ("summary", "zones", "parameters", "timings", "stability"):
+    for key in ("summary", "backtest", "zones", "parameters", "timings", "stability"):
         parts.append(_table_html(tables[key]))
     if tables["validations"]:
         parts.extend(_table_html(t) for t in tables["validations"])

@@ -118,6 +118,12 @@ def summary_labels() -> dict[str, str]:
         "noise_incidents": _("Incidents outside every cluster"),
         "zones_area_km2": _("Area of the zones (km²)"),
         "warnings": _("Warnings"),
+        "chosen": _("Forecast chosen by the back-test"),
+        "chosen_label": _("Chosen ranking"),
+        "coverage": _("Share of the area flagged"),
+        "flagged_cells": _("Cells flagged"),
+        "flagged_share": _("Share of the area in the flagged cells"),
+        "flagged_incidents": _("Incidents in the flagged cells"),
         "stability": _("Stability across cell sizes"),
         "clusters": _("Clusters"),
         "noise": _("Points outside every cluster"),
@@ -141,6 +147,9 @@ def param_labels() -> dict[str, str]:
         "bandwidth_reason": _("Why this bandwidth"),
         "step": _("Time step"),
         "steps": _("Time steps"),
+        "coverage": _("Share of the area to flag"),
+        "holdout": _("Share of the period held out for the back-test"),
+        "half_lives_days": _("Half-lives of the decayed counts (days)"),
     }
 
 
@@ -155,6 +164,7 @@ def timing_labels() -> dict[str, str]:
         "kde": _("Kernel density"),
         "dbscan": _("Density clustering"),
         "emerging": _("Emerging hot spots"),
+        "backtest": _("Back-test"),
         "stability": _("Stability"),
         "write": _("Writing the results"),
         "total": _("Total"),

@@ -70,7 +70,7 @@ def percent(value) -> str:
     return "—" if value is None else fmt(100 * float(value), 1) + " %"
 
 
-_SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share", "edge_coverage"}
+_SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share", "edge_coverage", "flagged_share"}
 _RATIO_KEYS = {"pai", "pai_star", "pei"}
 # Counts a report may hold as floats (validation scores): written as whole numbers.
 _COUNT_KEYS = {
@@ -171,6 +171,7 @@ def summary_table(run: HotspotRun) -> Table:
         rows=[
             [known.get(k, k.replace("_", " ")), _summary_value(run, k, values[k])]
             for k in _ordered(values, known)
+            if k != "backtest"  # its own table: backtest_table
         ],
         # Runs from before the rule have no edge_cells and called edge cells cold.
         caption=(
@@ -414,8 +415,56 @@ def zone_table(run: HotspotRun) -> Table:
     )
 
 
+def backtest_table(run: HotspotRun) -> Table | None:
+    """A forecast run's candidates with their back-test scores, the chosen one marked."""
+    backtest = (run.summary or {}).get("backtest")
+    if not isinstance(backtest, Mapping) or not _is_records(backtest.get("rows")):
+        return None
+    labels = {
+        "count": _("Period count"),
+        "decay": _("Time-decayed count, half-life %(days)s days"),
+        "gistar": _("Getis-Ord Gi* z"),
+        "kde": _("Kernel density"),
+    }
+    rows = []
+    for r in backtest["rows"]:
+        label = labels.get(r.get("kind"), r.get("key"))
+        if r.get("kind") == "decay":
+            label = label % {"days": fmt(r.get("half_life_days"), 0)}
+        rows.append(
+            [
+                label,
+                _("chosen") if r.get("chosen") else "",
+                _cell("hits", r.get("hits")),
+                _cell("hit_rate", r.get("hit_rate")),
+                _cell("pai", r.get("pai")),
+                _cell("pei", r.get("pei")),
+            ]
+        )
+    return Table(
+        title=_("Back-test of the candidate forecasts"),
+        columns=[_("Candidate"), _("Chosen"), _("Hits"), _("Hit rate"), _("PAI"), _("PEI")],
+        rows=rows,
+        caption=_(
+            "Each candidate ranked the cells from %(fit_from)s – %(fit_to)s and flagged the top "
+            "%(coverage)s of the area; scored on the %(incidents)s incidents of %(test_from)s – "
+            "%(test_to)s. The highest PAI is chosen (equal hits: the simpler candidate, period "
+            "count first), then refitted on the whole period."
+        )
+        % {
+            "fit_from": backtest.get("fit_from"),
+            "fit_to": backtest.get("fit_to"),
+            "test_from": backtest.get("test_from"),
+            "test_to": backtest.get("test_to"),
+            "coverage": percent(backtest.get("coverage")),
+            "incidents": fmt(backtest.get("test_incidents")),
+        },
+    )
+
+
 def run_tables(run: HotspotRun) -> dict:
     return {
+        "backtest": backtest_table(run),
         "parameters": parameter_table(run),
         "summary": summary_table(run),
         "zones": zone_table(run),

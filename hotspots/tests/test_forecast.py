@@ -7,17 +7,25 @@ the planner form, the run page and the report (English and Spanish)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
 
 from hotspots.engine import forecast as engine
 from hotspots.engine import grid as grids
 from hotspots.engine.kde import kde_grid
 from hotspots.engine.validation import evaluate_scores
 from hotspots.models import HotspotCell, HotspotRun
+from hotspots.report import render_report
 from hotspots.services import runs
 from hotspots.services.validation import validate_run
+from hotspots.tests.hotspot_fixtures import client_for
 from hotspots.tests.test_runs import (  # noqa: F401 (town is a fixture)
     SRID,
     X0,
@@ -27,6 +35,7 @@ from hotspots.tests.test_runs import (  # noqa: F401 (town is a fixture)
     town,
 )
 from incidents.models import Incident
+from incidents.tests.factories import make_user
 
 # --- the engine on constructed histories ------------------------------------------------------
 
@@ -300,3 +309,115 @@ def test_a_forecast_with_nothing_in_the_held_out_days_is_refused(town):
     run.refresh_from_db()
     assert run.status == HotspotRun.Status.FAILED
     assert not HotspotCell.objects.filter(run=run).exists()
+
+
+# --- API, command, planner form, run page and report -------------------------------------------
+
+
+def _api_post(client, region, **body):
+    payload = {
+        "region": region.code,
+        "districts": ["D1"],
+        "date_from": "2024-01-01",
+        "date_to": "2024-12-31",
+        "method": "forecast",
+        **body,
+    }
+    return client.post(reverse("hotspot-run-list"), payload, format="json")
+
+
+@pytest.mark.django_db
+def test_the_api_runs_a_forecast_with_its_coverage_and_refuses_a_bad_one(town, django_user_model):
+    shifting_town(town)
+    client = client_for(django_user_model, "planner")
+    before = HotspotRun.objects.count()
+    for bad in (0, 0.9, "five", True):
+        response = _api_post(client, town, params={**FORECAST_PARAMS, "coverage": bad})
+        assert response.status_code == 400, (bad, response.content)
+        assert any("coverage" in m for m in response.json()["non_field_errors"])
+    assert HotspotRun.objects.count() == before
+    response = _api_post(client, town, params={**FORECAST_PARAMS, "coverage": 0.1})
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["status"] == "succeeded" and body["method"] == "forecast"
+    assert body["params"]["coverage"] == 0.1 and body["params"]["holdout"] == 0.25
+    assert body["summary"]["backtest"]["coverage"] == 0.1
+    assert body["summary"]["flagged_cells"] == 40
+
+
+@pytest.mark.django_db
+def test_the_command_runs_a_forecast_and_refuses_bad_options(town):
+    shifting_town(town)
+    out = io.StringIO()
+    call_command(
+        "run_hotspots", "--region", town.code, "--district", "D1", "--from", "2024-01-01",
+        "--to", "2024-12-31", "--method", "forecast", "--grid", "square", "--cell-size", "200",
+        "--coverage", "0.05", "--half-lives", "30,14", "--validate-from", "2025-01-01",
+        "--validate-to", "2025-02-28", stdout=out,
+    )  # fmt: skip
+    text = out.getvalue()
+    run = HotspotRun.objects.get()
+    assert run.params["half_lives_days"] == [14, 30]
+    assert "back-test: fitted 2024-01-01 to 2024-09-30" in text
+    assert f"{run.summary['chosen']}" in text and "<- chosen" in text
+    assert "decay_90" not in text and "validation against 2025-01-01" in text
+    with pytest.raises(CommandError, match="coverage must be a share"):
+        call_command(
+            "run_hotspots", "--region", town.code, "--from", "2024-01-01", "--to",
+            "2024-12-31", "--method", "forecast", "--coverage", "5", stdout=io.StringIO(),
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="--coverage does not apply to --method gistar"):
+        call_command(
+            "run_hotspots", "--region", town.code, "--from", "2024-01-01", "--to",
+            "2024-12-31", "--coverage", "0.05", stdout=io.StringIO(),
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="not a list of days"):
+        call_command(
+            "run_hotspots", "--region", town.code, "--from", "2024-01-01", "--to",
+            "2024-12-31", "--method", "forecast", "--half-lives", "a,b", stdout=io.StringIO(),
+        )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_planner_form_offers_the_forecast_and_its_coverage(client, django_user_model):
+    client.force_login(make_user(django_user_model, "planner", username="planner-form"))
+    html = client.get(reverse("planner-map")).content.decode()
+    assert '<option value="forecast">' in html
+    assert 'data-param="coverage"' in html and 'name="coverage"' in html
+    config = json.loads(html.split('id="planner-config" type="application/json">')[1].split("<")[0])
+    assert {"coverage", "holdout", "half_lives_days", "grid"} <= set(
+        config["hotspots"]["params"]["forecast"]
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "lang, title, chosen, period",
+    [
+        ("en", "Back-test of the candidate forecasts", "chosen", "Period count"),
+        (
+            "es",
+            "Prueba retrospectiva de los pronósticos candidatos",
+            "elegido",
+            "Conteo del periodo",
+        ),
+    ],
+)
+def test_the_run_page_and_report_show_the_back_test(
+    town, django_user_model, lang, title, chosen, period
+):
+    run = forecast_run(town, shifting_town(town))
+    client = Client(HTTP_ACCEPT_LANGUAGE=lang)
+    client.force_login(make_user(django_user_model, "planner", username=f"planner-{lang}"))
+    html = client.get(reverse("hotspots:run-detail", args=[run.pk])).content.decode()
+    table = html.split('id="backtest-table"', 1)[1].split("</table>", 1)[0]
+    assert title in html
+    assert table.count("<tr>") == 1 + 6  # the header and the six candidates
+    assert table.count(f"<td>{chosen}</td>") == 1 and period in table
+    chosen_row = next(r for r in table.split("<tr>") if f"<td>{chosen}</td>" in r)
+    pai = next(r for r in run.summary["backtest"]["rows"] if r["chosen"])["pai"]
+    decimal = "," if lang == "es" else "."
+    assert f"<td>{pai:.2f}</td>".replace(".", decimal) in chosen_row
+    with translation.override(lang):
+        report = render_report(run)
+    assert title in report and period in report and '"backtest"' not in report

@@ -15,11 +15,13 @@ from incidents.models import Category, Family
 from neighborhoods.models import District, Neighborhood, Region
 
 GRID_METHODS = {Method.GISTAR, Method.EMERGING}
+# Methods on a grid of cells with a neighbour rule (forecast: for its Gi* candidate).
+CELL_METHODS = GRID_METHODS | {Method.FORECAST}
 # option dest -> (parameter, methods it applies to)
 OPTION_PARAMS = {
-    "grid": ("grid", GRID_METHODS),
-    "cell_size": ("cell_size_m", GRID_METHODS | {Method.KDE}),
-    "distance_band": ("distance_band_m", GRID_METHODS),
+    "grid": ("grid", CELL_METHODS),
+    "cell_size": ("cell_size_m", CELL_METHODS | {Method.KDE}),
+    "distance_band": ("distance_band_m", CELL_METHODS),
     "alpha": ("alpha", GRID_METHODS),
     "no_fdr": ("fdr", GRID_METHODS),
     "permutations": ("permutations", {Method.GISTAR}),
@@ -32,7 +34,17 @@ OPTION_PARAMS = {
     "eps": ("eps_m", {Method.DBSCAN}),
     "min_points": ("min_points", {Method.DBSCAN}),
     "concave_ratio": ("concave_ratio", {Method.DBSCAN}),
+    "coverage": ("coverage", {Method.FORECAST}),
+    "holdout": ("holdout", {Method.FORECAST}),
+    "half_lives": ("half_lives_days", {Method.FORECAST}),
 }
+
+
+def _half_lives(raw: str) -> list[float]:
+    try:
+        return [float(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise CommandError(f"not a list of days (e.g. 14,30,90): {raw}") from None
 
 
 def _date(raw: str) -> dt.date:
@@ -117,6 +129,25 @@ class Command(BaseCommand):
         dbscan.add_argument(
             "--concave-ratio", type=float, metavar="R", help="hull concavity, 1 = convex"
         )
+        forecast = parser.add_argument_group("forecast")
+        forecast.add_argument(
+            "--coverage",
+            type=float,
+            metavar="SHARE",
+            help="share of the area to flag; candidates are compared by PAI there (default 0.05)",
+        )
+        forecast.add_argument(
+            "--holdout",
+            type=float,
+            metavar="SHARE",
+            help="share of the period's last days held out for the back-test (default 0.25)",
+        )
+        forecast.add_argument(
+            "--half-lives",
+            type=_half_lives,
+            metavar="DAYS,...",
+            help="half-lives of the time-decayed candidates (default 14,30,90)",
+        )
         out = parser.add_argument_group("validation and output")
         out.add_argument(
             "--validate-from", type=_date, metavar="DATE", help="score against a later period"
@@ -193,7 +224,7 @@ class Command(BaseCommand):
             params[name] = (not value) if dest == "no_fdr" else value
         if "distance_band_m" in params:
             params["neighbour_rule"] = DISTANCE_BAND
-        elif method in GRID_METHODS:
+        elif method in CELL_METHODS:
             params["neighbour_rule"] = CONTIGUITY
         return params
 
@@ -243,6 +274,19 @@ class Command(BaseCommand):
             rule = p.get("bandwidth_rule", {}).get("formula")
             out(f"  bandwidth {p['bandwidth_m']:g} m" + (f" (automatic: {rule})" if rule else ""))
             out(f"  {s['cells_zero_density_not_stored']:,} cells of zero density not stored")
+        elif run.method == Method.FORECAST:
+            b = s["backtest"]
+            out(f"  back-test: fitted {b['fit_from']} to {b['fit_to']} "
+                f"({b['fit_incidents']:,} incidents), scored on {b['test_from']} to "
+                f"{b['test_to']} ({b['test_incidents']:,}) at {b['coverage']:.1%} of the area")  # fmt: skip
+            out(f"    {'candidate':<12} {'hits':>7} {'hit rate':>8} {'PAI':>7} {'PEI':>6}")
+            for row in b["rows"]:
+                if row.get("pai") is None:
+                    out(f"    {row['key']:<12} not computed: {row.get('reason', '')}")
+                    continue
+                out(f"    {row['key']:<12} {row['hits']:>7,.0f} {row['hit_rate']:>8.1%} "
+                    f"{row['pai']:>7.2f} {_fmt(row['pei'], '.2f'):>6}"
+                    + ("  <- chosen" if row["chosen"] else ""))  # fmt: skip
         elif run.method == Method.DBSCAN:
             reason = p.get("min_points_reason")
             out(f"  eps {p['eps_m']:g} m, min_points {p['min_points']}"
@@ -256,7 +300,7 @@ class Command(BaseCommand):
         )
         out(f"  timings: {timings}")
         zones = list(selectors.zone_list(run))
-        if run.method in (Method.GISTAR, Method.DBSCAN):
+        if run.method in (Method.GISTAR, Method.DBSCAN, Method.FORECAST):
             out(f"  zones: {len(zones)}")
         for zone in zones[:20]:
             centre = zone.geom.centroid

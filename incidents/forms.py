@@ -73,12 +73,35 @@ class ImportUploadForm(forms.Form):
     id = _column(_("Id column"), _("The source's own id, unique per source."))
     date = _column(_("Date column"), _("Date, or date and time."))
     time = _column(_("Time column"), _("When the time is not in the date column."))
+    date_end = _column(
+        _("Window end date column"),
+        _(
+            "When the source gives a time window (between a start and an end): the date, or "
+            "date and time, it ends. A date alone ends with that day."
+        ),
+    )
+    time_end = _column(
+        _("Window end time column"),
+        _("When the end time is not in the end date column (alone: on the start's day)."),
+    )
     category = _column(_("Category column"), _("The source's own label for the incident."))
+    label = forms.CharField(
+        label=_("Label for every row"),
+        required=False,
+        max_length=300,
+        help_text=_(
+            "For a file of one offence without a category column: every row gets this "
+            "source label. Not with a category column."
+        ),
+    )
     timezone = forms.CharField(
         label=_("Time zone"),
         required=False,
         max_length=64,
-        help_text=_("Of times written without an offset, e.g. America/Lima."),
+        help_text=_(
+            "Of times written without an offset, e.g. America/Lima. Empty: the profile's, "
+            "else the time zone of the region each row falls in."
+        ),
     )
     family = forms.ChoiceField(
         label=_("Family"),

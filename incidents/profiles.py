@@ -1,8 +1,9 @@
 """Column layouts of the real data sets Barrio knows, so each imports with one flag.
 
-A profile names candidate columns for each role (the first one present in a file wins),
-how to read dates, the source's time zone, its known placeholder locations, and rules that
-map its labels to Barrio's categories (``fixtures/label_rules/``, one file a profile).
+A profile names candidate columns for each role (the first one present in a file wins;
+a window's end too, for sources that give one), how to read dates, the source's time
+zone, its known placeholder locations, and rules that map its labels to Barrio's
+categories (``fixtures/label_rules/``, one file a profile).
 Labels no rule matches become "unclassified".
 """
 
@@ -36,6 +37,10 @@ class Profile:
     id: tuple[str, ...] = ()
     date: tuple[str, ...] = ()
     time: tuple[str, ...] = ()
+    # The end of a time window ("between 18:00 Friday and 08:00 Monday"), when the source
+    # gives one: occurred_until, the exclusive end (a date alone ends at the next midnight).
+    date_end: tuple[str, ...] = ()
+    time_end: tuple[str, ...] = ()
     category: tuple[str, ...] = ()
     lat: tuple[str, ...] = ()
     lon: tuple[str, ...] = ()

@@ -28,6 +28,7 @@ from incidents.services.batches import (
     start_web_import,
     status_label,
 )
+from incidents.services.zones import zone_lines
 
 BATCHES_PER_PAGE = 50
 REFUSED_PER_PAGE = 200
@@ -172,6 +173,9 @@ def import_detail(request, pk: int):
             )
         ],
         "indexes_rebuilt": ", ".join(report.get("indexes_rebuilt") or []),
+        # The zone(s) naive times were read in and why (batches finished before the
+        # report said so show the option alone).
+        "time_zone_lines": (zone_lines(report["time_zones"]) if "time_zones" in report else []),
         "unmapped_labels": sorted(
             (report.get("unmapped_labels") or {}).items(), key=lambda kv: (-kv[1], kv[0])
         ),

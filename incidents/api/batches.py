@@ -145,8 +145,24 @@ class ImportUploadSerializer(serializers.Serializer):
     id = _optional_text("column with the source's own id (unique per source)")
     date = _optional_text("date (or date-time) column")
     time = _optional_text("time column, when separate from the date")
+    date_end = _optional_text(
+        "column with the date (or date-time) a time window ends; a date alone ends with that day"
+    )
+    time_end = _optional_text(
+        "column with the time a window ends, when separate from date_end (alone: on the "
+        "start's day)"
+    )
     category = _optional_text("column with the source's label")
-    timezone = _optional_text("time zone of naive times, e.g. America/Lima", max_length=64)
+    label = _optional_text(
+        "the same source label for every row, for a file without a category column (not "
+        "with category)",
+        max_length=300,
+    )
+    timezone = _optional_text(
+        "time zone of naive times, e.g. America/Lima; default: the profile's, else the time "
+        "zone of the region each row falls in",
+        max_length=64,
+    )
     family = serializers.ChoiceField(
         choices=Family.choices, required=False, allow_blank=True, allow_null=True
     )

@@ -77,8 +77,14 @@ ALLOWED_SUFFIXES = (".csv", ".geojson", ".json", ".gpkg")
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 UPLOAD_FOLDER = "imports"
 # Column options, named as in the command (--id, --date, ... --crs).
-COLUMN_OPTIONS = ("id", "date", "time", "category", "lat", "lon", "x", "y", "crs")
-TEXT_OPTIONS = ("source", "profile", *COLUMN_OPTIONS, "timezone", "family", "location_quality")
+COLUMN_OPTIONS = (
+    "id", "date", "time", "date_end", "time_end", "category", "lat", "lon", "x", "y", "crs",
+)  # fmt: skip
+# --label: every row's source label, for a file without a category column.
+TEXT_OPTIONS = (
+    "source", "profile", *COLUMN_OPTIONS, "label", "timezone", "family", "location_quality",
+)  # fmt: skip
+LABEL_MAX_LENGTH = 300
 FLAG_OPTIONS = ("skip_bad", "dry_run")
 # The service records a dry run as "dry-run", which is not one of ImportBatch.Status.
 DRY_RUN_STATUS = "dry-run"
@@ -186,6 +192,16 @@ def option_errors(data: Mapping) -> dict[str, list[str]]:
     for name in COLUMN_OPTIONS:
         if options[name] and len(options[name]) > 200:
             add(name, _("At most 200 characters."))
+    if options["label"] and options["category"]:
+        add(
+            "label",
+            _(
+                "A label for every row and a category column do not go together: "
+                "give one or the other."
+            ),
+        )
+    if options["label"] and len(options["label"]) > LABEL_MAX_LENGTH:
+        add("label", _("At most %(count)s characters.") % {"count": LABEL_MAX_LENGTH})
     if bool(options["x"]) != bool(options["y"]):
         add("y" if options["x"] else "x", _("X and Y columns go together."))
     if bool(options["lat"]) != bool(options["lon"]):
@@ -246,7 +262,11 @@ def options_record(options: dict) -> dict:
     return {
         "source": options["source"],
         "profile": options["profile"],
-        "columns": {name: options[name] for name in COLUMN_OPTIONS if options[name]},
+        # As the command records them: --label is the columns' constant label.
+        "columns": {
+            **{name: options[name] for name in COLUMN_OPTIONS if options[name]},
+            **({"constant_label": options["label"]} if options["label"] else {}),
+        },
         "timezone": options["timezone"],
         "family": options["family"],
         "location_quality": options["location_quality"],

@@ -53,6 +53,7 @@ from incidents.services.staging import (
     rebuild_indexes,
     stage_chunk,
 )
+from incidents.services.zones import ImportZones, zone_record
 from neighborhoods.locate import AreaIndex
 
 
@@ -98,11 +99,15 @@ def _later_bytes_of_same_kind(paths: list[Path]) -> list[int]:
     ]
 
 
-def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, total_bytes) -> int:
+def _stage_file(
+    cursor, request, path, file_no, staging, progress, done_bytes, total_bytes, zones: ImportZones
+) -> int:
     """Reads, validates and stages one file; returns the number of rows read."""
     options_base = dict(
-        timezone=request.timezone
-        or (request.profile.timezone if request.profile else settings.TIME_ZONE),
+        # Rows in no region are refused: the zone their times were read in is moot.
+        timezone=zones.zone or settings.TIME_ZONE,
+        region_zones=zones.region_zones,
+        locate=lambda lon, lat: staging.areas.assign(cursor, lon, lat),
         month_only=bool(request.profile and request.profile.month_only),
         placeholders=request.profile.placeholders if request.profile else (),
     )
@@ -131,6 +136,7 @@ def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, t
         staging.refused.extend(refused)
         numbers = table.index.to_numpy()
         chunk = validator.validate(table, numbers)
+        zones.count(chunk)
         staging.expect(file_no, len(table), path.stat().st_size, path.stat().st_size)
         stage_chunk(cursor, staging, chunk, table, numbers, path.name)
         progress((done_bytes + path.stat().st_size) / total_bytes)
@@ -144,6 +150,7 @@ def _stage_file(cursor, request, path, file_no, staging, progress, done_bytes, t
     for frame, first_row, position in read_csv_chunks(path, layout):
         numbers = np.arange(first_row, first_row + len(frame))
         chunk = validator.validate(frame, numbers)
+        zones.count(chunk)
         staging.expect(file_no, rows + chunk.rows, position, path.stat().st_size)
         stage_chunk(cursor, staging, chunk, frame, numbers, path.name)
         rows += chunk.rows
@@ -200,7 +207,14 @@ def _import(*, request, user, batch, progress, job: contextlib.ExitStack) -> Imp
     location_quality = request.location_quality or (
         request.profile.location_quality if request.profile else "exact"
     )
-    result = ImportResult(batch_id=None, dry_run=request.dry_run, status="running", files=files)
+    result = ImportResult(
+        batch_id=None,
+        dry_run=request.dry_run,
+        status="running",
+        files=files,
+        constant_label=request.columns.constant_label,
+    )
+    zones = ImportZones.for_request(request)
     timings = result.timings
     report_progress = progress or (lambda fraction: None)
 
@@ -273,6 +287,7 @@ def _import(*, request, user, batch, progress, job: contextlib.ExitStack) -> Imp
                         lambda f: report_progress(0.8 * f),
                         done_bytes,
                         total_bytes,
+                        zones,
                     )
                     result.rows_read += rows
                     staging.rows_before_file = result.rows_read
@@ -285,6 +300,7 @@ def _import(*, request, user, batch, progress, job: contextlib.ExitStack) -> Imp
 
             staging.refuse_duplicates(file_names)
             result.refused = staging.refused
+            result.time_zones = zone_record(request, zones.by_code())
             result.unmapped_labels = staging.labels.unmapped()
             result.rows_unassigned = staging.unassigned
             failed = bool(result.refused) and not request.skip_bad
@@ -444,6 +460,8 @@ def _finish_batch(
         "refused_reasons": _reason_counts(result.refused),
         "indexes_rebuilt": result.indexes_rebuilt,
     }
+    if result.time_zones is not None:
+        report["time_zones"] = result.time_zones
     if error:
         report["error"] = error
     with transaction.atomic():

@@ -10,18 +10,26 @@ measured in fixed blocks and a file too wide or with too long rows is refused
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from numpy.dtypes import StringDType
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from incidents.services.bounds import CsvLayout, IncidentFileError, check_vector_file, inspect_csv
+from incidents.services.times import (
+    TEXT,
+    Zones,
+    date_part,
+    localize,
+    read_instants,
+    with_window,
+)
 
 
 @dataclass
@@ -31,6 +39,9 @@ class ColumnMapping:
     id: str | None = None
     date: str | None = None
     time: str | None = None
+    # The end of a time window (the offence happened between the start and this).
+    date_end: str | None = None
+    time_end: str | None = None
     category: str | None = None
     lat: str | None = None
     lon: str | None = None
@@ -40,13 +51,27 @@ class ColumnMapping:
     constant_label: str | None = None
 
 
+# (region, district, neighborhood) ids of points given as (lon, lat) arrays, 0 for none
+# (neighborhoods.locate.AreaIndex.assign).
+Locate = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+NO_AREA = 0
+
+
 @dataclass
 class ReadOptions:
     columns: ColumnMapping
+    # The time zone of naive times: the option's or the profile's, or the fallback for
+    # rows in no region when ``region_zones`` is set.
     timezone: str = "UTC"
     month_only: bool = False
     placeholders: tuple = ()
     now: pd.Timestamp | None = None
+    # Gives each row its areas, so that the rows outside every region are refused here
+    # and the staging needs no second look.
+    locate: Locate | None = None
+    # Region id -> time zone: a row's naive times are wall-clock times of its region's
+    # zone (needs ``locate``). None: every row's are of ``timezone``.
+    region_zones: Mapping[int, str] | None = None
 
 
 @dataclass
@@ -64,6 +89,8 @@ class Chunk:
     good: pd.DataFrame  # columns of STAGING_COLUMNS; times are datetime64[us, UTC]
     refused: list[RefusedRow]
     rows: int
+    # Good rows whose naive times were read in each region's zone (region_zones only).
+    rows_by_region: dict[int, int] = field(default_factory=dict)
 
 
 STAGING_COLUMNS = [
@@ -77,6 +104,8 @@ STAGING_COLUMNS = [
     "time_precision",
     "label",
 ]
+# With ReadOptions.locate, ``good`` also has these.
+AREA_COLUMNS = ["region_id", "district_id", "neighborhood_id"]
 
 
 def sha256_of(path: Path) -> str:
@@ -87,21 +116,51 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# A file that is not UTF-8 is read as Windows-1252 (bounds.sniff_csv), which leaves five
+# bytes undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D): in a Latin-1 file they are control
+# characters nobody writes on purpose, so they are read as U+FFFD, not refused.
+ENCODING_ERRORS = "replace"
+
+
+@contextlib.contextmanager
+def _csv_errors(path: Path):
+    """What pandas raises on a malformed file, as the message a report shows."""
+    try:
+        yield
+    except pd.errors.ParserError as exc:
+        raise IncidentFileError(f"{path.name}: malformed CSV ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise IncidentFileError(f"{path.name}: text encoding could not be read ({exc})") from None
+
+
 def csv_header(path: Path, layout: CsvLayout | None = None) -> list[str]:
     layout = layout or inspect_csv(path)
-    frame = pd.read_csv(path, sep=layout.delimiter, encoding=layout.encoding, dtype=str, nrows=0)
+    with _csv_errors(path):
+        frame = pd.read_csv(
+            path,
+            sep=layout.delimiter,
+            encoding=layout.encoding,
+            encoding_errors=ENCODING_ERRORS,
+            dtype=str,
+            nrows=0,
+        )
     return [str(c).strip() for c in frame.columns]
 
 
 # Text columns are handled as numpy StringDType arrays: numpy's string ufuncs run in C,
-# where pandas' own string methods loop in Python when pyarrow is not installed.
-TEXT = StringDType()
+# where pandas' own string methods loop in Python when pyarrow is not installed
+# (TEXT, from incidents.services.times).
 
 
 def text_values(values: pd.Series) -> np.ndarray:
     """A column as a StringDType array without surrounding spaces ("" for missing)."""
     array = values.to_numpy(dtype=object, na_value="")
     return np.strings.strip(np.asarray(array, dtype=TEXT))
+
+
+def _number_text(numbers: np.ndarray) -> np.ndarray:
+    """Coordinates rounded to 6 decimals as text ("nan" where missing)."""
+    return np.round(np.asarray(numbers, dtype=np.float64), 6).astype(TEXT)
 
 
 def _parse_numbers(text: np.ndarray) -> np.ndarray:
@@ -118,76 +177,6 @@ def _parse_numbers(text: np.ndarray) -> np.ndarray:
         swapped = np.strings.replace(text[comma], ",", ".").astype(object)
         numbers[comma] = pd.to_numeric(pd.Series(swapped), errors="coerce").to_numpy()
     return numbers
-
-
-_DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y", "%Y/%m/%d")
-UTC_DTYPE = "datetime64[us, UTC]"
-_EPOCH_2000_US = 946_684_800_000_000  # PostgreSQL counts timestamps from 2000-01-01
-
-
-def _parse_naive(text: np.ndarray) -> np.ndarray:
-    """Dates and times without an offset, as naive wall-clock datetime64[us] (NaT when
-    unreadable): ISO 8601 first, then the day-first formats of Latin American exports."""
-    values = pd.Series(text.astype(object))
-    parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
-    if getattr(parsed.dt, "tz", None) is not None:  # an offset slipped through: not naive
-        parsed = pd.Series(pd.NaT, index=values.index)
-    parsed = parsed.astype("datetime64[us]")
-    missing = parsed.isna().to_numpy() & (text != "")
-    for fmt in _DATE_FORMATS:
-        if not missing.any():
-            break
-        retry = pd.to_datetime(values[missing], format=fmt, errors="coerce")
-        parsed[missing] = retry.astype("datetime64[us]")
-        missing = parsed.isna().to_numpy() & (text != "")
-    return parsed.to_numpy()
-
-
-def _localize(naive: np.ndarray, tz: str) -> np.ndarray:
-    """Wall-clock times of ``tz`` to UTC (naive datetime64[us] holding UTC). A time that
-    happens twice (the hour repeated when summer time ends) is taken as the first one; a
-    time skipped when it starts is moved forward. Neither is a reason to refuse a record."""
-    first = np.ones(len(naive), dtype=bool)
-    local = pd.Series(np.asarray(naive, dtype="datetime64[us]")).dt.tz_localize(
-        tz, ambiguous=first, nonexistent="shift_forward"
-    )
-    return local.dt.tz_convert(None).astype("datetime64[us]").to_numpy()
-
-
-def _has_offset(text: np.ndarray) -> np.ndarray:
-    """Values that carry their own offset: a time followed by "Z", "UTC" or "+hh[:mm]" /
-    "-hh[:mm]" (a "-" after the date part, which never has one past position 10)."""
-    has_time = np.strings.find(text, ":") >= 0
-    zulu = np.strings.endswith(text, "Z") | np.strings.endswith(text, "z")
-    zulu |= np.strings.endswith(text, "UTC")
-    signed = (np.strings.find(text, "+") >= 0) | (np.strings.rfind(text, "-") > 10)
-    return has_time & (zulu | signed)
-
-
-def parse_instants(text: np.ndarray, tz: str) -> np.ndarray:
-    """Text dates or date-times to UTC instants (naive datetime64[us] holding UTC, NaT when
-    unreadable):
-    values with an offset keep it, the others are wall-clock times of ``tz``."""
-    text = np.asarray(text, dtype=TEXT)
-    result = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
-    offset = _has_offset(text)
-    if offset.any():
-        aware = pd.to_datetime(
-            pd.Series(text[offset].astype(object)), format="ISO8601", errors="coerce", utc=True
-        )
-        result[offset] = aware.dt.tz_convert(None).astype("datetime64[us]").to_numpy()
-    naive = ~offset
-    if naive.any():
-        result[naive] = _localize(_parse_naive(text[naive]), tz)
-    return result
-
-
-def postgres_microseconds(instants: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 microseconds since 2000-01-01 UTC, NaT mask): timestamptz as COPY BINARY
-    sends it."""
-    values = np.asarray(instants, dtype="datetime64[us]")
-    missing = np.isnat(values)
-    return values.view(np.int64) - _EPOCH_2000_US, missing
 
 
 class ChunkValidator:
@@ -260,12 +249,35 @@ class ChunkValidator:
                 )
                 refuse(near, f"known placeholder location ({place.description})")
 
+        # --- areas: a row's region says in which zone its times are written --------------
+        areas = None
+        zones: Zones = self.options.timezone
+        if self.options.locate is not None:
+            areas = [np.full(count, NO_AREA, dtype=np.int64) for _ in AREA_COLUMNS]
+            located = np.equal(reasons, None)
+            if located.any():
+                found = self.options.locate(lon[located], lat[located])
+                for column, ids in zip(areas, found, strict=True):
+                    column[located] = ids
+            if self.options.region_zones is not None:
+                known = pd.Series(self.options.region_zones, dtype=object)
+                zones = known.reindex(areas[0]).fillna(self.options.timezone)
+                zones = np.asarray(zones.to_numpy(dtype=object), dtype=TEXT)
+
         # --- time ---------------------------------------------------------------------
         raw_date = text_values(frame[columns.date]) if columns.date else blank
         refuse(raw_date == "", "missing date")
-        occurred_at, until, precision, text = self._times(frame, raw_date, blank)
+        occurred_at, until, precision, text = self._times(frame, raw_date, blank, zones)
         refuse(np.isnat(occurred_at) & (raw_date != ""), lambda i: f"unparsable date {text[i]!r}")
         refuse(occurred_at > self.now, lambda i: f"date {text[i]!r} is in the future")
+        if columns.date_end or columns.time_end:
+            end, end_text, given = self._ends(frame, raw_date, blank, zones)
+            refuse(given & np.isnat(end), lambda i: f"unparsable end date {end_text[i]!r}")
+            refuse(
+                given & (end < occurred_at),
+                lambda i: f"the window ends ({end_text[i]!r}) before it starts ({text[i]!r})",
+            )
+            until, precision = with_window(occurred_at, until, precision, end, given)
 
         # --- label and id ------------------------------------------------------------
         if columns.category:
@@ -280,6 +292,8 @@ class ChunkValidator:
             external_id = external_id.astype(object)
         else:
             external_id = self._derived_ids(frame, raw_date, lon, lat, label)
+        if areas is not None:
+            refuse(areas[0] == NO_AREA, "outside every loaded region")
 
         ok = np.equal(reasons, None)
         good = pd.DataFrame(
@@ -295,28 +309,35 @@ class ChunkValidator:
                 "label": label[ok].astype(object),
             }
         )
+        rows_by_region = {}
+        if areas is not None:
+            for column, ids in zip(AREA_COLUMNS, areas, strict=True):
+                good[column] = ids[ok]
+            if self.options.region_zones is not None:
+                regions, counts = np.unique(areas[0][ok], return_counts=True)
+                rows_by_region = dict(zip(regions.tolist(), counts.tolist(), strict=True))
         refused = [
             RefusedRow(self.file_name, int(row_numbers[i]), reasons[i], frame.iloc[i].to_dict())
             for i in np.flatnonzero(~ok)
         ]
-        return Chunk(good=good, refused=refused, rows=count)
+        return Chunk(good=good, refused=refused, rows=count, rows_by_region=rows_by_region)
 
     def _derived_ids(self, frame, raw_date, lon, lat, label) -> np.ndarray:
         """No id column: a stable id from the row's content, so re-imports match. Identical
         rows are told apart by their occurrence number in the file, counted across chunks
         (only a 64-bit hash of each content key is remembered between chunks)."""
         columns = self.options.columns
-        key = (
-            pd.Series(raw_date.astype(object))
-            + "|"
-            + pd.Series(np.round(lon, 6)).astype(str)
-            + "|"
-            + pd.Series(np.round(lat, 6)).astype(str)
-            + "|"
-            + pd.Series(label.astype(object))
-        )
-        if columns.time:
-            key = key + "|" + pd.Series(text_values(frame[columns.time]).astype(object))
+        # Built as numpy text, never pandas' astype(str): since pandas 3 that keeps a
+        # missing coordinate (a refused row's) as NaN, which no key can hold. numpy writes
+        # each float as Python's repr does, as pandas did, so earlier imports' ids stand.
+        parts = [raw_date, _number_text(lon), _number_text(lat), label]
+        parts += [text_values(frame[name]) for name in (columns.time,) if name]
+        # Window ends are part of the content only for files that have them.
+        parts += [text_values(frame[name]) for name in (columns.date_end, columns.time_end) if name]
+        key_text = parts[0]
+        for part in parts[1:]:
+            key_text = np.strings.add(np.strings.add(key_text, "|"), part)
+        key = pd.Series(key_text.astype(object))
         hashes = pd.Series(pd.util.hash_pandas_object(key, index=False).to_numpy())
         occurrence = hashes.groupby(hashes.to_numpy()).cumcount().to_numpy()
         if self._seen is not None:
@@ -330,14 +351,14 @@ class ChunkValidator:
             dtype=object,
         )
 
-    def _times(self, frame: pd.DataFrame, raw_date: np.ndarray, blank: np.ndarray):
+    def _times(self, frame: pd.DataFrame, raw_date: np.ndarray, blank: np.ndarray, tz: Zones):
         """(occurred_at, occurred_until, precision, the text read) for each row: UTC
         datetime64[us] arrays, NaT where unknown.
 
         A date without a time is the window of that local day; a month-only date the window
-        of that local month. Naive times are wall-clock times of the time zone option."""
+        of that local month. Naive times are wall-clock times of ``tz`` (one zone, or one a
+        row)."""
         columns = self.options.columns
-        tz = self.options.timezone
         count = len(raw_date)
         if self.options.month_only:
             month = pd.Series(raw_date.astype(object)).str.slice(0, 7)
@@ -345,31 +366,35 @@ class ChunkValidator:
             start = start.astype("datetime64[us]")
             until = (start + pd.offsets.MonthBegin(1)).astype("datetime64[us]")
             return (
-                _localize(start.to_numpy(), tz),
-                _localize(until.to_numpy(), tz),
+                localize(start.to_numpy(), tz),
+                localize(until.to_numpy(), tz),
                 np.full(count, "month", dtype=TEXT),
                 raw_date,
             )
 
         raw_time = text_values(frame[columns.time]) if columns.time else blank
-        # Some exports repeat the time inside the date field and garble the time field
-        # (CDMX: "2022-01-10 12:00:00" with hora "12:00:00:00"): the date's own time wins.
-        date_has_time = np.strings.find(raw_date, ":") >= 0
-        has_time = (raw_time != "") & ~date_has_time
-        text = raw_date.copy()
-        if has_time.any():
-            text[has_time] = np.strings.add(
-                np.strings.add(raw_date[has_time], " "), raw_time[has_time]
-            )
-        occurred_at = parse_instants(text, tz)
-        date_only = ~has_time & ~date_has_time & (np.strings.str_len(raw_date) <= 10)
-        date_only &= ~np.isnat(occurred_at)
-        until = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
-        if date_only.any():
-            day = _parse_naive(raw_date[date_only]) + np.timedelta64(1, "D")
-            until[date_only] = _localize(day, tz)
-        precision = np.where(date_only, "day", "exact").astype(TEXT)
+        occurred_at, until, text = read_instants(raw_date, raw_time, tz)
+        precision = np.where(np.isnat(until), "exact", "day").astype(TEXT)
         return occurred_at, until, precision, text
+
+    def _ends(self, frame: pd.DataFrame, raw_date: np.ndarray, blank: np.ndarray, tz: Zones):
+        """(end, the text read, whether the row gives an end) of each row's time window:
+        the exclusive end, so a date without a time ends at the next local midnight. With
+        an end time but no end date, the window ends on the day it starts."""
+        columns = self.options.columns
+        end_time = text_values(frame[columns.time_end]) if columns.time_end else blank
+        if columns.date_end:
+            end_date = text_values(frame[columns.date_end])
+        else:
+            end_date = date_part(raw_date)
+            end_date = np.where(end_time != "", end_date, "").astype(TEXT)
+        given = (end_date != "") | (end_time != "")
+        instants, day_end, text = read_instants(end_date, end_time, tz)
+        end = np.where(np.isnat(day_end), instants, day_end)
+        # An end time without any date to put it on cannot be read.
+        end[(end_date == "") & given] = np.datetime64("NaT")
+        text = np.where(end_date == "", end_time, text).astype(TEXT)
+        return end, text, given
 
 
 def _position(reader, size: int) -> int:
@@ -390,6 +415,7 @@ def read_csv_chunks(
         path,
         sep=layout.delimiter,
         encoding=layout.encoding,
+        encoding_errors=ENCODING_ERRORS,
         dtype=str,
         keep_default_na=False,
         chunksize=layout.chunk_rows,
@@ -398,15 +424,11 @@ def read_csv_chunks(
     )
     next_row = 2
     size = path.stat().st_size
-    try:
+    with _csv_errors(path):
         for chunk in reader:
             chunk.columns = [str(c).strip() for c in chunk.columns]
             yield chunk, next_row, min(_position(reader, size), size)
             next_row += len(chunk)
-    except pd.errors.ParserError as exc:
-        raise IncidentFileError(f"{path.name}: malformed CSV ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise IncidentFileError(f"{path.name}: text encoding could not be read ({exc})") from None
 
 
 def read_vector_points(path: Path, crs: str | None) -> tuple[pd.DataFrame, list[RefusedRow]]:
@@ -449,7 +471,11 @@ def _as_text(values: pd.Series) -> pd.Series:
     """A property column as the text a CSV would hold: blanks for nulls, whole numbers
     without a decimal point (an integer id with a null elsewhere is read as floats)."""
     missing = values.isna()
-    if pd.api.types.is_float_dtype(values) and (values[~missing] % 1 == 0).all():
-        values = values.astype("Int64")
+    if pd.api.types.is_float_dtype(values):
+        present = values[~missing]
+        # Only where every value is a whole number an int64 holds exactly (1e300 is a
+        # whole float, but no integer id).
+        if ((present % 1 == 0) & (present.abs() < 2**53)).all():
+            values = values.astype("Int64")
     text = values.astype(str)
     return text.where(~missing, "")

@@ -10,11 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.utils.translation import gettext
+
 from common.reports import DRY_RUN_LINE
 from incidents.models import ImportBatch
 from incidents.profiles import PROFILES, Profile
 from incidents.services.bounds import IncidentFileError
 from incidents.services.reading import ColumnMapping, RefusedRow
+from incidents.services.zones import zone_lines
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg"}
 
@@ -22,6 +25,7 @@ _LAT_NAMES = ("lat", "latitude", "latitud", "y_lat")
 _LON_NAMES = ("lon", "lng", "long", "longitude", "longitud", "x_lon")
 # Without a profile, columns with these exact names (any case) play these roles. The id is
 # never guessed: a column named "id" may be a row number that is not unique per source.
+# Nor are a window's ends: a derived id includes them, so a guess would change ids.
 _GUESSED_NAMES = {
     "date": ("date", "datetime", "occurred_at", "fecha"),
     "time": ("time", "hora"),
@@ -62,6 +66,11 @@ class ImportResult:
     duration_s: float = 0.0
     # The secondary indexes set aside during a bulk load and built again before the commit.
     indexes_rebuilt: list[str] = field(default_factory=list)
+    # The time zone(s) naive times were read in, and where each came from (zones.zone_rule);
+    # None until the files are read.
+    time_zones: list[dict] | None = None
+    # The label every row was given (--label), when the files have no category column.
+    constant_label: str | None = None
 
     @property
     def rows_refused(self) -> int:
@@ -77,6 +86,13 @@ class ImportResult:
             f"unchanged ({written}), {self.rows_refused} refused, "
             f"{self.rows_unassigned} inside a region but outside all its districts"
         ]
+        if self.time_zones is not None:
+            out.extend(zone_lines(self.time_zones))
+        if self.constant_label is not None:
+            out.append(
+                gettext("every row has the label %(label)r (--label)")
+                % {"label": self.constant_label}
+            )
         if self.indexes_rebuilt:
             out.append(
                 "more rows than the incident table held: its indexes were built once after "
@@ -102,6 +118,11 @@ class ImportResult:
         return out
 
 
+# Column roles, in the order they are resolved; a profile names candidates for these.
+_ROLES = ("id", "date", "time", "date_end", "time_end", "category", "lat", "lon", "x", "y")
+_PROFILE_ROLES = ("id", "date", "time", "date_end", "time_end", "category", "lat", "lon")
+
+
 def _first_present(candidates: Sequence[str], header: list[str]) -> str | None:
     lowered = {h.lower(): h for h in header}
     for name in candidates:
@@ -116,17 +137,29 @@ def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -
     """Explicit options win over the profile; the profile over name guessing."""
     given = request.columns
     profile = request.profile
-    mapping = ColumnMapping(crs=given.crs, constant_label=given.constant_label)
-    for role in ("id", "date", "time", "category", "lat", "lon", "x", "y"):
+    label = given.constant_label.strip() if given.constant_label is not None else None
+    mapping = ColumnMapping(crs=given.crs, constant_label=label)
+    if given.constant_label is not None and not 0 < len(given.constant_label.strip()) <= 300:
+        raise IncidentFileError(gettext("--label must have 1 to 300 characters"))
+    if given.constant_label is not None and given.category:
+        raise IncidentFileError(
+            gettext(
+                "--label gives every row the same label and --category reads each row's "
+                "label from a column: give one or the other"
+            )
+        )
+    for role in _ROLES:
         explicit = getattr(given, role)
+        if role == "category" and given.constant_label is not None:
+            continue  # --label: no category column is looked for
         if explicit:
             if explicit not in header:
                 raise IncidentFileError(
-                    f"{file_name}: column {explicit!r} (--{role}) not found; columns are: "
-                    + ", ".join(header)
+                    f"{file_name}: column {explicit!r} (--{role.replace('_', '-')}) not found; "
+                    "columns are: " + ", ".join(header)
                 )
             setattr(mapping, role, explicit)
-        elif profile is not None and role in ("id", "date", "time", "category", "lat", "lon"):
+        elif profile is not None and role in _PROFILE_ROLES:
             setattr(mapping, role, _first_present(getattr(profile, role), header))
         elif profile is None and role in _GUESSED_NAMES:
             setattr(mapping, role, _first_present(_GUESSED_NAMES[role], header))
@@ -153,10 +186,18 @@ def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -
         raise IncidentFileError(
             f"{file_name}: no date column; name it with --date. Columns are: " + ", ".join(header)
         )
+    if (mapping.date_end or mapping.time_end) and profile is not None and profile.month_only:
+        raise IncidentFileError(
+            gettext(
+                "%(file)s: profile %(profile)s gives months only; its rows have no time "
+                "window to end (--date-end/--time-end)"
+            )
+            % {"file": file_name, "profile": profile.name}
+        )
     if not mapping.category and not mapping.constant_label:
         raise IncidentFileError(
-            f"{file_name}: no category column; name it with --category. Columns are: "
-            + ", ".join(header)
+            f"{file_name}: no category column; name it with --category, or give every row "
+            "one label with --label. Columns are: " + ", ".join(header)
         )
     return mapping
 

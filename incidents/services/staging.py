@@ -23,7 +23,8 @@ from django.db import connection
 from psycopg2.errors import DeadlockDetected, LockNotAvailable
 
 from incidents.services.labels import LabelMapper
-from incidents.services.reading import RefusedRow, postgres_microseconds
+from incidents.services.reading import AREA_COLUMNS, RefusedRow
+from incidents.services.times import postgres_microseconds
 from neighborhoods.locate import AreaIndex
 
 # Staged rows are complete incidents: areas and labels are resolved before COPY, so the
@@ -395,9 +396,12 @@ def stage_chunk(cursor, staging: Staging, chunk, frame, row_numbers, file_name) 
     good = chunk.good
     if good.empty:
         return
-    region, district, neighborhood = staging.areas.assign(
-        cursor, good["lon"].to_numpy(), good["lat"].to_numpy()
-    )
+    if "region_id" in good:  # located by the validator (ReadOptions.locate), outside refused
+        region, district, neighborhood = (good[c].to_numpy() for c in AREA_COLUMNS)
+    else:
+        region, district, neighborhood = staging.areas.assign(
+            cursor, good["lon"].to_numpy(), good["lat"].to_numpy()
+        )
     outside = region == AreaIndex.NONE
     if outside.any():
         positions = np.searchsorted(row_numbers, good["row_no"].to_numpy()[outside])

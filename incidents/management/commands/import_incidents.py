@@ -32,8 +32,27 @@ class Command(BaseCommand):
         parser.add_argument("--id", help="column with the source's own id (unique per source)")
         parser.add_argument("--date", help="date (or date-time) column")
         parser.add_argument("--time", help="time column, when separate from the date")
+        parser.add_argument(
+            "--date-end",
+            help="column with the date (or date-time) a time window ends: the incident "
+            "happened between the start and this (a date alone: the end of that day)",
+        )
+        parser.add_argument(
+            "--time-end",
+            help="column with the time a window ends, when separate from --date-end "
+            "(without --date-end: on the day the window starts)",
+        )
         parser.add_argument("--category", help="column with the source's label")
-        parser.add_argument("--timezone", help="time zone of naive times, e.g. America/Lima")
+        parser.add_argument(
+            "--label",
+            help="the same source label for every row, for a file of one offence without a "
+            "category column (not with --category)",
+        )
+        parser.add_argument(
+            "--timezone",
+            help="time zone of naive times, e.g. America/Lima (default: the profile's, else "
+            "the time zone of the region each row falls in)",
+        )
         parser.add_argument("--family", choices=[f.value for f in Family])
         parser.add_argument("--location-quality", choices=[q.value for q in LocationQuality])
         parser.add_argument("--dry-run", action="store_true")
@@ -60,7 +79,10 @@ class Command(BaseCommand):
                     id=options["id"],
                     date=options["date"],
                     time=options["time"],
+                    date_end=options["date_end"],
+                    time_end=options["time_end"],
                     category=options["category"],
+                    constant_label=options["label"],
                     lat=options["lat"],
                     lon=options["lon"],
                     x=options["x"],

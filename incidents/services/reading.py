@@ -379,19 +379,19 @@ class ChunkValidator:
 
     def _ends(self, frame: pd.DataFrame, raw_date: np.ndarray, blank: np.ndarray, tz: Zones):
         """(end, the text read, whether the row gives an end) of each row's time window:
-        the exclusive end, so a date without a time ends at the next local midnight. With
-        an end time but no end date, the window ends on the day it starts."""
+        the exclusive end, so a date without a time ends at the next local midnight. An end
+        time without an end date ends on the day the window starts."""
         columns = self.options.columns
         end_time = text_values(frame[columns.time_end]) if columns.time_end else blank
-        if columns.date_end:
-            end_date = text_values(frame[columns.date_end])
-        else:
-            end_date = date_part(raw_date)
-            end_date = np.where(end_time != "", end_date, "").astype(TEXT)
+        end_date = text_values(frame[columns.date_end]) if columns.date_end else blank
+        on_start_day = (end_date == "") & (end_time != "")
+        if on_start_day.any():
+            end_date = end_date.copy()
+            end_date[on_start_day] = date_part(raw_date[on_start_day])
         given = (end_date != "") | (end_time != "")
         instants, day_end, text = read_instants(end_date, end_time, tz)
         end = np.where(np.isnat(day_end), instants, day_end)
-        # An end time without any date to put it on cannot be read.
+        # An end time with no date at all (the start's is missing too) cannot be read.
         end[(end_date == "") & given] = np.datetime64("NaT")
         text = np.where(end_date == "", end_time, text).astype(TEXT)
         return end, text, given

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from config.env import FIXTURES_DIR
@@ -52,10 +53,19 @@ class Profile:
     label_rules: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def category_for(self, label: str) -> str | None:
+        folded = fold_label(label)
         for pattern, code in self.label_rules:
-            if re.search(pattern, label, flags=re.IGNORECASE):
+            if re.search(fold_label(pattern), folded, flags=re.IGNORECASE):
                 return code
         return None
+
+
+def fold_label(text: str) -> str:
+    """``text`` without accents and with single spaces: publishers spell one offence
+    "VIOLACIÓN" one year and "VIOLACION" the next, or with a doubled space, and a rule
+    must catch every spelling (a sensitive label missed would be shown publicly)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
 LABEL_RULES_DIR = FIXTURES_DIR / "label_rules"
@@ -72,7 +82,7 @@ def read_label_rules(name: str) -> tuple[tuple[str, str], ...]:
     for number, row in enumerate(rows, start=2):
         pattern, code = row["pattern"], row["category"]
         try:
-            re.compile(pattern)
+            re.compile(fold_label(pattern))  # as category_for uses it
         except re.error as error:
             raise ValueError(f"{path.name} row {number}: {error}") from None
         if code not in BY_CODE:

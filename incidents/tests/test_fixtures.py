@@ -36,6 +36,12 @@ def test_the_taxonomy_file_is_what_the_database_holds():
         "domestic-violence",
         "child-abuse",
         "trafficking",
+        "violence-and-sexual",
+        "child-abduction",
+        "family-offence",
+        "missing-person",
+        "suicide",
+        "health-offence",
     }
 
 

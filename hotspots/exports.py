@@ -63,6 +63,17 @@ def _format_ints(values: list[int] | None) -> str:
     return "null" if values is None else "[" + ",".join(map(str, values)) + "]"
 
 
+def _format_weights(values: list[float] | None) -> str:
+    """Aoristic weights: whole ones as integers (exact times), others to 6 decimals."""
+    if values is None:
+        return "null"
+    parts = []
+    for value in values:
+        value = round(float(value), 6)
+        parts.append(str(int(value)) if value.is_integer() else repr(value))
+    return "[" + ",".join(parts) + "]"
+
+
 def cells_geojson(run: HotspotRun, *, chunk_size: int = 5000) -> Iterator[bytes]:
     """The run's cells as a GeoJSON FeatureCollection, streamed in chunks of bytes.
 
@@ -101,7 +112,7 @@ def cells_geojson(run: HotspotRun, *, chunk_size: int = 5000) -> Iterator[bytes]
             key = "null" if category is None else f'"{LEGEND[category]["key"]}"'
             extra = (
                 f',"emerging":{key},"trend_tau":{_format_z(tau)},"trend_p":{_format_p(trend_p)}'
-                f',"step_counts":{_format_ints(step_counts)},"step_bins":{_format_ints(step_bins)}'
+                f',"step_counts":{_format_weights(step_counts)},"step_bins":{_format_ints(step_bins)}'
             )
         parts.append(
             f'{"" if first else ","}{{"type":"Feature","geometry":{geometry},"properties":'

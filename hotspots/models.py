@@ -167,7 +167,9 @@ class HotspotCell(models.Model):
     )
     trend_tau = models.FloatField(null=True, blank=True)
     trend_p = models.FloatField(null=True, blank=True)
-    step_counts = ArrayField(models.PositiveIntegerField(), null=True, blank=True)
+    # Aoristic weights per step: an incident's window split over the steps it overlaps
+    # (whole numbers when every incident has an exact time).
+    step_counts = ArrayField(models.FloatField(), null=True, blank=True)
     step_bins = ArrayField(models.SmallIntegerField(), null=True, blank=True)
     zone = models.ForeignKey(
         HotspotZone, on_delete=models.SET_NULL, null=True, blank=True, related_name="cells"

@@ -107,14 +107,19 @@ class _MetricPoint(Func):
     output_field = BinaryField()
 
 
-def incidents_sql(queryset, srid: int, *, time_zone: str | None = None) -> tuple[str, tuple]:
+def incidents_sql(
+    queryset, srid: int, *, time_zone: str | None = None, window: bool = False
+) -> tuple[str, tuple]:
     """SQL and parameters selecting ``id``, ``category_id``, the metric point ``g`` and, with
-    ``time_zone``, the local ``day`` of the incidents of ``queryset`` (any filters)."""
+    ``time_zone``, the local ``day`` of the incidents of ``queryset`` (any filters); with
+    ``window``, their time window ``occurred_at`` and ``occurred_until`` (NULL: exact)."""
     queryset = queryset.order_by().annotate(g=_MetricPoint("point", Value(int(srid))))
     columns = ["id", "category_id", "g"]
     if time_zone:
         queryset = queryset.annotate(day=TruncDate("occurred_at", tzinfo=ZoneInfo(time_zone)))
         columns.append("day")
+    if window:
+        columns += ["occurred_at", "occurred_until"]
     sql, params = queryset.values_list(*columns).query.sql_with_params()
     return sql, tuple(params)
 
@@ -199,6 +204,52 @@ def count_incidents_by_step(
         [list(boundaries), *params, len(boundaries) - 1],
     )
     return _sorted_columns(rows)
+
+
+def weigh_incidents_by_step(
+    cursor, grid: Grid, inner_sql: str, params: list | tuple, bounds: list[dt.datetime]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Aoristic weights of the incidents per (cell, time step), summed in the database.
+
+    ``inner_sql`` comes from :func:`incidents_sql` with ``window``; ``bounds`` are the
+    instants where the steps start, then the end of the last one. Each incident's weight
+    of 1 is split over the steps its window ``[occurred_at, occurred_until)`` overlaps,
+    in proportion to the overlap (an exact time: all of it in its step); the share of a
+    window outside every step is left out. Returns arrays i, j, step, weight and, per
+    row, how many incidents have their first weighted step there (summed over a cell's
+    steps: the incidents of the cell), sorted by (i, j, step).
+    """
+    keep = ("occurred_at", "occurred_until")
+    indexed = indexed_sql(grid, _metric_xy_sql(inner_sql, keep=keep), keep=keep)
+    # The steps an incident overlaps are width_bucket of its start to width_bucket of its
+    # last microsecond (timestamps have microseconds), clipped to 1 … n_steps.
+    rows = _fetch_tuned(
+        cursor,
+        f"""
+        SELECT i, j, step - 1,
+               sum(CASE WHEN t1 IS NULL THEN 1.0::float8 ELSE
+                   extract(epoch FROM least(t1, b[step + 1]) - greatest(t0, b[step]))
+                   / extract(epoch FROM t1 - t0) END),
+               count(*) FILTER (WHERE step = lo)
+        FROM (
+            SELECT i, j, occurred_at AS t0, occurred_until AS t1, b,
+                   greatest(width_bucket(occurred_at, b), 1) AS lo,
+                   least(width_bucket(coalesce(occurred_until - interval '1 microsecond',
+                                               occurred_at), b), %s) AS hi
+            FROM ({indexed}) c, (SELECT %s::timestamptz[] AS b) bounds
+        ) w, generate_series(lo, hi) AS step
+        GROUP BY 1, 2, 3
+        """,
+        [len(bounds) - 1, *params, list(bounds)],
+    )
+    if not rows:
+        empty, none = np.empty(0, np.int64), np.empty(0)
+        return empty, empty, empty, none, empty
+    table = np.array(rows, dtype=np.float64)
+    order = np.lexsort((table[:, 2], table[:, 1], table[:, 0]))
+    table = table[order]
+    ints = table[:, [0, 1, 2, 4]].astype(np.int64)
+    return ints[:, 0], ints[:, 1], ints[:, 2], table[:, 3], ints[:, 3]
 
 
 def metric_points(cursor, inner_sql: str, params) -> tuple[np.ndarray, np.ndarray]:

@@ -104,6 +104,8 @@ def summary_labels() -> dict[str, str]:
         "steps": _("Time steps"),
         "step": _("Step length"),
         "incidents_per_step": _("Incidents per time step"),
+        "time_weighting": _("Time weighting"),
+        "weight_outside_steps": _("Weight of time windows outside the steps"),
         "categories": _("Cells per category"),
         "hot_pattern_cells": _("Cells with a hot spot pattern"),
         "cold_pattern_cells": _("Cells with a cold spot pattern"),

@@ -133,6 +133,8 @@ def _summary_value(run: HotspotRun, key: str, value):
         return _category_pairs(value)
     if key == "engine" and isinstance(value, Mapping):
         return Pairs(tuple((str(k), fmt(v)) for k, v in value.items()))
+    if key == "time_weighting" and value == "aoristic":
+        return _("aoristic: each incident's weight is split over the steps its time window covers")
     if key == "method" and value == run.method:
         return str(run.get_method_display())
     if key == "warnings" and isinstance(value, list):

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+AORISTIC = "aoristic"  # the name runs record for this weighting
 HOUR = 3600.0
 DAY = 86400.0
 WEEK_HOURS = 168

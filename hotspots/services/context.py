@@ -145,9 +145,9 @@ class Context:
         clock = Clock(timings, progress, run)
         srid = check_metric_crs(run.region)
         params = normalize_params(run.params, run.method)
-        time_zone = run.region.time_zone if run.method == Method.EMERGING else None
+        # Emerging runs weigh each incident's time window over the steps (aoristic).
         inner_sql, inner_params = queries.incidents_sql(
-            incident_queryset(run), srid, time_zone=time_zone
+            incident_queryset(run), srid, window=run.method == Method.EMERGING
         )
         context = cls(run, params, srid, clock, timings, inner_sql, inner_params)
         with connection.cursor() as cursor:

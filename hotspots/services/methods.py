@@ -25,6 +25,7 @@ from hotspots import queries
 from hotspots.engine import HotspotRefused
 from hotspots.engine import emerging as emerging_engine
 from hotspots.engine import grid as grids
+from hotspots.engine.aoristic import AORISTIC
 from hotspots.engine.gistar import GiStarResult, bin_for_alpha, confidence_bins, run_gistar
 from hotspots.engine.kde import default_bandwidth, kde_grid
 from hotspots.engine.zones import TOP_CATEGORIES, Zone, build_zones, zone_labels
@@ -48,6 +49,7 @@ from hotspots.services.context import (
 from hotspots.services.forecast import compute_forecast
 from hotspots.services.params import Method, time_steps
 from hotspots.services.stability import measure_stability
+from incidents.selectors import day_start
 
 # DBSCAN: over a whole region neighbouring hotspots chain into one cluster and the
 # clustering takes minutes (planning: 1M incidents of a metro area at eps 150 m, 80 s,
@@ -165,18 +167,26 @@ def _compute_emerging(context: Context) -> Computed:
         area_i, area_j, coverage = queries.area_cells(cursor, grid, context.area_ewkb)
         check_bins(grid, len(area_i), n_steps)
         clock.step("grid", 0.25)
-        ci, cj, step, n = queries.count_incidents_by_step(
-            cursor, grid, context.inner_sql, context.inner_params, boundaries
+        zone = run.region.time_zone
+        ci, cj, step, weight, first = queries.weigh_incidents_by_step(
+            cursor,
+            grid,
+            context.inner_sql,
+            context.inner_params,
+            [day_start(day, zone) for day in boundaries],
         )
         clock.step("count", 0.5)
-    total = int(n.sum())
+    total = int(first.sum())
     check_incidents(total)
     context.count_incidents()  # those on days outside the whole steps too
     cells = union_cells(area_i, area_j, ci, cj, coverage)
     check_cells(cells)
     check_bins(grid, len(cells), n_steps)
-    cube = np.zeros((len(cells), n_steps), dtype=np.int64)
-    np.add.at(cube, (cells.row_cell, step), n)
+    # Aoristic: an incident's weight of 1 is split over the steps its window overlaps.
+    cube = np.zeros((len(cells), n_steps), dtype=np.float64)
+    np.add.at(cube, (cells.row_cell, step), weight)
+    counts = np.zeros(len(cells), dtype=np.int64)
+    np.add.at(counts, cells.row_cell, first)
     weights = cell_weights(grid, cells, params)
     try:
         result = emerging_engine.emerging_hotspots(
@@ -201,14 +211,15 @@ def _compute_emerging(context: Context) -> Computed:
     step_bins, suppressed = suppress_edge_cold(step_bins, cells.coverage)
     clock.step("emerging", 0.8)
 
-    counts = cube.sum(axis=1)
     level = bin_for_alpha(params["alpha"])
     categories = result.counts_by_category()
     summary = {
         **grid_summary(grid, context.area_m2, total, counts, cells.outside),
         "steps": n_steps,
         "step": params["step"],
-        "incidents_per_step": cube.sum(axis=0).tolist(),
+        "time_weighting": AORISTIC,
+        "incidents_per_step": [_weight(v) for v in cube.sum(axis=0)],
+        "weight_outside_steps": _weight(total - cube.sum()),
         "categories": {
             emerging_engine.LEGEND[code]["key"]: categories.get(code, 0)
             for code in emerging_engine.LEGEND
@@ -234,6 +245,12 @@ def _compute_emerging(context: Context) -> Computed:
         "step_bins": step_bins,
     }
     return context.cells_computed(summary, grid, cells, values)
+
+
+def _weight(value: float) -> float | int:
+    """A sum of aoristic weights, whole when it is (exact times), else to 4 decimals."""
+    value = round(float(value), 4)
+    return int(value) if value.is_integer() else value
 
 
 # --- kernel density -----------------------------------------------------------------------------

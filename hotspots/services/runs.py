@@ -330,6 +330,12 @@ def _pg_int_rows(values: np.ndarray) -> str:
     return "{" + ",".join('"{' + ",".join(map(str, row)) + '}"' for row in rows) + "}"
 
 
+def _pg_float_rows(values: np.ndarray) -> str:
+    """A text[] literal of float8[] literals, one per row of a 2-D array."""
+    rows = np.asarray(values, dtype=np.float64).tolist()
+    return "{" + ",".join('"{' + ",".join(map(repr, row)) + '}"' for row in rows) + "}"
+
+
 # HotspotCell column -> (unnest type, literal builder, cast applied per row)
 _CELL_COLUMNS = {
     "count": ("int[]", _pg_ints, ""),
@@ -341,7 +347,7 @@ _CELL_COLUMNS = {
     "emerging": ("int[]", _pg_ints, ""),
     "trend_tau": ("float8[]", _pg_floats, ""),
     "trend_p": ("float8[]", _pg_floats, ""),
-    "step_counts": ("text[]", _pg_int_rows, "::int[]"),
+    "step_counts": ("text[]", _pg_float_rows, "::float8[]"),
     "step_bins": ("text[]", _pg_int_rows, "::smallint[]"),
     "zone_id": ("bigint[]", _pg_ints, ""),
 }

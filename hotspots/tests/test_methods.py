@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -358,3 +359,44 @@ def test_progress_is_reported_between_the_steps_of_every_method(town):
         run.refresh_from_db()
         assert set(step for _f, step in seen) <= set(run.timings)
         assert set(run.timings) <= set(STEPS)
+
+
+def test_emerging_splits_a_windowed_incident_over_the_steps_it_overlaps(town):
+    """Aoristic weights: a window from 1 March to 1 May (region time) counts 31/61 in
+    March and 30/61 in April; the same incidents at exact times count whole in March."""
+    d1 = emerging_town(town, months=12, seed=5)
+    zone = ZoneInfo(town.time_zone)
+    march = dt.datetime(2024, 3, 1, tzinfo=zone)
+    may = dt.datetime(2024, 5, 1, tzinfo=zone)
+    add_incidents(town, [X0 + 3500] * 30, [Y0 + 3500] * 30, district=d1, when=march)
+    params = {"grid": "square", "cell_size_m": 200}
+    exact = run_for(town, districts=[d1], method="emerging", params=params)
+    Incident.objects.filter(occurred_at=march).update(occurred_until=may, time_precision="range")
+    windowed = run_for(town, districts=[d1], method="emerging", params=params)
+
+    def corner(run):
+        return HotspotCell.objects.get(run=run, i=(X0 + 3500) // 200, j=(Y0 + 3500) // 200)
+
+    steps = exact.params["steps"]
+    march_step, april_step = steps.index("2024-03-01"), steps.index("2024-04-01")
+    before, after = corner(exact), corner(windowed)
+    assert after.count == before.count  # still the same incidents in the cell
+    in_april = 30 * (may - dt.datetime(2024, 4, 1, tzinfo=zone)) / (may - march)
+    assert in_april == pytest.approx(30 * 30 / 61)
+    assert after.step_counts[march_step] == pytest.approx(before.step_counts[march_step] - in_april)
+    assert after.step_counts[april_step] == pytest.approx(before.step_counts[april_step] + in_april)
+    assert sum(after.step_counts) == pytest.approx(sum(before.step_counts))
+    assert windowed.summary["time_weighting"] == "aoristic"
+    assert windowed.summary["incidents"] == exact.summary["incidents"]
+    assert windowed.summary["incidents_per_step"][march_step] == pytest.approx(
+        exact.summary["incidents_per_step"][march_step] - in_april, abs=1e-3
+    )
+    assert -1 <= after.trend_tau <= 1 and len(after.step_bins) == len(steps)
+    # The run page and report (same tables) name the weighting.
+    from django.utils import translation
+
+    from hotspots.tables import summary_table
+
+    with translation.override("en"):
+        rows = {str(label): str(value) for label, value in summary_table(windowed).rows}
+    assert rows["Time weighting"].startswith("aoristic: each incident's weight is split")

@@ -13,6 +13,7 @@ import ast
 import datetime as dt
 import gettext
 import html
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,16 @@ def test_compiled_spanish_catalogue_matches_the_po():
         if got != entry.msgstr[0]:
             stale.append(str(entry))
     assert stale == []
+
+
+def test_spanish_plurals_have_every_form_the_header_declares():
+    """msgfmt --check refuses a catalogue whose plural entries have fewer forms than its
+    Plural-Forms header (Django's Spanish rule has three: one, millions, other)."""
+    declared = int(re.search(r"nplurals=(\d+)", catalogue("es").read_text()).group(1))
+    plurals = [e for e in parse_po(catalogue("es")) if e.msgid_plural is not None]
+    assert plurals  # the catalogue has plural entries to check
+    short = [str(e) for e in plurals if sorted(e.msgstr) != list(range(declared))]
+    assert short == []
 
 
 def test_parser_reads_plurals_contexts_flags_and_continuations(tmp_path):

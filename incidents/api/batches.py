@@ -16,7 +16,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from common.api import IsPlanner
+from common.api import IsPlanner, PrivateAPIView
 from incidents.models import Family, ImportBatch, LocationQuality, RefusedRow
 from incidents.profiles import PROFILES
 from incidents.services.batches import (
@@ -235,7 +235,8 @@ def _refused_window(request) -> dict:
     }
 
 
-class ImportBatchListView(GenericAPIView):
+# PrivateAPIView first: its finalize_response marks every answer, errors included, private.
+class ImportBatchListView(PrivateAPIView, GenericAPIView):
     permission_classes = [IsPlanner]
     parser_classes = [MultiPartParser, FormParser]
     pagination_class = BatchPagination
@@ -272,7 +273,7 @@ class ImportBatchListView(GenericAPIView):
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
-class ImportBatchDetailView(GenericAPIView):
+class ImportBatchDetailView(PrivateAPIView, GenericAPIView):
     permission_classes = [IsPlanner]
     serializer_class = ImportBatchDetailSerializer
     queryset = ImportBatch.objects.select_related("source", "created_by")

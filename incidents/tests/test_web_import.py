@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from accounts.models import Role
@@ -195,6 +195,35 @@ def test_planner_imports_a_csv_through_the_api(planner_client, region, media):
     ).json()
     assert (again["rows_created"], again["rows_unchanged"]) == (0, 3)
     assert Incident.objects.count() == 3
+
+
+def test_the_batch_api_answers_are_never_cached(planner_client, region, media):
+    """Batches name files and refused rows (a victim's address can be in one): every
+    answer, the refusals included, is private and not stored by a shared cache."""
+    created = planner_client.post(
+        reverse("import-batch-list"), {**OPTIONS, "files": _csv(GOOD_CSV)}
+    )
+    detail_url = reverse("import-batch-detail", args=[created.json()["id"]])
+    answers = {
+        "post": created,
+        "list": planner_client.get(reverse("import-batch-list")),
+        "detail": planner_client.get(detail_url),
+        "bad window": planner_client.get(detail_url, {"refused_limit": "x"}),
+        "unknown": planner_client.get(reverse("import-batch-detail", args=[10**6])),
+    }
+    answers["anonymous"] = Client().get(reverse("import-batch-list"))
+    statuses = {name: answer.status_code for name, answer in answers.items()}
+    assert statuses == {
+        "post": 202,
+        "list": 200,
+        "detail": 200,
+        "bad window": 400,
+        "unknown": 404,
+        "anonymous": 403,
+    }
+    assert {name: a["Cache-Control"] for name, a in answers.items()} == dict.fromkeys(
+        answers, "private, no-store"
+    )
 
 
 def test_a_profile_names_the_source_when_none_is_given(planner_client, region):

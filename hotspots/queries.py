@@ -18,12 +18,14 @@ grid functions and no planner settings local to a query.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.db import transaction
-from django.db.models import BinaryField, Func, Value
-from django.db.models.functions import TruncDate
+from django.db.models import BinaryField, Case, Count, FloatField, Func, Value, When
+from django.db.models.functions import Floor, TruncDate
 
 from geo.conf import STORAGE_SRID
 from hotspots.engine import HotspotRefused
@@ -250,6 +252,48 @@ def weigh_incidents_by_step(
     table = table[order]
     ints = table[:, [0, 1, 2, 4]].astype(np.int64)
     return ints[:, 0], ints[:, 1], ints[:, 2], table[:, 3], ints[:, 3]
+
+
+class _Epoch(Func):
+    """Seconds since 1970 of a timestamp, as float8 (``extract`` gives numeric, which
+    psycopg would hand over as Decimal)."""
+
+    template = "extract(epoch FROM %(expressions)s)::float8"
+    output_field = FloatField()
+
+
+def incident_windows(
+    queryset, *, quantum: float = 1.0, chunk: int = 50_000
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The time windows of ``queryset``'s incidents, grouped in the database, as chunks of
+    arrays (start, end, count) in epoch seconds; ``end`` is NaN for an exact time.
+
+    Incidents with the same window (a day-precision date, the same range) share a row,
+    and exact times are floored to ``quantum`` seconds first: with a quantum that the time
+    zone's offsets and changes are whole multiples of, every time in a group falls in the
+    same local hour, so the table is the same, and exact times make at most one row per
+    quarter hour of the period. The rows come through a server-side cursor, ``chunk`` at
+    a time, so memory stays bounded whatever the number of distinct windows.
+    """
+    start = Case(
+        When(
+            occurred_until__isnull=True,
+            then=Floor(_Epoch("occurred_at") / Value(quantum)) * Value(quantum),
+        ),
+        default=_Epoch("occurred_at"),
+        output_field=FloatField(),
+    )
+    rows = (
+        queryset.order_by()
+        .annotate(window_start=start, window_end=_Epoch("occurred_until"))
+        .values("window_start", "window_end")
+        .annotate(n=Count("pk"))
+        .values_list("window_start", "window_end", "n")
+        .iterator(chunk_size=chunk)
+    )
+    while batch := list(itertools.islice(rows, chunk)):
+        table = np.array(batch, dtype=np.float64)  # None (no end) becomes NaN
+        yield table[:, 0], table[:, 1], table[:, 2]
 
 
 def metric_points(cursor, inner_sql: str, params) -> tuple[np.ndarray, np.ndarray]:

@@ -280,3 +280,36 @@ class HotspotValidationCreateSerializer(serializers.Serializer):
         if attrs["eval_to"] < attrs["eval_from"]:
             raise serializers.ValidationError({"eval_to": ["the period ends before it starts"]})
         return attrs
+
+
+class WeekHoursSerializer(serializers.Serializer):
+    """The week-hour view of a run (``hotspots.services.week_hours.WeekHourTable``)."""
+
+    run = serializers.IntegerField()
+    method = serializers.CharField(
+        help_text="aoristic: an incident known only to a window is split evenly over the "
+        "hours it covers"
+    )
+    time_zone = serializers.CharField(help_text="IANA zone of the region: the hours are local")
+    period = serializers.DictField(
+        child=serializers.DateTimeField(),
+        help_text="start and (exclusive) end of the run's period",
+    )
+    weekdays = serializers.ListField(child=serializers.CharField(), help_text="rows: mon … sun")
+    weekday_labels = serializers.ListField(
+        child=serializers.CharField(), help_text="the weekdays in the active language"
+    )
+    hours = serializers.ListField(child=serializers.IntegerField(), help_text="columns: 0 … 23")
+    weights = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()),
+        help_text="7 rows (Monday first) of 24 aoristic weights, to 4 decimals",
+    )
+    max_weight = serializers.FloatField()
+    total_weight = serializers.FloatField(help_text="the shares inside the run's period")
+    incidents = serializers.IntegerField(help_text="incidents with a share inside the period")
+    windowed = serializers.IntegerField(help_text="of them, known only to a time window")
+    exact = serializers.IntegerField(help_text="of them, with an exact time")
+    spread_evenly = serializers.IntegerField(
+        help_text="windows longer than cap_hours inside the period, spread evenly over the week"
+    )
+    cap_hours = serializers.FloatField()

@@ -26,6 +26,11 @@ urlpatterns = [
     ),
     path("hotspot-runs/<int:pk>/kde/", views.HotspotKDEView.as_view(), name="hotspot-run-kde"),
     path(
+        "hotspot-runs/<int:pk>/week-hours/",
+        views.HotspotWeekHoursView.as_view(),
+        name="hotspot-run-week-hours",
+    ),
+    path(
         "tiles/hotspots/<int:run>/cells/<tile:z>/<tile:x>/<tile:y>.mvt",
         views.HotspotCellTileView.as_view(),
         name="hotspot-cell-tile",

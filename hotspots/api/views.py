@@ -10,10 +10,11 @@ when anonymous) before any parameter or run id is read. Every response is
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.dates import WEEKDAYS
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -30,11 +31,14 @@ from hotspots.api.serializers import (
     HotspotRunSerializer,
     HotspotValidationCreateSerializer,
     HotspotValidationSerializer,
+    WeekHoursSerializer,
+    is_finished,
 )
 from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun, HotspotValidation
 from hotspots.services.runs import RunSpec, create_run, fail_abandoned_runs, find_identical_run
 from hotspots.services.validation import validate_run
+from hotspots.services.week_hours import run_week_hours
 from hotspots.tasks import enqueue_run
 
 TAGS = ["hotspots"]
@@ -266,6 +270,41 @@ class HotspotValidationListView(HotspotAPIView):
         return Response(
             HotspotValidationSerializer(validation).data, status=status.HTTP_201_CREATED
         )
+
+
+# --- week hours -------------------------------------------------------------------------
+
+
+class RunNotFinished(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The run has not finished yet."
+    default_code = "not_finished"
+
+
+class HotspotWeekHoursView(HotspotAPIView):
+    @extend_schema(
+        responses={
+            200: WeekHoursSerializer,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="the run has not finished yet"),
+        },
+        summary="When in the week the run's incidents happened (planners only)",
+        description="The incidents of the run's area, period and categories over the 7 "
+        "days × 24 hours of the week, in the region's local time. Aoristic: an incident "
+        "known only to a window (between 18:00 Friday and 08:00 Monday, or a day) has its "
+        "weight of 1 split evenly over the hours the window covers; only the share inside "
+        "the run's period counts, and a window longer than cap_hours is spread evenly over "
+        "the whole week.",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        run = _run(pk)
+        if not is_finished(run):
+            raise RunNotFinished()
+        data = run_week_hours(run=run).as_dict()
+        data["weekday_labels"] = [str(WEEKDAYS[d]) for d in range(7)]
+        return Response(WeekHoursSerializer(data).data)
 
 
 # --- layers -----------------------------------------------------------------------------

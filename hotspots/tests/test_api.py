@@ -55,6 +55,7 @@ def _endpoints(run) -> list[tuple[str, str]]:
         ("get", reverse("hotspot-run-zones", args=[run.pk])),
         ("get", reverse("hotspot-run-emerging", args=[run.pk])),
         ("get", reverse("hotspot-run-kde", args=[run.pk])),
+        ("get", reverse("hotspot-run-week-hours", args=[run.pk])),
         ("get", reverse("hotspot-cell-tile", args=[run.pk, 14, 4700, 8700])),
         ("get", reverse("hotspot-zone-tile", args=[run.pk, 14, 4700, 8700])),
         ("post", reverse("hotspot-run-list")),

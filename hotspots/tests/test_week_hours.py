@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from hotspots.models import HotspotRun
 from hotspots.services.week_hours import run_week_hours
+from hotspots.tests.hotspot_fixtures import WHEN, client_for, gistar_run, town  # noqa: F401
 from incidents.models import Category, Incident, TimePrecision
 from incidents.tests.factories import build_incident, make_district, make_region
 
@@ -167,3 +169,52 @@ def test_daylight_saving_nights_in_new_york():
     # night's 00:00-03:00 window (120 of 240 minutes).
     assert table.weights[6, 1] == pytest.approx(1 + 1 / 3 + 2 + 1 / 2)
     assert table.weights[6, 2].round(9) == 60 / 240  # 02:00 EST in November only
+
+
+# --- API ----------------------------------------------------------------------------------
+
+
+def test_planners_read_the_week_hours_of_a_run(gistar_run, django_user_model):
+    client = client_for(django_user_model, "planner")
+    response = client.get(
+        reverse("hotspot-run-week-hours", args=[gistar_run.pk]), HTTP_ACCEPT_LANGUAGE="es"
+    )
+    assert response.status_code == 200, response.content[:300]
+    assert response["Cache-Control"] == "private, no-store"
+    assert response["Content-Type"].startswith("application/json")
+    data = response.json()
+    assert data["method"] == "aoristic"
+    assert data["time_zone"] == gistar_run.region.time_zone
+    assert data["weekdays"] == ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    assert data["weekday_labels"][0] == "lunes"
+    assert data["hours"] == list(range(24))
+    weights = np.array(data["weights"])
+    assert weights.shape == (7, 24)
+    # Every incident of the town has the fixture's exact time, in the run's period.
+    when = WHEN.astimezone(ZoneInfo(gistar_run.region.time_zone))
+    selected = Incident.objects.filter(region=gistar_run.region).count()
+    assert weights[when.weekday(), when.hour] == selected
+    assert weights.sum() == data["total_weight"] == data["incidents"] == selected
+    assert (data["windowed"], data["exact"], data["spread_evenly"]) == (0, selected, 0)
+    assert data["max_weight"] == selected and data["cap_hours"] == 168
+
+
+@pytest.mark.parametrize("who", ["anonymous", "municipal", "program"])
+def test_other_roles_do_not_read_the_week_hours(gistar_run, django_user_model, who):
+    client = client_for(django_user_model, who, district=gistar_run.region.district_set.first())
+    for pk in (gistar_run.pk, gistar_run.pk + 1000):
+        response = client.get(reverse("hotspot-run-week-hours", args=[pk]))
+        assert response.status_code in (401, 403), (who, response.status_code)
+        assert response["Cache-Control"] == "private, no-store"
+        assert "weights" not in response.json()
+
+
+def test_an_unknown_or_unfinished_run_has_no_week_hours(gistar_run, django_user_model):
+    client = client_for(django_user_model, "planner")
+    missing = client.get(reverse("hotspot-run-week-hours", args=[gistar_run.pk + 1000]))
+    assert missing.status_code == 404
+    assert missing["Cache-Control"] == "private, no-store"
+    HotspotRun.objects.filter(pk=gistar_run.pk).update(status=HotspotRun.Status.RUNNING)
+    running = client.get(reverse("hotspot-run-week-hours", args=[gistar_run.pk]))
+    assert running.status_code == 409 and "detail" in running.json()
+    assert running["Cache-Control"] == "private, no-store"

@@ -53,6 +53,12 @@ def indexed_sql(grid: Grid, rows_sql: str, keep: tuple[str, ...] = ()) -> str:
     arithmetic several times slower than the ST_Transform it follows.
     """
     cols = "".join(f"{c}, " for c in keep)
+    if grid.shifted:
+        # Relative to the grid's origin first, as Grid.index subtracts it.
+        ox, oy = grid.origin
+        rows_sql = f"""
+            SELECT {cols}x - {_f8(ox)} AS x, y - {_f8(oy)} AS y FROM ({rows_sql}) r0
+        """
     if grid.kind == "square":
         size = _f8(grid.size)
         return f"""
@@ -90,7 +96,9 @@ def indexed_sql(grid: Grid, rows_sql: str, keep: tuple[str, ...] = ()) -> str:
 def cell_sql(grid: Grid, i: str, j: str) -> str:
     """SQL geometry (in the metric SRID) of cell ``i``, ``j``: PostGIS' own polygon."""
     function = "ST_Square" if grid.kind == "square" else "ST_Hexagon"
-    return f"ST_SetSRID({function}({float(grid.size)!r}, {i}, {j}), {int(grid.srid)})"
+    ox, oy = grid.origin
+    origin = f"ST_MakePoint({_f8(ox)}, {_f8(oy)})"
+    return f"ST_SetSRID({function}({float(grid.size)!r}, {i}, {j}, {origin}), {int(grid.srid)})"
 
 
 def grid_function(grid: Grid) -> str:
@@ -344,6 +352,39 @@ def analysis_area(cursor, run: HotspotRun, srid: int) -> tuple[bytes, float]:
     return bytes(ewkb), float(area_m2)
 
 
+def points_hull(
+    cursor, inner_sql: str, inner_params, srid: int, *, buffer_m: float = 0.0
+) -> tuple[bytes, float]:
+    """The convex hull of :func:`incidents_sql`'s points in the metric CRS ``srid``,
+    buffered by ``buffer_m`` (WGS84 MultiPolygon EWKB, area in m²): sfhotspot's grid area
+    (``st_buffer(st_convex_hull(st_union(points)), cell_size / 2)``). The buffer has 30
+    segments per quarter circle, sf's ``st_buffer`` default, so that the buffered hull's
+    bounding box (where sf::st_make_grid anchors the grid) is the same as sfhotspot's."""
+    cursor.execute(
+        f"""
+        WITH hull AS (
+            SELECT ST_ConvexHull(ST_Collect(s.g)) AS g FROM ({inner_sql}) s
+        ),
+        area AS (
+            SELECT CASE WHEN %s > 0 THEN ST_Buffer(g, %s, 'quad_segs=30') ELSE g END AS g
+            FROM hull
+        )
+        SELECT ST_AsEWKB(ST_Multi(ST_CollectionExtract(ST_Transform(g, {STORAGE_SRID}), 3))),
+               ST_Area(g), ST_AsEWKB(ST_Transform(g, {STORAGE_SRID}))
+        FROM area WHERE g IS NOT NULL
+        """,
+        [*inner_params, float(buffer_m), float(buffer_m)],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise HotspotRefused("no incidents match: the convex hull of the points is empty")
+    polygons, area_m2, any_shape = row
+    if not area_m2:
+        # All the points on one line or spot: no polygon, but its extent still sizes cells.
+        return bytes(any_shape), 0.0
+    return bytes(polygons), float(area_m2)
+
+
 def area_extent(cursor, area_ewkb: bytes, srid: int) -> tuple[float, float, float, float]:
     """(min x, min y, max x, max y) of the area (WGS84 EWKB) in the metric CRS ``srid``."""
     cursor.execute(
@@ -401,15 +442,20 @@ def area_cells(
         """
     else:
         share = "NULL::float8"
+    # PostGIS' grid functions number cells from the CRS origin: a grid anchored elsewhere
+    # lists the cells of the area moved by minus its origin (same indices, same shares).
+    ox, oy = grid.origin
     cursor.execute(
         f"""
-        WITH area AS MATERIALIZED (SELECT ST_Transform(ST_GeomFromEWKB(%s), %s) AS g){pieces}
+        WITH area AS MATERIALIZED (
+            SELECT ST_Translate(ST_Transform(ST_GeomFromEWKB(%s), %s), %s, %s) AS g
+        ){pieces}
         SELECT c.i, c.j, {share}
         FROM area, {grid_function(grid)}(%s, area.g) AS c
         WHERE ST_Intersects(c.geom, area.g)
         ORDER BY c.i, c.j
         """,
-        [area_ewkb, grid.srid, float(grid.size)],
+        [area_ewkb, grid.srid, -ox, -oy, float(grid.size)],
     )
     rows = cursor.fetchall()
     if not rows:

@@ -98,7 +98,12 @@ def kde_at_cells(
     bandwidth, _rule = default_bandwidth(x, y)
     if not bandwidth > 0:
         raise HotspotRefused("every incident is at the same place: no kernel density")
+    # In the grid's own frame (a kernel density moves with its points), so that a square
+    # grid's cells are the raster's cells wherever the grid is anchored.
+    ox, oy = grid.origin
+    x, y = np.asarray(x) - ox, np.asarray(y) - oy
     cx, cy = grid.centres(i, j)
+    cx, cy = cx - ox, cy - oy
     pad = grid.size
     if grid.kind == "square":
         size = grid.size

@@ -1,8 +1,10 @@
 """Square and hexagon grids in a metric CRS, numbered exactly as PostGIS numbers them.
 
-Cells are anchored at the origin of the metric CRS (the region's UTM zone), like
-``ST_SquareGrid`` and ``ST_HexagonGrid``, so that runs over different areas or periods
-share cells and can be compared cell by cell.
+By default cells are anchored at the origin of the region's metric CRS, like ``ST_SquareGrid`` and ``ST_HexagonGrid``, so that runs over different areas or
+periods share cells and can be compared cell by cell. A grid may instead be anchored at
+another ``origin`` (``(ox, oy)``, e.g. the lower-left corner of the analysis area's
+bounding box, as R's ``sf::st_make_grid`` and sfhotspot do): every formula below then
+applies to ``(x − ox, y − oy)``.
 
 * square of side ``s``: cell (i, j) is ``[i·s, (i+1)·s] × [j·s, (j+1)·s]``;
 * hexagon of edge ``s`` (PostGIS' ``size``: edge = circumradius, flat top): the centre of
@@ -32,6 +34,11 @@ KINDS = ("hex", "square")
 CONTIGUITY = "contiguity"
 DISTANCE_BAND = "distance_band"
 NEIGHBOUR_RULES = (CONTIGUITY, DISTANCE_BAND)
+# Where a run's cells are anchored: the metric CRS origin (cells shared across runs), or
+# the lower-left corner of the analysis area's bounding box (sf::st_make_grid, sfhotspot).
+ORIGIN_CRS = "crs"
+ORIGIN_AREA = "area"
+ORIGINS = (ORIGIN_CRS, ORIGIN_AREA)
 # A run refuses grids larger than this (the planner is told to choose larger cells).
 MAX_CELLS = 1_500_000
 MIN_CELL_SIZE_M = 5.0
@@ -48,12 +55,21 @@ class Grid:
     kind: str  # "hex" | "square"
     size: float  # square side, or hexagon edge (PostGIS' size), in metres
     srid: int  # the metric CRS the grid lives in
+    origin: tuple[float, float] = (0.0, 0.0)  # metric point cell (0, 0) is anchored at
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise HotspotRefused(f"unknown grid kind {self.kind!r}: use hex or square")
         if not (math.isfinite(self.size) and self.size >= MIN_CELL_SIZE_M):
             raise HotspotRefused(f"the cell size must be at least {MIN_CELL_SIZE_M:g} m")
+        origin = tuple(float(v) for v in self.origin)
+        if len(origin) != 2 or not all(math.isfinite(v) for v in origin):
+            raise HotspotRefused("a grid's origin must be two finite coordinates")
+        object.__setattr__(self, "origin", origin)
+
+    @property
+    def shifted(self) -> bool:
+        return self.origin != (0.0, 0.0)
 
     @property
     def cell_area_m2(self) -> float:
@@ -70,16 +86,19 @@ class Grid:
         i = np.asarray(i, dtype=np.float64)
         j = np.asarray(j, dtype=np.float64)
         s = self.size
+        ox, oy = self.origin
         if self.kind == "square":
-            return (i + 0.5) * s, (j + 0.5) * s
+            return (i + 0.5) * s + ox, (j + 0.5) * s + oy
         odd = np.abs(np.fmod(i, 2.0))
-        return 1.5 * s * i, SQRT3 * s * (j + 0.5 * odd)
+        return 1.5 * s * i + ox, SQRT3 * s * (j + 0.5 * odd) + oy
 
     def index(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cell indices of metric points: the same arithmetic as
         :func:`hotspots.queries.indexed_sql` in PostgreSQL."""
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
+        if self.shifted:
+            x, y = x - self.origin[0], y - self.origin[1]
         s = self.size
         if self.kind == "square":
             return np.floor(x / s).astype(np.int64), np.floor(y / s).astype(np.int64)

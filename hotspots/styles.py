@@ -100,6 +100,9 @@ def summary_labels() -> dict[str, str]:
         "edge_cells": _("Cells mostly outside the area"),
         "cold_suppressed_at_edge": _("Cold cells not reported (mostly outside the area)"),
         "zones": _("Zones"),
+        "zone_rule": _("How large zones are split"),
+        "zones_merged": _("Zones before the split (contiguous cells)"),
+        "zones_split": _("Zones larger than the maximum area, split"),
         "p_value": _("p-value"),
         "steps": _("Time steps"),
         "step": _("Step length"),
@@ -152,6 +155,7 @@ def param_labels() -> dict[str, str]:
         "coverage": _("Share of the area to flag"),
         "holdout": _("Share of the period held out for the back-test"),
         "half_lives_days": _("Half-lives of the decayed counts (days)"),
+        "max_zone_km2": _("Largest zone (km²)"),
     }
 
 

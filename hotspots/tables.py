@@ -135,6 +135,8 @@ def _summary_value(run: HotspotRun, key: str, value):
         return Pairs(tuple((str(k), fmt(v)) for k, v in value.items()))
     if key == "time_weighting" and value == "aoristic":
         return _("aoristic: each incident's weight is split over the steps its time window covers")
+    if key == "zone_rule" and isinstance(value, Mapping):
+        return zone_rule_text(value)
     if key == "method" and value == run.method:
         return str(run.get_method_display())
     if key == "warnings" and isinstance(value, list):
@@ -241,6 +243,23 @@ def step_size_reason(rule: Mapping) -> str:
     elif rule.get("limit") == FEWEST_CELLS:
         text += _("; not reached: larger cells would leave fewer than %(fewest)s cells") % values
     return text
+
+
+def zone_rule_text(rule: Mapping) -> str:
+    """How a cell run cut its large zones (:mod:`hotspots.services.zoning`), in the
+    reader's language from the rule's code and numbers."""
+    if rule.get("rule") != "split_at_peaks":
+        return fmt(dict(rule))
+    score = _("Gi* z") if rule.get("score") == "gi_z" else _("the forecast's ranking")
+    return _(
+        "contiguous cells form a zone; a zone larger than %(max)s km² is cut at the local "
+        "maxima of %(score)s (%(peaks)s found), its parts rejoined across their highest "
+        "saddles while they fit, then halved until each part fits"
+    ) % {
+        "max": fmt(float(rule.get("max_zone_km2", 0)), 2),
+        "score": score,
+        "peaks": fmt(int(rule.get("peaks", 0))),
+    }
 
 
 def timings_table(run: HotspotRun) -> Table:

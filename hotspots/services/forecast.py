@@ -15,7 +15,6 @@ from hotspots.engine import HotspotRefused
 from hotspots.engine import forecast as engine
 from hotspots.engine import grid as grids
 from hotspots.engine.validation import select_by_coverage
-from hotspots.engine.zones import build_zones, zone_labels
 from hotspots.services.context import (
     Computed,
     Context,
@@ -28,6 +27,7 @@ from hotspots.services.context import (
     incident_queryset,
     union_cells,
 )
+from hotspots.services.zoning import patrol_zones
 
 # What each candidate is, for the summary (untranslated; the tables translate them).
 CANDIDATE_LABELS = {
@@ -128,20 +128,21 @@ def compute_forecast(context: Context) -> Computed:
     )
     clock.step("backtest", 0.7)
 
-    labels = zone_labels(grids.adjacency_matrix(grid, cells.i, cells.j), flagged)
-    zones = build_zones(
-        labels,
-        counts,
-        cell_area_m2=grid.cell_area_m2,
+    zones, zone_of_cell, zoning = patrol_zones(
+        grid,
+        cells.i,
+        cells.j,
+        flagged,
+        np.asarray(score, dtype=np.float64),
+        max_zone_km2=float(params["max_zone_km2"]),
+        score_name="forecast",
+        counts=counts,
         total_incidents=total,
         category_cells=cells.row_cell,
         category_ids=category_ids,
         category_counts=category_counts,
         category_codes=category_codes(category_ids),
     )
-    zone_of_cell = np.zeros(len(cells), dtype=np.int64)
-    for zone in zones:
-        zone_of_cell[zone.cells] = zone.rank
     clock.step("zones", 0.8)
 
     rows = []
@@ -160,6 +161,7 @@ def compute_forecast(context: Context) -> Computed:
         "flagged_share": round(float(areas[flagged].sum() / areas.sum()), 6),
         "flagged_incidents": flagged_incidents,
         "zones": len(zones),
+        **zoning,
         "backtest": {
             "fit_from": run.date_from.isoformat(),
             "fit_to": fit_last.isoformat(),

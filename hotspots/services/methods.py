@@ -28,7 +28,7 @@ from hotspots.engine import grid as grids
 from hotspots.engine.aoristic import AORISTIC
 from hotspots.engine.gistar import GiStarResult, bin_for_alpha, confidence_bins, run_gistar
 from hotspots.engine.kde import default_bandwidth, kde_grid
-from hotspots.engine.zones import TOP_CATEGORIES, Zone, build_zones, zone_labels
+from hotspots.engine.zones import TOP_CATEGORIES, Zone
 from hotspots.services.context import (
     EDGE_COVERAGE,
     Computed,
@@ -49,6 +49,7 @@ from hotspots.services.context import (
 from hotspots.services.forecast import compute_forecast
 from hotspots.services.params import Method, time_steps
 from hotspots.services.stability import measure_stability
+from hotspots.services.zoning import patrol_zones
 from incidents.selectors import day_start
 
 # DBSCAN: over a whole region neighbouring hotspots chain into one cluster and the
@@ -95,20 +96,21 @@ def _compute_gistar(context: Context) -> Computed:
         clock.step("gistar", 0.6)
 
         hot = result.bins >= bin_for_alpha(params["alpha"])
-        labels = zone_labels(grids.adjacency_matrix(grid, cells.i, cells.j), hot)
-        zones = build_zones(
-            labels,
-            counts,
-            cell_area_m2=grid.cell_area_m2,
+        zones, zone_of_cell, zoning = patrol_zones(
+            grid,
+            cells.i,
+            cells.j,
+            hot,
+            result.z,
+            max_zone_km2=float(params["max_zone_km2"]),
+            score_name="gi_z",
+            counts=counts,
             total_incidents=total,
             category_cells=cells.row_cell,
             category_ids=category_ids,
             category_counts=category_counts,
             category_codes=category_codes(category_ids),
         )
-        zone_of_cell = np.zeros(len(cells), dtype=np.int64)
-        for zone in zones:
-            zone_of_cell[zone.cells] = zone.rank
         clock.step("zones", 0.7)
 
         stability = {}
@@ -130,6 +132,7 @@ def _compute_gistar(context: Context) -> Computed:
         **_gistar_summary(params, result, cells.coverage),
         **edge_summary(cells, suppressed),
         "zones": len(zones),
+        **zoning,
     }
     values = {"count": counts, "gi_z": result.z, "gi_p": result.p, "gi_bin": result.bins}
     return context.cells_computed(

@@ -13,6 +13,7 @@ from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.engine.forecast import DEFAULT_HALF_LIVES
 from hotspots.engine.gistar import ALPHAS, MAX_PERMUTATIONS
+from hotspots.engine.zones import DEFAULT_MAX_ZONE_KM2
 from hotspots.models import HotspotRun
 from neighborhoods.models import Region
 
@@ -37,6 +38,7 @@ METHOD_DEFAULTS: dict[str, dict] = {
         # the demo (a 0.9 s run), +2.6 s on CDMX 2022 (168,000 incidents, 150 m cells, a
         # 3.8 s run): worth it by default for a number that says whether to trust a zone.
         "stability": True,
+        "max_zone_km2": DEFAULT_MAX_ZONE_KM2,  # larger merged zones are split (engine.zones)
     },
     Method.EMERGING: {
         **_GRID_DEFAULTS,
@@ -57,6 +59,7 @@ METHOD_DEFAULTS: dict[str, dict] = {
         "coverage": 0.05,
         "holdout": 0.25,  # share of the period's days held out for the back-test
         "half_lives_days": list(DEFAULT_HALF_LIVES),  # of the time-decayed candidates
+        "max_zone_km2": DEFAULT_MAX_ZONE_KM2,
     },
     Method.DBSCAN: {
         "eps_m": 100.0,
@@ -85,6 +88,8 @@ FORECAST_COVERAGE_RANGE = (0.001, 0.5)
 FORECAST_HOLDOUT_RANGE = (0.05, 0.5)
 FORECAST_MAX_HALF_LIVES = 6
 FORECAST_MAX_HALF_LIFE_DAYS = 3650
+# A patrol zone between a hectare and a small town's centre.
+MAX_ZONE_KM2_RANGE = (0.01, 100.0)
 
 
 def normalize_params(params: Mapping | None, method: str = Method.GISTAR) -> dict:
@@ -114,6 +119,11 @@ def normalize_params(params: Mapping | None, method: str = Method.GISTAR) -> dic
             raise HotspotRefused(f"alpha must be one of {', '.join(f'{a:g}' for a in ALPHAS)}")
     if "fdr" in defaults:
         out["fdr"] = _boolean(out["fdr"], "fdr")
+    if "max_zone_km2" in defaults:
+        out["max_zone_km2"] = _number(out["max_zone_km2"], "max_zone_km2")
+        low, high = MAX_ZONE_KM2_RANGE
+        if not low <= out["max_zone_km2"] <= high:
+            raise HotspotRefused(f"max_zone_km2 must be between {low:g} and {high:g} km²")
     if method == Method.GISTAR:
         out["permutations"] = _whole(out["permutations"], "permutations")
         if not 0 <= out["permutations"] <= MAX_PERMUTATIONS:

@@ -37,6 +37,7 @@ OPTION_PARAMS = {
     "coverage": ("coverage", {Method.FORECAST}),
     "holdout": ("holdout", {Method.FORECAST}),
     "half_lives": ("half_lives_days", {Method.FORECAST}),
+    "max_zone_km2": ("max_zone_km2", {Method.GISTAR, Method.FORECAST}),
 }
 
 
@@ -100,6 +101,13 @@ class Command(BaseCommand):
             help="confidence of the hot/cold cells counted and merged into zones (default 0.05)",
         )
         grid.add_argument("--no-fdr", action="store_true", help="bins without FDR correction")
+        grid.add_argument(
+            "--max-zone-km2",
+            type=float,
+            metavar="KM2",
+            help="gistar, forecast: a merged zone larger than this is split at its local "
+            "maxima, then by area, into parts at most this large (default 1)",
+        )
         gistar = parser.add_argument_group("gistar")
         gistar.add_argument("--permutations", type=int, metavar="N")
         gistar.add_argument("--seed", type=int, metavar="N")
@@ -302,12 +310,21 @@ class Command(BaseCommand):
         zones = list(selectors.zone_list(run))
         if run.method in (Method.GISTAR, Method.DBSCAN, Method.FORECAST):
             out(f"  zones: {len(zones)}")
+        rule = s.get("zone_rule")
+        if isinstance(rule, dict):
+            out(f"  zones larger than {rule['max_zone_km2']:g} km² split at the local maxima "
+                f"of {rule['score']}: {s['zones_split']} of {s['zones_merged']} merged zones "
+                f"split")  # fmt: skip
         for zone in zones[:20]:
             centre = zone.geom.centroid
             top = ", ".join(f"{c['code']} {c['count']}" for c in zone.top_categories[:3])
+            # A DBSCAN zone is a hull around its incidents: it has no cells.
+            cells = "" if run.method == Method.DBSCAN else f"  {zone.cell_count:>4} cells"
+            density = zone.density_per_km2
             out(
-                f"  #{zone.rank:<3} {zone.incident_count:>6,} incidents  {zone.cell_count:>4} cells  "
-                f"{zone.area_m2 / 1e6:7.3f} km²  {zone.density_per_km2:>9,.0f}/km²  "
+                f"  #{zone.rank:<3} {zone.incident_count:>6,} incidents{cells}  "
+                f"{zone.area_m2 / 1e6:7.3f} km²  "
+                f"{density:>9,.{1 if density < 10 else 0}f}/km²  "
                 f"{zone.share:6.1%}  at {centre.y:.5f}, {centre.x:.5f}  [{top}]"
             )
         if len(zones) > 20:

@@ -1,6 +1,6 @@
 """Planner pages for hotspot runs: the list, each run's live progress, parameters,
-results and validations, a form to validate it against a later period, and its HTML
-report as a download.
+results, the week-hour table of its incidents and validations, a form to validate it
+against a later period, and its HTML report as a download.
 
 Planners (and superusers) only: anybody else gets 403, anonymous visitors the login page.
 """
@@ -8,12 +8,14 @@ Planners (and superusers) only: anybody else gets 403, anonymous visitors the lo
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -25,11 +27,15 @@ from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun
 from hotspots.services.runs import fail_abandoned_runs
 from hotspots.services.validation import validate_run
+from hotspots.services.week_hours import HOURS, WeekHourTable, run_week_hours
 from hotspots.tables import run_tables
 from incidents.views import planner_required
 
 RUNS_PER_PAGE = 50
 POLL_INTERVAL_MS = 1000
+# Shades of the week-hour table: 0 for an empty hour, then 1 … WEEK_HOUR_SHADES by the
+# share of the busiest hour.
+WEEK_HOUR_SHADES = 5
 
 
 class ValidationForm(forms.Form):
@@ -90,6 +96,26 @@ def run_list(request):
     return render(request, "hotspots/run_list.html", {"page": page, "rows": rows})
 
 
+def _shade(value: float, top: float) -> int:
+    if value <= 0 or top <= 0:
+        return 0
+    return max(1, math.ceil(WEEK_HOUR_SHADES * value / top - 1e-9))
+
+
+def _week_hours(table: WeekHourTable) -> dict:
+    """The week-hour table as the page draws it: a row per weekday, a shade per hour."""
+    top = table.maximum
+    rows = [
+        {
+            "label": WEEKDAYS[day],
+            "cells": [{"value": v, "shade": _shade(v, top)} for v in table.weights[day].tolist()],
+            "total": float(table.weights[day].sum()),
+        }
+        for day in range(7)
+    ]
+    return {"table": table, "rows": rows, "hours": HOURS}
+
+
 def _detail(request, run: HotspotRun, form: ValidationForm, status: int = 200):
     finished = is_finished(run)
     context = {
@@ -97,6 +123,7 @@ def _detail(request, run: HotspotRun, form: ValidationForm, status: int = 200):
         "finished": finished,
         "percent": round(100 * run.progress),
         "tables": run_tables(run) if finished else None,
+        "week_hours": _week_hours(run_week_hours(run=run)) if finished else None,
         "form": form,
         "can_validate": run.status == HotspotRun.Status.SUCCEEDED,
         "map_url": f"{reverse('planner-map')}?run={run.pk}",

@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from hotspots.models import HotspotRun
 from hotspots.services.week_hours import run_week_hours
 from hotspots.tests.hotspot_fixtures import WHEN, client_for, gistar_run, town  # noqa: F401
 from incidents.models import Category, Incident, TimePrecision
-from incidents.tests.factories import build_incident, make_district, make_region
+from incidents.tests.factories import build_incident, make_district, make_region, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -214,7 +215,59 @@ def test_an_unknown_or_unfinished_run_has_no_week_hours(gistar_run, django_user_
     missing = client.get(reverse("hotspot-run-week-hours", args=[gistar_run.pk + 1000]))
     assert missing.status_code == 404
     assert missing["Cache-Control"] == "private, no-store"
-    HotspotRun.objects.filter(pk=gistar_run.pk).update(status=HotspotRun.Status.RUNNING)
+    HotspotRun.objects.filter(pk=gistar_run.pk).update(status=HotspotRun.Status.QUEUED)
     running = client.get(reverse("hotspot-run-week-hours", args=[gistar_run.pk]))
     assert running.status_code == 409 and "detail" in running.json()
     assert running["Cache-Control"] == "private, no-store"
+
+
+# --- the run page -------------------------------------------------------------------------
+
+
+def _page(client, run, language: str) -> str:
+    response = client.get(
+        reverse("hotspots:run-detail", args=[run.pk]), HTTP_ACCEPT_LANGUAGE=language
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "caption", "monday", "value"),
+    [
+        (
+            "en",
+            "Aoristic: an incident known only to have happened between two times",
+            "Monday",
+            ".",
+        ),
+        ("es", "Aorístico: un incidente del que solo se sabe que ocurrió entre dos", "lunes", ","),
+    ],
+)
+def test_the_run_page_shows_the_week_hours_table(
+    gistar_run, django_user_model, language, caption, monday, value
+):
+    client = Client()
+    client.force_login(make_user(django_user_model, "planner", username="wh-page"))
+    html = _page(client, gistar_run, language)
+    box = html.split('id="week-hours-scroll"', 1)[1].split("</div>", 1)[0]
+    table = box.split('id="week-hours-table"', 1)[1].split("</table>", 1)[0]
+    assert caption in table and gistar_run.region.time_zone in table
+    body = table.split("<tbody>", 1)[1]
+    assert body.count("<tr>") == 7 and body.count("<td") == 7 * 25
+    assert f'<th scope="row">{monday}</th>' in body
+    # Every incident has the fixture's time: its hour holds them all, one decimal.
+    when = WHEN.astimezone(ZoneInfo(gistar_run.region.time_zone))
+    selected = Incident.objects.filter(region=gistar_run.region).count()
+    row = body.split("<tr>")[1 + when.weekday()]
+    cells = row.split('<td class="num')[1:]
+    assert cells[when.hour].startswith(f' wh-5">{selected}{value}0</td>')
+    assert cells[(when.hour + 1) % 24].startswith(f' wh-0">0{value}0</td>')
+    assert f"{selected} ({selected} " in html.split('id="week-hours-counts"', 1)[1]
+
+
+def test_an_unfinished_run_page_has_no_week_hours(gistar_run, django_user_model):
+    HotspotRun.objects.filter(pk=gistar_run.pk).update(status=HotspotRun.Status.QUEUED)
+    client = Client()
+    client.force_login(make_user(django_user_model, "planner", username="wh-page"))
+    assert 'id="week-hours' not in _page(client, gistar_run, "en")

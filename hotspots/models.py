@@ -193,7 +193,7 @@ class HotspotValidation(models.Model):
     """How well a run's zones (and top cells) predicted a later period's incidents.
 
     ``report`` holds hit rate, PAI and PEI at fixed area coverages (1 %, 5 %, 10 %) for the
-    zones, the run's top cells and the naive "top cells by last period's count" baseline.
+    zones, the run's top cells and the naive "top cells by the count over the run's period" baseline.
     """
 
     run = models.ForeignKey(HotspotRun, on_delete=models.CASCADE, related_name="validations")

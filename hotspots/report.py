@@ -42,7 +42,7 @@ from hotspots.styles import (
     bin_labels,
     language,
 )
-from hotspots.tables import Pairs, Table, fmt, percent, run_tables, zone_rows
+from hotspots.tables import Pairs, Table, density, fmt, percent, run_tables, zone_rows
 
 LEAFLET_DIR = "vendor/leaflet-1.9.4"
 REPORT_PRECISION = 6  # decimal degrees in the report's GeoJSON (~0.1 m)
@@ -160,7 +160,7 @@ def _zone_features(run: HotspotRun) -> list:
             "rank": zone["rank"],
             "incidents": fmt(zone["incidents"]),
             "area": fmt(zone["area_km2"], 3) + " km²",
-            "density": fmt(zone["density"], 1),
+            "density": density(zone["density"]),
             "share": percent(zone["share"]),
             "top": html.escape(zone["top"] or "—"),
         }
@@ -310,6 +310,8 @@ body { font-family: system-ui, sans-serif; color: #1d2430; }
 .report-legend .swatch-zone { border: 2px solid #5a1846; background: transparent; }
 .folium-map { border-top: 1px solid #d5dae1; border-bottom: 1px solid #d5dae1; }
 .table-pairs { list-style: none; margin: 0; padding: 0; }
+.report-body th.num, .report-body td.num { text-align: right;
+  font-variant-numeric: tabular-nums; }
 """
 
 
@@ -323,15 +325,26 @@ def _table_html(table: Table | None) -> str:
     out.append("<table>")
     if table.caption:
         out.append(f"<caption>{html.escape(table.caption)}</caption>")
+
+    def cls(n: int) -> str:
+        return ' class="num"' if n in table.numeric else ""
+
     if table.columns:
         out.append(
             "<thead><tr>"
-            + "".join(f'<th scope="col">{html.escape(c)}</th>' for c in table.columns)
+            + "".join(
+                f'<th scope="col"{cls(n)}>{html.escape(c)}</th>'
+                for n, c in enumerate(table.columns)
+            )
             + "</tr></thead>"
         )
     out.append("<tbody>")
     for row in table.rows:
-        out.append("<tr>" + "".join(f"<td>{_value_html(v)}</td>" for v in row) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(f"<td{cls(n)}>{_value_html(v)}</td>" for n, v in enumerate(row))
+            + "</tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)
 

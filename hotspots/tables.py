@@ -32,6 +32,9 @@ class Table:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     caption: str = ""
+    # Indices of the columns holding numbers: both renderers right-align them, header
+    # included, so that digits line up under their heading.
+    numeric: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,29 @@ def fmt(value, decimals: int = 2) -> str:
     return str(value)
 
 
-def percent(value) -> str:
-    return "—" if value is None else fmt(100 * float(value), 1) + " %"
+def percent(value, *, fixed: bool = False) -> str:
+    """A share as a percentage with one decimal; ``fixed``: one decimal even below 0.1 %
+    (a column of them then lines up)."""
+    if value is None:
+        return "—"
+    value = 100 * float(value)
+    if fixed and value == value:
+        return (
+            formats.number_format(
+                round(value, 1), decimal_pos=1, use_l10n=True, force_grouping=True
+            )
+            + " %"
+        )
+    return fmt(value, 1) + " %"
+
+
+def density(value) -> str:
+    """Incidents per km²: whole numbers from 10 on, one decimal below (a sparse zone of
+    2.4 per km² is not 2, and not 0)."""
+    if value is None or value != value:
+        return "—"
+    value = float(value)
+    return fmt(value, 1 if abs(round(value, 1)) < 10 else 0)
 
 
 _SHARE_KEYS = {"coverage", "area_share", "hit_rate", "share", "edge_coverage", "flagged_share"}
@@ -146,12 +170,27 @@ def _summary_value(run: HotspotRun, key: str, value):
     return _cell(key, value)
 
 
+def _numbers(values: list) -> bool:
+    """A column of numbers (blanks allowed)."""
+    given = [v for v in values if v is not None]
+    return bool(given) and all(_is_number(v) for v in given)
+
+
+def _score_cell(key: str, value) -> str:
+    """A validation score with the same decimals all down its column."""
+    if key in _SHARE_KEYS and _is_number(value):
+        return percent(value, fixed=True)
+    return _cell(key, value)
+
+
 def _records_table(title: str, records: list[Mapping], known: Mapping[str, str]) -> Table:
     keys = _ordered((k for r in records for k in r), known)
+    rows = [[_cell(k, r.get(k)) for k in keys] for r in records]
     return Table(
         title=title,
         columns=[known.get(k, k) for k in keys],
-        rows=[[_cell(k, r.get(k)) for k in keys] for r in records],
+        rows=rows,
+        numeric=frozenset(n for n, k in enumerate(keys) if _numbers([r.get(k) for r in records])),
     )
 
 
@@ -269,6 +308,7 @@ def timings_table(run: HotspotRun) -> Table:
         title=_("Timings"),
         columns=[_("Step"), _("Seconds")],
         rows=[[known.get(k, k), fmt(timings[k], 3)] for k in _ordered(timings, known)],
+        numeric=frozenset({1}),
     )
 
 
@@ -315,12 +355,18 @@ def stability_table(run: HotspotRun) -> Table | None:
     return table
 
 
+# Names stored by earlier versions, read as today's (the naive baseline always counted
+# the run's whole period; "last period" misled).
+_RENAMED_METHODS = {"Naive: last period's count": "Naive: count over the run's period"}
+
+
 def _method_labels(report: Mapping) -> dict[str, str]:
     """The report's forecast names, translated (services stores them untranslated)."""
     labels = {}
     for entry in report.get("methods") or []:
         if isinstance(entry, Mapping) and entry.get("key"):
-            labels[entry["key"]] = _(entry.get("label") or entry["key"])
+            label = entry.get("label") or entry["key"]
+            labels[entry["key"]] = _(_RENAMED_METHODS.get(label, label))
     return labels
 
 
@@ -337,7 +383,10 @@ def validation_tables(validation: HotspotValidation) -> list[Table]:
         columns = [c for c in report.get("columns") or [] if isinstance(c, str)]
         keys = columns or _ordered((k for r in report["rows"] for k in r), known)
         rows = [
-            [methods.get(r.get(k), r.get(k)) if k == "method" else _cell(k, r.get(k)) for k in keys]
+            [
+                methods.get(r.get(k), r.get(k)) if k == "method" else _score_cell(k, r.get(k))
+                for k in keys
+            ]
             for r in report["rows"]
         ]
         notes = []
@@ -364,6 +413,7 @@ def validation_tables(validation: HotspotValidation) -> list[Table]:
                 columns=[known.get(k, k) for k in keys],
                 rows=rows,
                 caption="; ".join(notes),
+                numeric=frozenset(n for n, k in enumerate(keys) if k not in ("method", "label")),
             )
         ]
     tables: list[Table] = []
@@ -410,29 +460,27 @@ def zone_rows(run: HotspotRun) -> list[dict]:
 
 
 def zone_table(run: HotspotRun) -> Table:
+    # A DBSCAN zone is a hull around its clustered incidents: it has no cells to count.
+    cells = run.method != HotspotRun.Method.DBSCAN
+    columns = [_("Rank"), _("Incidents")]
+    columns += [_("Cells")] if cells else []
+    columns += [_("Area (km²)"), _("Density (per km²)"), _("Share of the incidents")]
     return Table(
         title=_("Zones"),
-        columns=[
-            _("Rank"),
-            _("Incidents"),
-            _("Cells"),
-            _("Area (km²)"),
-            _("Density (per km²)"),
-            _("Share of the incidents"),
-            _("Top categories"),
-        ],
+        columns=[*columns, _("Top categories")],
         rows=[
             [
                 str(z["rank"]),
                 fmt(z["incidents"]),
-                fmt(z["cells"]),
+                *([fmt(z["cells"])] if cells else []),
                 fmt(z["area_km2"], 3),
-                fmt(z["density"], 1),
+                density(z["density"]),
                 percent(z["share"]),
                 z["top"] or "—",
             ]
             for z in zone_rows(run)
         ],
+        numeric=frozenset(range(len(columns))),
     )
 
 
@@ -466,6 +514,7 @@ def backtest_table(run: HotspotRun) -> Table | None:
         title=_("Back-test of the candidate forecasts"),
         columns=[_("Candidate"), _("Chosen"), _("Hits"), _("Hit rate"), _("PAI"), _("PEI")],
         rows=rows,
+        numeric=frozenset({2, 3, 4, 5}),
         caption=_(
             "Each candidate ranked the cells from %(fit_from)s – %(fit_to)s and flagged the top "
             "%(coverage)s of the area; scored on the %(incidents)s incidents of %(test_from)s – "

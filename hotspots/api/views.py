@@ -250,7 +250,8 @@ class HotspotValidationListView(HotspotAPIView):
         },
         summary="Score a run's zones and top cells against a later period (planners only)",
         description="Hit rate, PAI and PEI at 1 %, 5 % and 10 % of the area for the zones, "
-        "the run's top cells and the naive 'top cells by last period's count' baseline.",
+        "the run's top cells and the naive 'top cells by the count over the run's period' "
+        "baseline.",
         tags=TAGS,
     )
     def post(self, request, pk: int):

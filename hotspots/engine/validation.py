@@ -235,7 +235,8 @@ def naive_baseline(
     coverages: Sequence[float] = DEFAULT_COVERAGES,
     tiebreak=None,
 ) -> list[ForecastScore]:
-    """The naive forecast: the cells with most events in the last period before the test.
+    """The naive forecast: the cells with most events in a period before the test (the
+    run's whole period, or its last month).
 
     ``last_counts`` are per-cell counts of that last period (e.g. the last month of P);
     ``tiebreak`` can rank cells with equal counts (e.g. the counts of all of P), otherwise

@@ -33,7 +33,7 @@ VALIDATION_METHODS = {
         ),
     ),
     "naive_period": (
-        gettext_noop("Naive: last period's count"),
+        gettext_noop("Naive: count over the run's period"),
         gettext_noop(
             "Baseline: the cells with most incidents in the run's period, down to each coverage."
         ),

@@ -127,7 +127,7 @@ def add_validation(run: HotspotRun, **report) -> HotspotValidation:
         "metrics": {"pai": "PAI: hit rate ÷ share of the area flagged (1 = no better than chance)"},
         "methods": [
             {"key": "zones", "label": "Hot zones"},
-            {"key": "naive_period", "label": "Naive: last period's count"},
+            {"key": "naive_period", "label": "Naive: count over the run's period"},
         ],
         "columns": list(zones),
         "rows": [zones, naive],

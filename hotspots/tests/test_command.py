@@ -75,6 +75,7 @@ def test_command_options_reach_the_run(town, tmp_path):  # noqa: F811
         "permutations": 99,
         "seed": 3,
         "stability": True,
+        "max_zone_km2": 1.0,
     }
     assert sorted(run.categories.values_list("code", flat=True)) == ["burglary", "robbery-person"]
     assert run.summary["incidents"] == CLUSTERS[0][2] + CLUSTERS[2][2]
@@ -129,7 +130,9 @@ def test_command_methods_validation_stability_and_report(town, tmp_path):  # noq
     assert "validation against 2025-01-01 to 2025-03-31: 40 incidents" in output
     lines = output.splitlines()
     zones = next(line for line in lines if line.strip().startswith("Hot zones"))
-    naive = [line for line in lines if line.strip().startswith("Naive: last period's count")]
+    naive = [
+        line for line in lines if line.strip().startswith("Naive: count over the run's period")
+    ]
     assert len(naive) == 3 and "PAI" in output
     assert float(zones.split()[-2]) > 1  # the zones' PAI
     assert report.stat().st_size > 1000 and "<html" in report.read_text().lower()

@@ -417,7 +417,7 @@ def test_the_run_page_and_report_show_the_back_test(
     chosen_row = next(r for r in table.split("<tr>") if f"<td>{chosen}</td>" in r)
     pai = next(r for r in run.summary["backtest"]["rows"] if r["chosen"])["pai"]
     decimal = "," if lang == "es" else "."
-    assert f"<td>{pai:.2f}</td>".replace(".", decimal) in chosen_row
+    assert f'<td class="num">{pai:.2f}</td>'.replace(".", decimal) in chosen_row
     with translation.override(lang):
         report = render_report(run)
     assert title in report and period in report and '"backtest"' not in report

@@ -88,7 +88,7 @@ def test_a_finished_run_page_shows_its_tables_and_report_link(gistar_run, django
         assert f'id="{section}-table"' in html, section
     zone_rows = html.split('id="zones-table"', 1)[1].split("</table>", 1)[0].count("<tr>")
     assert zone_rows == gistar_run.zones.count() + 1
-    assert "Hot zones" in html and "<td>2.43</td>" in html  # the validation table
+    assert "Hot zones" in html and '<td class="num">2.43</td>' in html  # the validation table
     assert 'id="run-progress"' not in html  # finished: no progress bar
     assert reverse("hotspots:run-report", args=[gistar_run.pk]) in html
     assert f"/planner/?run={gistar_run.pk}" in html

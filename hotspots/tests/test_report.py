@@ -111,7 +111,10 @@ def test_the_report_holds_the_run(gistar_run):
     zone_table = html.split("<h2>Zones</h2>", 1)[1].split("</table>", 1)[0]
     assert zone_table.count("<tr>") == len(zones) + 1  # and the header
     for zone in zones:
-        assert f"<td>{zone.rank}</td><td>{zone.incident_count:,}</td>" in zone_table
+        assert (
+            f'<td class="num">{zone.rank}</td><td class="num">{zone.incident_count:,}</td>'
+            in zone_table
+        )
     assert "Robbery" in zone_table or "robbery" in zone_table.lower()
     # Parameters, summary and timings.
     assert "<td>Cell size (m)</td><td>200.00</td>" in html
@@ -121,15 +124,18 @@ def test_the_report_holds_the_run(gistar_run):
     # Stability and the validation table with PAI for the zones and the naive baseline.
     stability = html.split("<h2>Stability across cell sizes</h2>", 1)[1].split("</table>", 1)[0]
     assert stability.count("<tr>") == 3
-    assert "<td>0.50</td><td>100.00</td><td>30</td><td>0.61</td>" in stability
+    assert (
+        '<td class="num">0.50</td><td class="num">100.00</td><td class="num">30</td>'
+        '<td class="num">0.61</td>'
+    ) in stability
     assert "lowest Jaccard 0.420, mean 0.515" in html
     validation = html.split("Validation against 2024-07-01 – 2024-09-30", 1)[1]
-    assert '<th scope="col">PAI</th>' in validation
-    assert "<td>Hot zones</td>" in validation and "<td>2.43</td>" in validation
-    assert "<td>Naive: last period&#x27;s count</td>" in validation
-    assert "<td>1.25</td>" in validation
+    assert '<th scope="col" class="num">PAI</th>' in validation
+    assert "<td>Hot zones</td>" in validation and '<td class="num">2.43</td>' in validation
+    assert "<td>Naive: count over the run&#x27;s period</td>" in validation
+    assert '<td class="num">1.25</td>' in validation
     # Counts stored as floats read as whole numbers.
-    assert "<td>30</td><td>97</td><td>300</td>" in validation
+    assert '<td class="num">30</td><td class="num">97</td><td class="num">300</td>' in validation
     # The map: the legend of the bins, the zones with their popups, the cells.
     assert "Hot spot, 99 % confidence" in html
     assert "Zone rank" in html
@@ -237,10 +243,10 @@ def test_the_run_page_shows_the_bins_as_a_list_and_counts_as_integers(
         hot99 = bin_labels()[3]
     assert '<ul class="table-pairs">' in summary and f"<li>{hot99}: " in summary
     assert "input_incidents" not in summary and "&quot;3&quot;" not in summary
-    validation = html.split('<th scope="col">PAI</th>', 1)[1].split("</table>", 1)[0]
-    assert "<td>616</td>" in validation
-    assert re.search(r"<td>1[.\xa0 ]?309</td>", validation), validation
-    assert "<td>2,43</td>" in validation and "<td>0,50</td>" in validation
+    validation = html.split('<th scope="col" class="num">PAI</th>', 1)[1].split("</table>", 1)[0]
+    assert '<td class="num">616</td>' in validation
+    assert re.search(r'<td class="num">1[.\xa0 ]?309</td>', validation), validation
+    assert '<td class="num">2,43</td>' in validation and '<td class="num">0,50</td>' in validation
     assert ",00" not in validation
 
 

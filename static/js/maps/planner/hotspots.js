@@ -151,6 +151,12 @@ export function createHotspots(ctx, deps) {
     };
   }
 
+  /* Incidents per km²: whole from 10 on, one decimal below (as the run page writes it). */
+  function formatDensity(value) {
+    var tenths = Math.round((Number(value) || 0) * 10) / 10;
+    return formatNumber(Math.abs(tenths) < 10 ? tenths : Math.round(tenths));
+  }
+
   function detailsList(rows) {
     var list = el("dl", "incident-popup-details");
     rows.forEach(function (row) {
@@ -167,7 +173,7 @@ export function createHotspots(ctx, deps) {
     if (method === "kde") {
       rows.push([
         hsLabels.density,
-        format(hsLabels.perKm2, { value: formatNumber(Math.round(Number(props.density) || 0)) }),
+        format(hsLabels.perKm2, { value: formatDensity(props.density) }),
       ]);
     } else if (method === "emerging") {
       var entry = emergingEntry(Number(props.emerging) || 0);
@@ -203,9 +209,7 @@ export function createHotspots(ctx, deps) {
         [hsLabels.area, formatNumber(Math.round(areaKm2 * 100) / 100) + " km²"],
         [
           hsLabels.density,
-          format(hsLabels.perKm2, {
-            value: formatNumber(Math.round(Number(props.density_per_km2) || 0)),
-          }),
+          format(hsLabels.perKm2, { value: formatDensity(props.density_per_km2) }),
         ],
         [hsLabels.share, formatNumber(Math.round((Number(props.share) || 0) * 1000) / 10) + " %"],
         [hsLabels.topCategories, tops.join(", ")],

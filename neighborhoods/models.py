@@ -1,10 +1,14 @@
 """Administrative and program boundaries: region > district > neighborhood."""
 
+import zoneinfo
+
 from django.contrib.gis.db import models
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from geo.conf import STORAGE_SRID
+from geo.conf import STORAGE_SRID, utm_srid_for
+from geo.crs import MetricCRSError, check_metric_srid
 
 
 class BoundarySource(models.Model):
@@ -29,7 +33,11 @@ class Region(models.Model):
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
     metric_srid = models.PositiveIntegerField(
-        help_text=_("EPSG code of the UTM zone used for distances, areas and grids.")
+        help_text=_(
+            "EPSG code of the projected CRS, in metres, that distances, areas and grids are "
+            "computed in (by default the UTM zone of the region's centre). Hotspot runs "
+            "keep the CRS they were computed in."
+        )
     )
     # Union of the region's districts, refreshed after every boundary load.
     geom = models.MultiPolygonField(srid=STORAGE_SRID, null=True, blank=True)
@@ -47,14 +55,41 @@ class Region(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            # Any projected CRS in metres that PostGIS knows (geo.crs, checked in clean and
+            # by load_boundaries); pyproj is not reachable from a CHECK.
             models.CheckConstraint(
-                condition=Q(metric_srid__gte=32601, metric_srid__lte=32660)
-                | Q(metric_srid__gte=32701, metric_srid__lte=32760),
-                name="region_metric_srid_is_utm",
+                condition=Q(metric_srid__gt=0), name="region_metric_srid_positive"
             ),
             # NULL passes a CHECK, so a region without boundaries yet is fine.
             models.CheckConstraint(condition=Q(geom__isvalid=True), name="region_geom_valid"),
         ]
+
+    def clean(self):
+        super().clean()
+        if self.metric_srid:
+            example = {}
+            if self.geom is not None and not self.geom.empty:
+                centre = self.geom.centroid
+                example["example"] = f"EPSG:{utm_srid_for(centre.x, centre.y)}"
+            try:
+                check_metric_srid(self.metric_srid, **example)
+            except MetricCRSError as exc:
+                raise ValidationError(
+                    {"metric_srid": ValidationError(_(exc.template), params=exc.params)}
+                ) from None
+        if self.time_zone:
+            try:
+                zoneinfo.ZoneInfo(self.time_zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValidationError(
+                    {
+                        "time_zone": _(
+                            "%(value)s is not an IANA time zone: use a name such as "
+                            "America/Lima or Europe/London."
+                        )
+                        % {"value": self.time_zone}
+                    }
+                ) from None
 
     def validate_constraints(self, exclude=None):
         # Django evaluates the geometry check in Python too, and IsValid cannot take NULL.
@@ -125,7 +160,7 @@ class AreaPart(models.Model):
 
     Point-in-polygon tests against pieces are far faster than against a detailed
     alcaldía outline with thousands of vertices: incident imports assign areas with them.
-    Rebuilt for a region after every boundary load (services.refresh_area_parts).
+    Rebuilt for a region after every boundary load (regions.refresh_area_parts).
     """
 
     class Kind(models.TextChoices):

@@ -5,6 +5,7 @@ from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import RestrictedError
+from django.utils import translation
 
 from neighborhoods.models import District, Neighborhood, Region
 
@@ -79,25 +80,75 @@ def test_same_code_in_two_regions_is_fine(region, model):
     ]
 
 
-@pytest.mark.parametrize("srid", [32601, 32618, 32660, 32701, 32719, 32760])
-def test_region_metric_srid_accepts_utm_zones(srid):
-    Region.objects.create(code=f"r{srid}", name="R", metric_srid=srid)
+@pytest.mark.parametrize("srid", [32601, 32618, 32660, 32701, 32719, 32760, 27700, 31983])
+def test_region_metric_srid_accepts_projected_crs_in_metres(srid):
+    # UTM zones, and others an analyst may reproduce a tool with (British National Grid,
+    # SIRGAS 2000 / UTM 23S).
+    region = Region(code=f"r{srid}", name="R", metric_srid=srid)
+    region.full_clean()
+    region.save()
     assert Region.objects.get(code=f"r{srid}").metric_srid == srid
 
 
-@pytest.mark.parametrize("srid", [4326, 3857, 32600, 32661, 32700, 32761, 31983])
-def test_region_metric_srid_must_be_a_utm_zone(srid):
-    with pytest.raises(IntegrityError, match="region_metric_srid_is_utm"), transaction.atomic():
+@pytest.mark.parametrize("srid", [0, -32718])
+def test_region_metric_srid_must_be_positive_in_the_database(srid):
+    with pytest.raises(IntegrityError), transaction.atomic():
         Region.objects.create(code="bad", name="Bad", metric_srid=srid)
     assert not Region.objects.exists()
 
 
+def test_the_database_takes_any_positive_srid_model_validation_checks_it():
+    # The CHECK is a guard; which CRSs make sense is the model's (and the loader's) rule.
+    Region.objects.create(code="raw", name="Raw", metric_srid=2263)
+    assert Region.objects.filter(code="raw").exists()
+
+
+@pytest.mark.parametrize(
+    ("srid", "message"),
+    [
+        (4326, "EPSG:4326 (WGS 84) is a geographic CRS, in degrees"),
+        (2263, "measures in us survey foot, not metres"),
+        (999999, "EPSG:999999 is not a known coordinate reference system"),
+    ],
+)
 @pytest.mark.parametrize("geom", [None, SQUARE], ids=["no-geom", "geom"])
-def test_region_metric_srid_is_checked_by_model_validation(geom):
+def test_region_metric_srid_is_checked_by_model_validation(geom, srid, message):
     # full_clean is what the admin and model forms run; a new region has no geometry yet.
-    with pytest.raises(ValidationError, match="region_metric_srid_is_utm"):
-        Region(code="bad", name="Bad", metric_srid=4326, geom=geom).full_clean()
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as exc:
+            Region(code="bad", name="Bad", metric_srid=srid, geom=geom).full_clean()
+        assert list(exc.value.message_dict) == ["metric_srid"]
+        assert message in exc.value.message_dict["metric_srid"][0]
+        # The UTM zone of the region's centre is suggested when the region has an outline.
+        suggestion = "EPSG:32718" if geom is not None else "EPSG:326zz/327zz"
+        assert srid == 999999 or suggestion in exc.value.message_dict["metric_srid"][0]
     Region(code="good", name="Good", metric_srid=32718, geom=geom).full_clean()
+
+
+def test_a_crs_unknown_to_postgis_is_refused_by_model_validation():
+    # MAGNA-SIRGAS / Medellin urban grid: projected, in metres, known to PROJ (pyproj) but
+    # not shipped in this PostGIS's spatial_ref_sys.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM spatial_ref_sys WHERE srid = 6257")
+        assert cursor.fetchone()[0] == 0
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as exc:
+            Region(code="med", name="Medellín", metric_srid=6257).full_clean()
+        assert "not in PostGIS's spatial_ref_sys" in exc.value.message_dict["metric_srid"][0]
+
+
+def test_region_metric_srid_message_is_translated():
+    with translation.override("es"), pytest.raises(ValidationError) as exc:
+        Region(code="bad", name="Bad", metric_srid=4326).full_clean()
+    message = exc.value.message_dict["metric_srid"][0]
+    assert message.startswith("EPSG:4326 (WGS 84) es un CRS geográfico")
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "../etc/passwd"])
+def test_region_time_zone_is_checked_by_model_validation(zone):
+    with pytest.raises(ValidationError) as exc:
+        Region(code="bad", name="Bad", metric_srid=32718, time_zone=zone).full_clean()
+    assert "time_zone" in exc.value.message_dict
 
 
 def test_district_model_validation_checks_geometry(region):

@@ -143,7 +143,8 @@ class Context:
     def for_run(cls, run: HotspotRun, progress: Progress | None) -> Context:
         timings: dict = {}
         clock = Clock(timings, progress, run)
-        srid = check_metric_crs(run.region)
+        # The CRS the run was created in, even if an admin has changed the region's since.
+        srid = int(run.metric_srid) if run.metric_srid else check_metric_crs(run.region)
         params = normalize_params(run.params, run.method)
         # Emerging runs weigh each incident's time window over the steps (aoristic).
         inner_sql, inner_params = queries.incidents_sql(

@@ -8,7 +8,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 
-from geo.conf import is_utm_srid
+from geo.crs import MetricCRSError, check_metric_srid
 from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.engine.forecast import DEFAULT_HALF_LIVES
@@ -248,12 +248,16 @@ def _boolean(value, name: str) -> bool:
 
 def check_metric_crs(region: Region) -> int:
     srid = region.metric_srid
-    if not srid or not is_utm_srid(int(srid)):
-        raise HotspotRefused(
-            f"region {region.code} has no metric CRS (a UTM zone): distances and cells "
-            "cannot be measured in metres, so the run is refused"
-        )
-    return int(srid)
+    problem = "it has none"
+    if srid:
+        try:
+            return check_metric_srid(int(srid))
+        except MetricCRSError as exc:
+            problem = str(exc)
+    raise HotspotRefused(
+        f"region {region.code} has no metric CRS (a projected CRS in metres): distances "
+        f"and cells cannot be measured in metres, so the run is refused ({problem})"
+    )
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

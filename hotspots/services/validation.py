@@ -73,7 +73,8 @@ def validate_run(
             "a forecast is scored on incidents it has not seen"
         )
     params = normalize_params(run.params, run.method)
-    srid = check_metric_crs(run.region)
+    # Scored in the run's own CRS, even if an admin has changed the region's since.
+    srid = int(run.metric_srid) if run.metric_srid else check_metric_crs(run.region)
     area_ewkb = bytes(run.area_geom.ewkb)
     train_sql, train_params = queries.incidents_sql(incident_queryset(run), srid)
     eval_sql, eval_params = queries.incidents_sql(

@@ -336,7 +336,7 @@ def test_every_method_refuses_fewer_than_30_incidents(town, method):
 
 @pytest.mark.parametrize("method", ["dbscan", "kde", "emerging"])
 def test_every_method_refuses_a_region_without_metric_crs(town, method):
-    town.metric_srid = 3857  # not saved: the database only accepts UTM zones
+    town.metric_srid = 3857  # not saved: load_boundaries and the admin refuse it
     with pytest.raises(HotspotRefused, match="no metric CRS"):
         runs.create_run(region=town, **PERIOD, method=method)
     assert not HotspotRun.objects.exists()

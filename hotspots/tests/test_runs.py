@@ -342,7 +342,7 @@ def test_constant_counts_are_refused_with_no_variation(make_region):
 
 def test_region_without_metric_crs_is_refused(town):
     for srid in (None, 3857, 4326):
-        town.metric_srid = srid  # not saved: the database only accepts UTM zones
+        town.metric_srid = srid  # not saved: load_boundaries and the admin refuse it
         with pytest.raises(HotspotRefused, match="no metric CRS"):
             runs.create_run(region=town, **PERIOD)
     assert not HotspotRun.objects.exists()

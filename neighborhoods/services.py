@@ -9,16 +9,25 @@ from pathlib import Path
 
 import geopandas as gpd
 import shapely
-from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.reports import DRY_RUN_LINE, REFUSED_LINE, FeatureImportReport
-from geo.conf import STORAGE_SRID, utm_srid_for
+from geo.conf import STORAGE_SRID
+from geo.crs import MetricCRSError, check_metric_srid, parse_epsg
 from geo.io import FeatureProblem, VectorFileError, VectorRead, read_vector
 from neighborhoods import locate
+from neighborhoods.dissolve import Piece, merge_pieces
 from neighborhoods.models import BoundarySource, District, Neighborhood, Region
+from neighborhoods.regions import (
+    FALLBACK_TIME_ZONE,
+    refresh_area_parts,
+    refresh_region_geometry,
+    settle_metric_crs,
+    settle_time_zone,
+    utm_example,
+)
 from neighborhoods.text import cell_text, normalize_name
 
 LEVELS = ("district", "neighborhood")
@@ -52,6 +61,15 @@ class BoundaryImportReport(FeatureImportReport):
     dry_run: bool
     region_created: bool = False
     metric_srid: int | None = None
+    metric_srid_given: bool = False
+    # The region's time zone and where it came from: "option", "location" or "fallback".
+    time_zone: str | None = None
+    time_zone_source: str = ""
+    # What a load changed in an existing region ("time zone UTC -> America/Lima").
+    region_changes: list[str] = field(default_factory=list)
+    dissolve: bool = False
+    # code -> the numbers of the features merged into it (only codes with 2+ features).
+    merged: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -66,11 +84,36 @@ class BoundaryImportReport(FeatureImportReport):
 
     def lines(self) -> list[str]:
         out = [self.summary()]
+        was = "was" if self.written else "would be"
         if self.region_created:
-            out.append(
-                f"region {self.region_code} {'would be' if not self.written else 'was'} created "
-                f"with metric CRS EPSG:{self.metric_srid}"
+            why = (
+                "given by --metric-crs" if self.metric_srid_given else "the UTM zone of its centre"
             )
+            out.append(
+                f"region {self.region_code} {was} created "
+                f"with metric CRS EPSG:{self.metric_srid} ({why})"
+            )
+            if self.time_zone_source == "option":
+                out.append(f"time zone {self.time_zone}, given by --time-zone")
+            elif self.time_zone_source == "location":
+                out.append(f"time zone {self.time_zone}, from the region's location")
+            elif self.time_zone_source == "fallback":
+                out.append(
+                    f"warning: no time zone found at the region's location (at sea?): time "
+                    f"zone {self.time_zone}; give --time-zone to set the right one"
+                )
+        if self.region_changes:
+            out.append(
+                f"region {self.region_code} {was} updated: " + "; ".join(self.region_changes)
+            )
+        if self.merged:
+            out += [
+                f"{self.level} {code} merged from {len(numbers)} features "
+                f"({', '.join(map(str, numbers))})"
+                for code, numbers in self.merged.items()
+            ]
+        elif self.dissolve and self.ok:
+            out.append("--dissolve: no two features share a code, nothing was merged")
         if self.notes:
             out.append(f"{len(self.notes)} note(s):")
             out += [f"note: {n}" for n in self.notes]
@@ -127,44 +170,6 @@ def _parent_resolver(region: Region | None, parent_field: str | None):
     return resolve, bool(districts)
 
 
-def refresh_area_parts(region: Region) -> None:
-    # ST_Subdivide is a set-returning function: the ORM cannot express INSERT ... SELECT of it.
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM neighborhoods_areapart WHERE region_id = %s", [region.pk])
-        for kind, table in (
-            ("district", "neighborhoods_district"),
-            ("neighborhood", "neighborhoods_neighborhood"),
-        ):
-            cursor.execute(
-                f"""
-                INSERT INTO neighborhoods_areapart (region_id, kind, area_id, geom)
-                SELECT region_id, %s, id, ST_Subdivide(geom, 256)
-                FROM {table} WHERE region_id = %s
-                """,  # noqa: S608 - table names are constants above
-                [kind, region.pk],
-            )
-
-
-def refresh_region_geometry(region: Region) -> None:
-    # ST_Union over the region's districts (or neighborhoods when it has none) in one
-    # statement; ST_MakeValid guards against slivers the union may leave.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE neighborhoods_region r SET geom = (
-              SELECT ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_Union(a.geom)), 3))
-              FROM (
-                SELECT geom FROM neighborhoods_district WHERE region_id = %s
-                UNION ALL
-                SELECT geom FROM neighborhoods_neighborhood WHERE region_id = %s
-                  AND NOT EXISTS (SELECT 1 FROM neighborhoods_district WHERE region_id = %s)
-              ) a)
-            WHERE r.id = %s
-            """,
-            [region.pk, region.pk, region.pk, region.pk],
-        )
-
-
 def import_boundaries(
     *,
     path: str | Path,
@@ -180,6 +185,8 @@ def import_boundaries(
     source: SourceInfo | None = None,
     synthetic: bool = False,
     time_zone: str | None = None,
+    metric_crs: str | int | None = None,
+    dissolve: bool = False,
 ) -> BoundaryImportReport:
     """Reads a boundary file and upserts it; see :func:`import_boundary_frame`."""
     label_fields = [f for f in (code_field, name_field) if f]
@@ -201,6 +208,8 @@ def import_boundaries(
         source=source,
         synthetic=synthetic,
         time_zone=time_zone,
+        metric_crs=metric_crs,
+        dissolve=dissolve,
     )
 
 
@@ -219,12 +228,16 @@ def import_boundary_frame(
     source: SourceInfo | None = None,
     synthetic: bool = False,
     time_zone: str | None = None,
+    metric_crs: str | int | None = None,
+    dissolve: bool = False,
 ) -> BoundaryImportReport:
     """Upserts districts or neighborhoods of a region by code, all or nothing.
 
-    The region is created when missing, its metric CRS being the UTM zone of the data's
-    centre. Any refused feature (null geometry, missing code or name, duplicate code,
-    unknown parent) means nothing is written; the report lists every one of them.
+    The region is created when missing, its metric CRS being ``metric_crs`` (a projected
+    CRS in metres) or else the UTM zone of the data's centre, its time zone ``time_zone``
+    or else the one at its location. Any refused feature (null geometry, missing code or
+    name, duplicate code unless ``dissolve`` merges them, unknown parent) means nothing is
+    written; the report lists every one of them.
     """
     if level not in LEVELS:
         raise BoundaryImportError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
@@ -235,6 +248,12 @@ def import_boundary_frame(
             raise BoundaryImportError(
                 f"unknown time zone {time_zone!r} (use an IANA name such as America/Lima)"
             ) from None
+    metric_srid = None
+    if metric_crs is not None and str(metric_crs).strip():
+        try:
+            metric_srid = check_metric_srid(parse_epsg(metric_crs), **utm_example(read.frame))
+        except MetricCRSError as exc:
+            raise BoundaryImportError(f"--metric-crs: {exc}") from None
     frame = read.frame
     _require_fields(
         frame,
@@ -252,12 +271,14 @@ def import_boundary_frame(
         dry_run=dry_run,
         repaired=list(read.repaired),
         refused=list(read.refused),
+        dissolve=dissolve,
     )
     refused_numbers = {p.feature for p in read.refused}
     region = Region.objects.filter(code=region_code).first()
 
     rows: dict[int, dict] = {}
     first_seen: dict[str, int] = {}
+    pieces: dict[int, list[Piece]] = {}
     resolve_parent, has_districts = _parent_resolver(region, parent_field)
     for number, record in frame.iterrows():
         if number in refused_numbers:
@@ -270,8 +291,11 @@ def import_boundary_frame(
             problems.append(f"no code in field {code_field!r}")
         if not name:
             problems.append(f"no name in field {name_field!r}")
-        if code and code in first_seen:
-            problems.append(f"code {code} already used by feature {first_seen[code]}")
+        if code and code in first_seen and not dissolve:
+            problems.append(
+                f"code {code} already used by feature {first_seen[code]} "
+                "(give --dissolve to merge the features that share a code)"
+            )
         population = None
         if population_field and cell_text(record[population_field]):
             try:
@@ -294,22 +318,25 @@ def import_boundary_frame(
         if problems:
             report.refused.append(FeatureProblem(number, label, "; ".join(problems)))
             continue
+        piece = Piece(number, name, population, parent, record.geometry)
+        if code in first_seen:  # only with dissolve: merged below
+            pieces[first_seen[code]].append(piece)
+            continue
         first_seen[code] = number
-        rows[number] = {
-            "code": code,
-            "name": name,
-            "population": population,
-            "parent": parent,
-            "geom": _to_multipolygon(record.geometry),
-        }
+        pieces[number] = [piece]
+        rows[number] = {"code": code, "name": name, "population": population, "parent": parent}
+    for number, row in rows.items():
+        parts = pieces[number]
+        geometry = parts[0].geometry
+        if len(parts) > 1:
+            merged = merge_pieces(f"{level} {row['code']}", parts)
+            row.update(name=merged.name, population=merged.population, parent=merged.parent)
+            geometry = merged.geometry
+            report.merged[row["code"]] = [p.number for p in parts]
+            report.notes += merged.notes
+        row["geom"] = _to_multipolygon(geometry)
 
-    if region is None:
-        if frame.geometry.notna().any():
-            min_x, min_y, max_x, max_y = frame.geometry.dropna().total_bounds
-            report.metric_srid = utm_srid_for((min_x + max_x) / 2, (min_y + max_y) / 2)
-        report.region_created = True
-    else:
-        report.metric_srid = region.metric_srid
+    settle_metric_crs(region, report, frame, metric_srid)
 
     report.refused.sort(key=lambda p: p.feature)
     if not report.ok:
@@ -360,19 +387,24 @@ def _write(
 ):
     with transaction.atomic():
         if region is None:
+            # Its time zone is set from its location once its outline exists (below).
             region = Region.objects.create(
                 code=region_code,
                 name=region_name or region_code,
                 metric_srid=report.metric_srid,
                 synthetic=synthetic,
-                time_zone=time_zone or settings.TIME_ZONE,
+                time_zone=time_zone or FALLBACK_TIME_ZONE,
             )
         else:
             changed = {}
             if region_name and region.name != region_name:
                 changed["name"] = region_name
+                report.region_changes.append(f"name {region.name!r} -> {region_name!r}")
             if time_zone and region.time_zone != time_zone:
                 changed["time_zone"] = time_zone
+                report.region_changes.append(f"time zone {region.time_zone} -> {time_zone}")
+            if report.metric_srid != region.metric_srid:
+                changed["metric_srid"] = report.metric_srid
             if changed:
                 Region.objects.filter(pk=region.pk).update(**changed)
         source_obj = None
@@ -433,6 +465,7 @@ def _write(
         if to_create or to_update or report.region_created:
             refresh_region_geometry(region)
             refresh_area_parts(region)
+        settle_time_zone(region, report, time_zone)
         if report.dry_run:
             transaction.set_rollback(True)
 

@@ -156,7 +156,11 @@ def test_dry_run_writes_nothing(write_geojson):
     lines = report.lines()
     assert lines[0].endswith("3 created, 0 updated, 0 unchanged, 0 repaired, 0 refused")
     assert lines[-1] == "dry run: nothing was written"
-    assert "region lima would be created with metric CRS EPSG:32718" in lines
+    assert (
+        "region lima would be created with metric CRS EPSG:32718 (the UTM zone of its centre)"
+        in lines
+    )
+    assert "time zone America/Lima, from the region's location" in lines
     assert not Region.objects.exists() and not District.objects.exists()
 
 
@@ -210,7 +214,10 @@ def test_every_refused_feature_is_reported_in_file_order(write_geojson):
     assert list(refused) == [2, 4, 5, 6]
     assert refused[2] == "geometry is null"
     assert refused[4] == "no name in field 'name'"
-    assert refused[5] == "code D0 already used by feature 1"
+    assert refused[5] == (
+        "code D0 already used by feature 1 (give --dissolve to merge the features that share "
+        "a code)"
+    )
     assert refused[6] == "no code in field 'code'"
     assert not Region.objects.exists()
 

@@ -25,7 +25,22 @@ class Command(BaseCommand):
         parser.add_argument("--region-name", help="name for a region created by this load")
         parser.add_argument("--crs", help="CRS of a file that has none, e.g. EPSG:32718")
         parser.add_argument(
-            "--time-zone", help="IANA time zone of the region, e.g. America/Lima (default: UTC)"
+            "--time-zone",
+            "--timezone",
+            dest="time_zone",
+            help="IANA time zone of the region, e.g. America/Lima (default for a new region: "
+            "the time zone of its location; UTC only where none is found, at sea)",
+        )
+        parser.add_argument(
+            "--metric-crs",
+            help="projected CRS in metres for the region's distances, areas and grids, e.g. "
+            "EPSG:32718 or 32718 (default for a new region: the UTM zone of its centre)",
+        )
+        parser.add_argument(
+            "--dissolve",
+            action="store_true",
+            help="merge the features that share a code into one (a district published in "
+            "several pieces) instead of refusing the file",
         )
         parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
 
@@ -42,6 +57,8 @@ class Command(BaseCommand):
                 region_name=options["region_name"],
                 crs=options["crs"],
                 time_zone=options["time_zone"],
+                metric_crs=options["metric_crs"],
+                dissolve=options["dissolve"],
                 dry_run=options["dry_run"],
             )
         except BoundaryImportError as exc:

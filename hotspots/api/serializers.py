@@ -7,8 +7,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 
+from hotspots.engine.grid import ORIGINS
 from hotspots.models import HotspotRun, HotspotValidation
-from hotspots.services.params import SUPPORTED_METHODS
+from hotspots.services.params import ANALYSIS_AREAS, SUPPORTED_METHODS
 from incidents.models import Category, Family
 from neighborhoods.models import District, Neighborhood, Region
 
@@ -234,6 +235,10 @@ class HotspotRunCreateSerializer(serializers.Serializer):
     def validate_params(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("params must be a JSON object")
+        # Choices checked here too, to answer with a message on the field.
+        for name, choices in (("grid_origin", ORIGINS), ("analysis_area", ANALYSIS_AREAS)):
+            if name in value and value[name] not in choices:
+                raise serializers.ValidationError(f"{name} must be one of {', '.join(choices)}")
         return value
 
     def validate_polygon(self, value):

@@ -21,7 +21,12 @@ from hotspots.engine import MIN_CELLS, MIN_INCIDENTS, HotspotRefused, step_size
 from hotspots.engine import grid as grids
 from hotspots.engine.zones import Zone
 from hotspots.models import HotspotRun
-from hotspots.services.params import Method, check_metric_crs, normalize_params
+from hotspots.services.params import (
+    AREA_POINTS_HULL,
+    Method,
+    check_metric_crs,
+    normalize_params,
+)
 from incidents.models import Category
 from incidents.selectors import IncidentFilters, incident_list
 
@@ -138,6 +143,9 @@ class Context:
     area_ewkb: bytes = b""
     area_m2: float = 0.0
     input_incidents: int | None = None
+    # The area is the incidents' hull, to be buffered by half a cell once the size is known.
+    hull_pending: bool = False
+    grid_origin: tuple[float, float] | None = None  # of the run's grid, once made
 
     @classmethod
     def for_run(cls, run: HotspotRun, progress: Progress | None) -> Context:
@@ -152,9 +160,32 @@ class Context:
         )
         context = cls(run, params, srid, clock, timings, inner_sql, inner_params)
         with connection.cursor() as cursor:
-            context.area_ewkb, context.area_m2 = queries.analysis_area(cursor, run, srid)
+            if params.get("analysis_area") == AREA_POINTS_HULL:
+                # Unbuffered until the cell size is known (an automatic size may need the
+                # area's extent): see make_grid.
+                context.area_ewkb, context.area_m2 = queries.points_hull(
+                    cursor, inner_sql, inner_params, srid
+                )
+                context.hull_pending = True
+            else:
+                context.area_ewkb, context.area_m2 = queries.analysis_area(cursor, run, srid)
         clock.step("area", 0.05)
         return context
+
+    def make_grid(self, cursor, kind: str, size: float) -> grids.Grid:
+        """The run's grid of ``kind`` and ``size``: the points' hull buffered by half a
+        cell first (the points-hull area), then anchored where ``grid_origin`` says."""
+        if self.hull_pending:
+            self.area_ewkb, self.area_m2 = queries.points_hull(
+                cursor, self.inner_sql, self.inner_params, self.srid, buffer_m=size / 2.0
+            )
+            self.hull_pending = False
+        origin = (0.0, 0.0)
+        if self.params.get("grid_origin") == grids.ORIGIN_AREA:
+            x0, y0, _x1, _y1 = queries.area_extent(cursor, self.area_ewkb, self.srid)
+            origin = (x0, y0)
+        self.grid_origin = origin
+        return grids.Grid(kind, size, self.srid, origin)
 
     def count_incidents(self) -> int:
         """How many incidents the run selects (for the methods that do not count them all
@@ -165,6 +196,9 @@ class Context:
 
     def computed(self, summary: dict, **kwargs) -> Computed:
         summary = {"method": str(self.run.method), **summary}
+        if self.grid_origin is not None:
+            # Exact metres in the run's metric CRS: a stored run's grid is rebuilt from it.
+            summary["grid_origin_m"] = list(self.grid_origin)
         # Gi* and KDE count every selected incident; emerging and DBSCAN counted them.
         summary["input_incidents"] = (
             summary["incidents"] if self.input_incidents is None else self.input_incidents
@@ -224,7 +258,13 @@ def auto_cell_size(
         params["cell_size_m"] = size
         params["cell_size_reason"] = reason
         context.clock.step("cell_size", fraction)
-    return grids.Grid(params["grid"], float(params["cell_size_m"]), context.srid)
+    return context.make_grid(cursor, params["grid"], float(params["cell_size_m"]))
+
+
+def stored_origin(run: HotspotRun) -> tuple[float, float]:
+    """Where a stored run's grid is anchored (runs before grid_origin: the CRS origin)."""
+    origin = (run.summary or {}).get("grid_origin_m") or (0.0, 0.0)
+    return float(origin[0]), float(origin[1])
 
 
 def max_bins() -> int:

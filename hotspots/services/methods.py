@@ -289,7 +289,7 @@ def _compute_kde(context: Context) -> Computed:
                 if k != "mean_center"
             }
             clock.step("bandwidth", 0.2)
-        grid = grids.Grid("square", float(params["cell_size_m"]), context.srid)
+        grid = context.make_grid(cursor, "square", float(params["cell_size_m"]))
         cells, counts, _ids, _counts = grid_counts(
             cursor, grid, context.area_ewkb, context.inner_sql, context.inner_params
         )
@@ -297,12 +297,13 @@ def _compute_kde(context: Context) -> Computed:
     i0, j0 = int(cells.i.min()), int(cells.j.min())
     i1, j1 = int(cells.i.max()) + 1, int(cells.j.max()) + 1
     size = grid.size
+    ox, oy = grid.origin
     surface = kde_grid(
         x,
         y,
         bandwidth=float(params["bandwidth_m"]),
         cell_size=size,
-        bounds=(i0 * size, j0 * size, i1 * size, j1 * size),
+        bounds=(ox + i0 * size, oy + j0 * size, ox + i1 * size, oy + j1 * size),
     )
     density = surface.density[cells.j - j0, cells.i - i0]
     # Cells where the surface is 0 and nothing happened are not stored: an absent cell of

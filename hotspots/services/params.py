@@ -26,6 +26,10 @@ _GRID_DEFAULTS = {
     "cell_size_m": None,  # None: chosen like Optimized Hot Spot Analysis
     "neighbour_rule": grids.CONTIGUITY,
     "distance_band_m": None,
+    # Cells anchored at the metric CRS origin, or at the analysis area's lower-left corner.
+    "grid_origin": grids.ORIGIN_CRS,
+    # The area whose cells are analysed: the boundaries, or the incidents' buffered hull.
+    "analysis_area": "boundary",
 }
 METHOD_DEFAULTS: dict[str, dict] = {
     Method.GISTAR: {
@@ -51,6 +55,8 @@ METHOD_DEFAULTS: dict[str, dict] = {
     Method.KDE: {
         "cell_size_m": None,  # None: the shorter side of the area's extent / 250
         "bandwidth_m": None,  # None: ArcGIS' default search radius (recorded)
+        "grid_origin": grids.ORIGIN_CRS,
+        "analysis_area": "boundary",
     },
     Method.FORECAST: {
         **_GRID_DEFAULTS,
@@ -77,6 +83,12 @@ _DERIVED = {
     "bandwidth_rule": "bandwidth_m",
     "min_points_reason": "min_points",
 }
+# Analysis areas: the chosen districts/neighbourhoods (else the region) cut by the drawn
+# polygon; or sfhotspot's default, the convex hull of the run's incidents buffered by half
+# a cell (queries.points_hull).
+AREA_BOUNDARY = "boundary"
+AREA_POINTS_HULL = "points-hull"
+ANALYSIS_AREAS = (AREA_BOUNDARY, AREA_POINTS_HULL)
 STEP_KINDS = ("month", "week")
 # ESRI's Emerging Hot Spot Analysis asks for at least ten time steps; with fewer the
 # trend test has almost no power and "historical" cannot occur.
@@ -108,6 +120,8 @@ def normalize_params(params: Mapping | None, method: str = Method.GISTAR) -> dic
     out = {**defaults, **{k: v for k, v in params.items() if v is not None}}
     if "grid" in defaults:
         _check_grid_params(out)
+    if "grid_origin" in defaults:
+        _check_area_params(out)
     if "cell_size_m" in defaults and out["cell_size_m"] is not None:
         size = _number(out["cell_size_m"], "cell_size_m")
         if size < grids.MIN_CELL_SIZE_M:
@@ -193,6 +207,13 @@ def _check_forecast_params(out: dict) -> None:
             )
         checked.append(int(days) if days == int(days) else days)
     out["half_lives_days"] = sorted(set(checked))
+
+
+def _check_area_params(out: dict) -> None:
+    if out["grid_origin"] not in grids.ORIGINS:
+        raise HotspotRefused(f"grid_origin must be one of {', '.join(grids.ORIGINS)}")
+    if out["analysis_area"] not in ANALYSIS_AREAS:
+        raise HotspotRefused(f"analysis_area must be one of {', '.join(ANALYSIS_AREAS)}")
 
 
 def _check_grid_params(out: dict) -> None:

@@ -4,6 +4,7 @@ or again for a stored run with :func:`compute_stability`."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -17,7 +18,12 @@ from hotspots.engine import grid as grids
 from hotspots.engine import stability as stability_engine
 from hotspots.engine.gistar import bin_for_alpha, run_gistar
 from hotspots.models import HotspotCell, HotspotRun
-from hotspots.services.context import check_cells, incident_queryset, union_cells
+from hotspots.services.context import (
+    check_cells,
+    incident_queryset,
+    stored_origin,
+    union_cells,
+)
 from hotspots.services.params import Method, normalize_params
 
 STABILITY_FACTORS = (0.5, 0.75, 1.5, 2.0)
@@ -50,7 +56,7 @@ def measure_stability(
         size = round(grid.size * factor, 3)
         row = {"factor": factor, "cell_size_m": size}
         try:
-            other = grids.Grid(grid.kind, size, grid.srid)
+            other = dataclasses.replace(grid, size=size)  # same origin
             # Only hot cells are compared: the shares inside the area are not needed.
             area_i, area_j, _coverage = queries.area_cells(cursor, other, area_ewkb, coverage=False)
             point_i, point_j = other.index(x, y)
@@ -115,7 +121,9 @@ def compute_stability(
     if not factors or any(not math.isfinite(f) or f <= 0 or f == 1 for f in factors):
         raise HotspotRefused("stability factors must be positive numbers other than 1")
     params = normalize_params(run.params, run.method)
-    grid = grids.Grid(params["grid"], float(params["cell_size_m"]), int(run.metric_srid))
+    grid = grids.Grid(
+        params["grid"], float(params["cell_size_m"]), int(run.metric_srid), stored_origin(run)
+    )
     level = bin_for_alpha(params["alpha"])
     hot = np.array(
         HotspotCell.objects.filter(run=run, gi_bin__gte=level)

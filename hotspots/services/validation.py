@@ -15,7 +15,7 @@ from hotspots.engine import HotspotRefused
 from hotspots.engine import grid as grids
 from hotspots.engine import validation as scores
 from hotspots.models import HotspotCell, HotspotRun, HotspotValidation
-from hotspots.services.context import incident_queryset
+from hotspots.services.context import incident_queryset, stored_origin
 from hotspots.services.params import Method, add_months, check_metric_crs, normalize_params
 
 VALIDATION_COVERAGES = scores.DEFAULT_COVERAGES
@@ -91,10 +91,12 @@ def validate_run(
             grid = grids.Grid("hex", size, srid)
             grid_source = f"automatic, as a default Gi* run: {reason}"
         elif run.method == Method.KDE:
-            grid = grids.Grid("square", float(params["cell_size_m"]), srid)
+            grid = grids.Grid("square", float(params["cell_size_m"]), srid, stored_origin(run))
             grid_source = "the run's kernel density grid"
         else:
-            grid = grids.Grid(params["grid"], float(params["cell_size_m"]), srid)
+            grid = grids.Grid(
+                params["grid"], float(params["cell_size_m"]), srid, stored_origin(run)
+            )
             grid_source = "the run's grid"
         area_i, area_j, _coverage = queries.area_cells(cursor, grid, area_ewkb, coverage=False)
         counted = {}

@@ -70,6 +70,8 @@ def test_command_options_reach_the_run(town, tmp_path):  # noqa: F811
         "cell_size_m": 150.0,
         "neighbour_rule": "contiguity",
         "distance_band_m": None,
+        "grid_origin": "crs",
+        "analysis_area": "boundary",
         "alpha": 0.01,
         "fdr": False,
         "permutations": 99,

@@ -6,9 +6,15 @@ from django.core.management.base import BaseCommand, CommandError
 from hotspots import exports, selectors
 from hotspots.engine import HotspotRefused
 from hotspots.engine.gistar import ALPHAS
-from hotspots.engine.grid import CONTIGUITY, DISTANCE_BAND, KINDS
+from hotspots.engine.grid import CONTIGUITY, DISTANCE_BAND, KINDS, ORIGINS
 from hotspots.services.context import STEPS
-from hotspots.services.params import GLOBAL_WINDOWS, STEP_KINDS, SUPPORTED_METHODS, Method
+from hotspots.services.params import (
+    ANALYSIS_AREAS,
+    GLOBAL_WINDOWS,
+    STEP_KINDS,
+    SUPPORTED_METHODS,
+    Method,
+)
 from hotspots.services.runs import create_run, execute_run
 from hotspots.services.validation import validate_run
 from incidents.models import Category, Family
@@ -22,6 +28,8 @@ OPTION_PARAMS = {
     "grid": ("grid", CELL_METHODS),
     "cell_size": ("cell_size_m", CELL_METHODS | {Method.KDE}),
     "distance_band": ("distance_band_m", CELL_METHODS),
+    "grid_origin": ("grid_origin", CELL_METHODS | {Method.KDE}),
+    "analysis_area": ("analysis_area", CELL_METHODS | {Method.KDE}),
     "alpha": ("alpha", GRID_METHODS),
     "no_fdr": ("fdr", GRID_METHODS),
     "permutations": ("permutations", {Method.GISTAR}),
@@ -87,6 +95,20 @@ class Command(BaseCommand):
             metavar="METRES",
             help="square side or hexagon edge; default: chosen like Optimized Hot Spot Analysis "
             "(kde: the area's shorter side / 250)",
+        )
+        grid.add_argument(
+            "--grid-origin",
+            choices=ORIGINS,
+            help="where cells are anchored: crs, at multiples of the cell size from the metric "
+            "CRS origin (default; runs share cells), or area, at the lower-left corner of the "
+            "analysis area's bounding box (as sf::st_make_grid and sfhotspot do)",
+        )
+        grid.add_argument(
+            "--analysis-area",
+            choices=ANALYSIS_AREAS,
+            help="boundary: the districts/neighbourhoods chosen, else the region (default); "
+            "points-hull: the convex hull of the incidents buffered by half a cell "
+            "(sfhotspot's grid)",
         )
         grid.add_argument(
             "--distance-band",
@@ -259,6 +281,10 @@ class Command(BaseCommand):
                 cell += f" (automatic: {p['cell_size_reason']})"
             out(f"  grid: {cell}; {s['cells']:,} cells over {s['area_km2']:.2f} km², "
                 f"{s['cells_with_incidents']:,} with incidents")  # fmt: skip
+            if "grid_origin" in p:
+                x0, y0 = s.get("grid_origin_m") or (0.0, 0.0)
+                out(f"  area: {p['analysis_area']}; cells anchored at {p['grid_origin']} "
+                    f"({x0:.3f}, {y0:.3f}) in EPSG:{run.metric_srid}")  # fmt: skip
         if run.method in GRID_METHODS:
             rule = (
                 f"distance band {p['distance_band_m']:g} m"

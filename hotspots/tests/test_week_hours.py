@@ -250,9 +250,13 @@ def test_the_run_page_shows_the_week_hours_table(
     client = Client()
     client.force_login(make_user(django_user_model, "planner", username="wh-page"))
     html = _page(client, gistar_run, language)
-    box = html.split('id="week-hours-scroll"', 1)[1].split("</div>", 1)[0]
+    section = html.split('<section id="week-hours"', 1)[1].split("</section>", 1)[0]
+    method = section.split('id="week-hours-method">', 1)[1].split("</p>", 1)[0]
+    assert method.startswith(caption) and gistar_run.region.time_zone in method
+    box = section.split('id="week-hours-scroll"', 1)[1].split("</div>", 1)[0]
     table = box.split('id="week-hours-table"', 1)[1].split("</table>", 1)[0]
-    assert caption in table and gistar_run.region.time_zone in table
+    assert 'aria-describedby="week-hours-method"' in table
+    assert f"({gistar_run.region.time_zone})</caption>" in table
     body = table.split("<tbody>", 1)[1]
     assert body.count("<tr>") == 7 and body.count("<td") == 7 * 25
     assert f'<th scope="row">{monday}</th>' in body

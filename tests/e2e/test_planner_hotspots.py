@@ -397,3 +397,39 @@ def test_the_hotspot_panel_keeps_to_the_sidebar(live_server, hotspot_data, map_p
     page.locator("#hotspot-panel").screenshot(path="/tmp/planner_hotspot_panel.png")
     assert requests.outside == []
     assert errors == []
+
+
+def test_the_week_hour_table_scrolls_in_its_box_on_a_phone(live_server, hotspot_data, phone_page):
+    page, requests, errors = phone_page
+    page.set_viewport_size({"width": 375, "height": 812})
+    run = hotspot_data["run"]
+    log_in(page, live_server, hotspot_data["planner"])
+    page.goto(live_server.url + reverse("hotspots:run-detail", args=[run.pk]))
+    box = page.locator("#week-hours-scroll")
+    table = box.locator("#week-hours-table")
+    expect(table).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("#week-hours-method")).to_contain_text("Aorístico")
+    expect(table.locator("caption")).to_contain_text("aorístico")
+    expect(table.locator("tbody tr")).to_have_count(7)
+    # The 26 columns are wider than the phone: the box scrolls, not the page.
+    sizes = box.evaluate("node => [node.scrollWidth, node.clientWidth]")
+    assert sizes[0] > sizes[1], sizes
+    edge = _box(page, "#week-hours-scroll")
+    assert edge["x"] >= 0 and edge["x"] + edge["width"] <= 375, edge
+    # Nothing else on the page (the zones' table, the parameters) widens it either.
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('main *')]
+            .filter(n => n.getBoundingClientRect().right > 376 && !n.closest('[class$=scroll]'))
+            .map(n => n.tagName + '#' + n.id)"""
+    )
+    assert wide == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    box.evaluate("node => { node.scrollLeft = node.scrollWidth; }")
+    assert box.evaluate("node => node.scrollLeft") > 0
+    assert page.evaluate("window.scrollX") == 0
+    # The weekday column stays in view while the hours scroll.
+    monday = page.locator("#week-hours-table tbody th").first.bounding_box()
+    assert edge["x"] - 1 <= monday["x"] <= edge["x"] + 1, (monday, edge)
+    page.locator("#week-hours").screenshot(path="/tmp/planner_week_hours_phone.png")
+    assert requests.outside == []
+    assert errors == []

@@ -57,6 +57,11 @@ def test_cdmx_pack_computes_a_validated_run_of_2022(shared_data):
     assert run.status == HotspotRun.Status.SUCCEEDED, run.message
     assert (run.date_from, run.date_to) == (dt.date(2022, 1, 1), dt.date(2022, 9, 30))
     assert run.summary["incidents"] > 150_000 and run.summary["zones"] > 10
+    # The dense centre merged into one zone of many km² (issue 12, item 10): now split into
+    # patrol-sized parts, none larger than the default 1 km².
+    assert run.summary["zones_split"] >= 1
+    assert run.summary["zones"] > run.summary["zones_merged"]
+    assert max(z.area_m2 for z in HotspotZone.objects.filter(run=run)) <= 1e6
     validation = HotspotValidation.objects.get(run=run)
     assert (validation.eval_from, validation.eval_to) == (
         dt.date(2022, 10, 1),

@@ -183,3 +183,17 @@ def test_each_pack_region_lies_in_the_time_zone_it_declares(shared_data, pack):
     assert region.time_zone == EXPECTED_PACK_ZONES[pack]
     assert location_time_zone(region) == EXPECTED_PACK_ZONES[pack]
     assert "was given, but the region's location is in" not in stdout.getvalue()
+
+
+def test_the_demo_city_lies_in_the_time_zone_its_seeded_data_is_written_in():
+    # The demo's incidents are written with --timezone America/Lima
+    # (demo/management/commands/write_demo_incidents.py); its region, off the Peruvian
+    # coast, must count its days in the zone its location gives.
+    from neighborhoods.demo import DEMO_REGION_CODE, load_demo_boundaries
+
+    reports = load_demo_boundaries()
+
+    assert all(r.ok for r in reports)
+    region = Region.objects.get(code=DEMO_REGION_CODE)
+    assert region.time_zone == "America/Lima" == location_time_zone(region)
+    assert not any("was given, but" in note for r in reports for note in r.notes)

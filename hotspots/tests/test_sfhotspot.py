@@ -290,3 +290,25 @@ def test_the_planner_form_offers_the_origin_and_the_area(client, django_user_mod
     for method in ("gistar", "emerging", "forecast", "kde"):
         assert {"grid_origin", "analysis_area"} <= set(params[method]), method
     assert not {"grid_origin", "analysis_area"} & set(params["dbscan"])
+
+
+def test_hexagons_anchored_at_the_area_hold_their_own_incidents(field):
+    params = {**SFHOTSPOT, "grid": "hex", "cell_size_m": 300.0, "analysis_area": "boundary"}
+    run = runs.execute_run(run=runs.create_run(region=field, params=params, **PERIOD))
+    assert run.status == HotspotRun.Status.SUCCEEDED, run.message
+    x0, y0 = run.summary["grid_origin_m"]
+    assert (x0, y0) == pytest.approx((X0 + 1, Y0 + 1), abs=0.01)  # the district's corner
+    # Each cell's count is the incidents its stored polygon holds (counted by arithmetic,
+    # drawn by ST_Hexagon at the same origin).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.count, (SELECT count(*) FROM incidents_incident i
+                             WHERE i.region_id = %s AND ST_Intersects(c.geom, i.point))
+            FROM hotspots_hotspotcell c WHERE c.run_id = %s
+            """,
+            [field.pk, run.pk],
+        )
+        rows = cursor.fetchall()
+    assert sum(n for n, _ in rows) == 420
+    assert all(n == inside for n, inside in rows)

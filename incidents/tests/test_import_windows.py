@@ -248,6 +248,31 @@ def test_without_an_option_or_a_profile_naive_times_are_read_in_the_region_s_zon
 
 
 @pytest.mark.django_db
+def test_the_command_report_is_in_one_language_when_the_site_speaks_spanish(town, tmp_path):
+    path = _write(tmp_path / "naive.csv", NAIVE_CSV)
+
+    stdout = StringIO()
+    with translation.override("es"):  # LANGUAGE_CODE of a deployment
+        call_command(
+            "import_incidents",
+            str(path),
+            "--source",
+            "test",
+            "--id",
+            "id",
+            "--label",
+            "Robo",
+            stdout=stdout,
+        )
+    out = stdout.getvalue()
+
+    assert "1 rows read from 1 file(s)" in out
+    assert "times without an offset read in America/Lima" in out
+    assert "every row has the label 'Robo' (--label)" in out
+    assert "horas" not in out and "etiqueta" not in out
+
+
+@pytest.mark.django_db
 def test_the_timezone_option_wins_over_the_region_and_says_so(town, tmp_path):
     path = _write(tmp_path / "naive.csv", NAIVE_CSV)
 

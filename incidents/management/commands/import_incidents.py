@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from incidents.models import Family, LocationQuality
@@ -70,6 +71,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        # The report's lines are written in English (most are plain text, shared with the
+        # batch record); the few the batch page also shows translated must not come out
+        # in Spanish among them because LANGUAGE_CODE is es.
+        with translation.override("en"):
+            self._import(options)
+
+    def _import(self, options):
         try:
             request = ImportRequest(
                 paths=options["paths"],

@@ -133,11 +133,14 @@ def test_planner_sees_hotspot_layers_and_starts_a_run(live_server, hotspot_data,
     page.locator("#hotspot-district").select_option("e2e-1")
     page.locator("#hotspot-grid").select_option("hex")
     page.locator("#hotspot-cell-size").fill("180")
+    page.locator("#hotspot-grid-origin").select_option("area")
+    page.locator("#hotspot-fdr").select_option("false")
     page.locator("#hotspot-submit").click()
     expect(mapnode).to_have_attribute("data-hotspot-job", "succeeded", timeout=TIMEOUT_MS)
     new_run = HotspotRun.objects.exclude(pk=run.pk).get()
     assert new_run.status == HotspotRun.Status.SUCCEEDED, new_run.message
     assert new_run.params["grid"] == "hex" and new_run.params["cell_size_m"] == 180
+    assert new_run.params["grid_origin"] == "area" and new_run.params["fdr"] is False
     assert new_run.created_by == hotspot_data["planner"]
     expect(mapnode).to_have_attribute("data-hotspot-run", str(new_run.pk), timeout=TIMEOUT_MS)
     expect(page.locator("#hotspot-run")).to_have_value(str(new_run.pk))

@@ -107,7 +107,13 @@ export function createRunForm(ctx, hotspots, districts) {
       if (allowed.indexOf(name) < 0 || !input || input.value === "") {
         return;
       }
-      params[name] = input.type === "number" ? Number(input.value) : input.value;
+      if (input.type === "number") {
+        params[name] = Number(input.value);
+      } else if (input.getAttribute("data-kind") === "boolean") {
+        params[name] = input.value === "true";
+      } else {
+        params[name] = input.value;
+      }
     });
     var body = {
       region: hsRegionSelect.value,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.utils import translation
 from django.utils.translation import gettext
 
 from common.reports import DRY_RUN_LINE
@@ -77,6 +78,13 @@ class ImportResult:
         return len(self.refused)
 
     def lines(self, *, limit: int = 200) -> list[str]:
+        """The report as the commands print it, in English like its plain-text lines (the
+        batch page translates the time-zone and label lines itself): under LANGUAGE_CODE
+        es those came out in Spanish among English ones."""
+        with translation.override("en"):
+            return self._lines(limit)
+
+    def _lines(self, limit: int) -> list[str]:
         written = "would be written" if self.dry_run else "written"
         if self.status == ImportBatch.Status.FAILED:
             written = "NOT written"

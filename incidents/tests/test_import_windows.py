@@ -18,6 +18,7 @@ from shapely.geometry import box
 
 from incidents.models import ImportBatch, Incident
 from incidents.services.reading import ChunkValidator, ColumnMapping, ReadOptions
+from incidents.services.request import ImportResult
 from incidents.tests.test_web_import import planner, planner_client  # noqa: F401 (fixtures)
 from tests.geodata import grid_cell
 
@@ -270,6 +271,28 @@ def test_the_command_report_is_in_one_language_when_the_site_speaks_spanish(town
     assert "times without an offset read in America/Lima" in out
     assert "every row has the label 'Robo' (--label)" in out
     assert "horas" not in out and "etiqueta" not in out
+
+
+def test_the_report_lines_are_english_for_every_caller_of_the_service():
+    """load_open_data prints the service's lines itself, not through import_incidents."""
+    result = ImportResult(
+        batch_id=1,
+        dry_run=False,
+        status=ImportBatch.Status.SUCCEEDED,
+        files=[{"name": "a.csv"}],
+        time_zones=[{"zone": "America/Mexico_City", "origin": "profile", "profile": "cdmx"}],
+        constant_label="Robo",
+    )
+
+    with translation.override("es"):
+        lines = result.lines()
+
+    assert "times without an offset read in America/Mexico_City (profile cdmx)" in lines
+    assert "every row has the label 'Robo' (--label)" in lines
+    with translation.override("es"):
+        assert translation.gettext("times without an offset read in %(zone)s (--timezone)") != (
+            "times without an offset read in %(zone)s (--timezone)"
+        )  # Spanish is there to leak: the check above is not vacuous
 
 
 @pytest.mark.django_db

@@ -71,9 +71,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        # The report's lines are written in English (most are plain text, shared with the
-        # batch record); the few the batch page also shows translated must not come out
-        # in Spanish among them because LANGUAGE_CODE is es.
+        # The command speaks English, its refusals included (ImportResult.lines does the
+        # same for the report), whatever the site's LANGUAGE_CODE.
         with translation.override("en"):
             self._import(options)
 

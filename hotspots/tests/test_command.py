@@ -136,6 +136,12 @@ def test_command_methods_validation_stability_and_report(town, tmp_path):  # noq
         line for line in lines if line.strip().startswith("Naive: count over the run's period")
     ]
     assert len(naive) == 3 and "PAI" in output
+    # Every row's PAI ends where the heading's does, the longest label's rows included.
+    heading = next(line for line in lines if "coverage" in line and "PAI" in line)
+    pai_end = heading.index("PAI") + len("PAI")
+    for line in [zones, *naive]:
+        pai = line.split()[-2]
+        assert line.rindex(pai, 0, pai_end + 1) + len(pai) == pai_end, line
     assert float(zones.split()[-2]) > 1  # the zones' PAI
     assert report.stat().st_size > 1000 and "<html" in report.read_text().lower()
 

@@ -379,11 +379,13 @@ class Command(BaseCommand):
         out(f"validation against {ev['date_from']} to {ev['date_to']}: {ev['incidents']:,} "
             f"incidents, on {grid['cells']:,} {grid['kind']} cells of {grid['cell_size_m']:g} m")  # fmt: skip
         labels = {m["key"]: m["label"] for m in report["methods"]}
-        out(f"  {'':<30} {'coverage':>8} {'area':>7} {'hit rate':>8} {'PAI':>7} {'PEI':>6}")
+        # As wide as the longest label, so every row's numbers stay under their heading.
+        width = max([30, *(len(labels[row["method"]]) for row in report["rows"])])
+        out(f"  {'':<{width}} {'coverage':>8} {'area':>7} {'hit rate':>8} {'PAI':>7} {'PEI':>6}")
         for row in report["rows"]:
             coverage = "" if row["coverage"] is None else f"{row['coverage']:.0%}"
             out(
-                f"  {labels[row['method']]:<30} {coverage:>8} {row['area_share']:>7.2%} "
+                f"  {labels[row['method']]:<{width}} {coverage:>8} {row['area_share']:>7.2%} "
                 f"{_fmt(row['hit_rate'], '.1%'):>8} {_fmt(row['pai'], '.2f'):>7} "
                 f"{_fmt(row['pei'], '.2f'):>6}"
             )

@@ -1,6 +1,6 @@
 """Reads of hotspot runs, cells and zones (views check the planner role), and the map
-layers of a run, built in PostGIS: cells (Gi* bins, kernel density, emerging categories)
-and zones, for GeoJSON FeatureCollections and vector tiles.
+layers of a run, built in PostGIS: cells (Gi* bins, kernel density, emerging categories,
+a forecast's flagged cells) and zones, for GeoJSON FeatureCollections and vector tiles.
 
 GeoJSON goes through :func:`geo.geojson.feature_collection_response` and tiles through
 :func:`geo.mvt.tile_bytes`, so no feature is assembled in Python. Cell tiles have a minimum
@@ -15,17 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Case, CharField, Expression, F, Max, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Expression, F, Max, Min, Q, QuerySet, Value, When
 from django.db.models.functions import Abs, Coalesce
 
 from geo.geojson import BBox
 from geo.mvt import capped_tile_bytes, check_tile
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun, HotspotZone
-from hotspots.styles import emerging_legend, language
+from hotspots.styles import candidate_label, emerging_legend, language
 
 # Which cell values a layer reads; "gistar" is the default (every grid method has Gi*).
-CELL_LAYERS = ("gistar", "kde", "emerging")
+CELL_LAYERS = ("gistar", "kde", "emerging", "forecast")
 BIN_RANGE = range(-3, 4)
 TILE_LAYER_CELLS = "cells"
 TILE_LAYER_ZONES = "zones"
@@ -109,6 +109,11 @@ def cell_queryset(run: HotspotRun, spec: CellFilter = CellFilter()) -> QuerySet:
         if spec.min_density is not None:
             queryset = queryset.filter(density__gte=spec.min_density)
         order = [F("density").desc(nulls_last=True)]
+    elif spec.layer == "forecast":
+        # The cells the forecast flagged: every one of them is in a zone (the zones are
+        # the flagged cells merged), every other cell only has a score.
+        queryset = queryset.filter(zone__isnull=False, score__isnull=False)
+        order = [F("score").desc()]
     elif spec.layer == "emerging":
         queryset = queryset.filter(emerging__isnull=False)
         if spec.emerging:
@@ -140,6 +145,8 @@ def cell_properties(layer: str, lang: str | None = None) -> dict[str, str | Expr
     base: dict[str, str | Expression] = {"i": "i", "j": "j", "count": "count"}
     if layer == "kde":
         return {**base, "density": "density"}
+    if layer == "forecast":
+        return {**base, "score": "score", "zone": F("zone__rank")}
     if layer == "emerging":
         lang = lang or language()
         return {
@@ -185,6 +192,17 @@ def layer_members(run: HotspotRun, layer: str) -> dict:
         members["max_density"] = HotspotCell.objects.filter(run=run).aggregate(top=Max("density"))[
             "top"
         ]
+    elif layer == "forecast":
+        # The flagged cells' score range over the whole run (steady colours as the map
+        # pans), and the candidate ranking the back-test chose, which the scores are of.
+        members.update(
+            HotspotCell.objects.filter(run=run, zone__isnull=False).aggregate(
+                min_score=Min("score"), max_score=Max("score")
+            )
+        )
+        summary = run.summary or {}
+        members["chosen"] = summary.get("chosen")
+        members["chosen_label"] = candidate_label(summary)
     return members
 
 
@@ -199,6 +217,7 @@ TILE_CELL_PROPERTIES: dict[str, str | Expression] = {
     "zone": F("zone__rank"),
     "density": "density",
     "emerging": "emerging",
+    "score": "score",
 }
 TILE_ZONE_PROPERTIES: dict[str, str] = {
     k: v for k, v in ZONE_PROPERTIES.items() if k != "top_categories"
@@ -228,21 +247,24 @@ def _capped_tile(queryset: QuerySet, *, properties, z: int, x: int, y: int, laye
 
 
 def cell_tile(run: HotspotRun, z: int, x: int, y: int) -> Tile:
-    """The run's cells, every layer's values in one MVT layer ``cells``; empty below
-    :func:`tile_min_zoom`. Raises GeoJSONParameterError for an address outside the
-    pyramid."""
+    """The run's cells, every layer's values in one MVT layer ``cells`` (a forecast run's:
+    its flagged cells only, highest score first); empty below :func:`tile_min_zoom`.
+    Raises GeoJSONParameterError for an address outside the pyramid."""
     check_tile(z, x, y)
     if z < tile_min_zoom():
         return Tile(data=b"", below_min_zoom=True)
-    # Whatever the method filled, the most notable cells first: Gi* bin, emerging
-    # pattern, then density.
-    queryset = HotspotCell.objects.filter(run=run).order_by(
-        Abs(Coalesce("gi_bin", 0)).desc(),
-        Abs(Coalesce("emerging", 0)).desc(),
-        F("density").desc(nulls_last=True),
-        "i",
-        "j",
-    )
+    if run.method == HotspotRun.Method.FORECAST:
+        queryset = cell_queryset(run, CellFilter(layer="forecast"))
+    else:
+        # Whatever the method filled, the most notable cells first: Gi* bin, emerging
+        # pattern, then density.
+        queryset = HotspotCell.objects.filter(run=run).order_by(
+            Abs(Coalesce("gi_bin", 0)).desc(),
+            Abs(Coalesce("emerging", 0)).desc(),
+            F("density").desc(nulls_last=True),
+            "i",
+            "j",
+        )
     return _capped_tile(
         queryset,
         properties=TILE_CELL_PROPERTIES,

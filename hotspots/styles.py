@@ -42,6 +42,9 @@ EMERGING_COLOURS = {
     -8: "#08519c",
 }
 DENSITY_RAMP = ["#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c"]
+# A forecast's flagged cells by score: a short green ramp, apart from the density reds and
+# the zones' purple outline.
+SCORE_RAMP = ["#c7e9c0", "#74c476", "#31a354", "#006d2c"]
 ZONE_COLOUR = "#5a1846"
 
 
@@ -194,3 +197,25 @@ def score_labels() -> dict[str, str]:
         "pai_star": "PAI*",
         "pei": "PEI",
     }
+
+
+def candidate_label(summary: dict) -> str:
+    """The candidate ranking a forecast run's summary says was chosen, in the active
+    language (the same words as the back-test table); "" for a run that chose none."""
+    key = summary.get("chosen")
+    if not key:
+        return ""
+    rows = (summary.get("backtest") or {}).get("rows") or []
+    row = next((r for r in rows if isinstance(r, dict) and r.get("key") == key), {})
+    kind = row.get("kind") or str(key).split("_")[0]
+    if kind == "decay":
+        days = row.get("half_life_days")
+        if days is None:
+            return str(summary.get("chosen_label") or key)
+        return _("Time-decayed count, half-life %(days)s days") % {"days": f"{float(days):g}"}
+    labels = {
+        "count": _("Period count"),
+        "gistar": _("Getis-Ord Gi* z"),
+        "kde": _("Kernel density"),
+    }
+    return labels.get(kind) or str(summary.get("chosen_label") or key)

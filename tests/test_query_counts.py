@@ -84,6 +84,7 @@ class World:
     gistar_cells: int = 0
     emerging_cells: int = 0
     kde_cells: int = 0
+    forecast_cells: int = 0
     zones: int = 0
 
     @property
@@ -205,6 +206,7 @@ def _add_run(world: World, region, owner) -> None:
                     gi_p=0.01,
                     gi_bin=bins[n % len(bins)],
                     density=float(n),
+                    score=float(n),
                     emerging=emerging[n % len(emerging)],
                     trend_tau=0.5,
                     trend_p=0.05,
@@ -217,6 +219,7 @@ def _add_run(world: World, region, owner) -> None:
     world.run = run
     world.gistar_cells = len(cells)
     world.kde_cells = len(cells)
+    world.forecast_cells = sum(1 for c in cells if c.zone is not None)
     world.emerging_cells = sum(1 for c in cells if c.emerging != 0)
     world.zones = len(zones)
 
@@ -341,6 +344,8 @@ ENDPOINTS = [
     Endpoint("/api/v1/hotspot-runs/{run}/zones/", "planner", 5, lambda w: w.zones),
     Endpoint("/api/v1/hotspot-runs/{run}/emerging/", "planner", 5, lambda w: w.emerging_cells),
     Endpoint("/api/v1/hotspot-runs/{run}/kde/", "planner", 6, lambda w: w.kde_cells),
+    # (+ the flagged cells' score range, forecast)
+    Endpoint("/api/v1/hotspot-runs/{run}/forecast/", "planner", 6, lambda w: w.forecast_cells),
     # Staff list: auth 2 + scope twice (the permission, then spaces_visible_to) + features.
     Endpoint(
         "/api/v1/public-spaces/",

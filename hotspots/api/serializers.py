@@ -63,6 +63,7 @@ class LayerLinksSerializer(serializers.Serializer):
     zones = serializers.CharField(help_text="zones (GeoJSON)")
     emerging = serializers.CharField(help_text="emerging categories (GeoJSON)")
     kde = serializers.CharField(help_text="kernel density (GeoJSON)")
+    forecast = serializers.CharField(help_text="a forecast's flagged cells (GeoJSON)")
     cell_tiles = serializers.CharField(help_text="cells as vector tiles, {z}/{x}/{y}")
     zone_tiles = serializers.CharField(help_text="zones as vector tiles, {z}/{x}/{y}")
 
@@ -169,6 +170,7 @@ class HotspotRunDetailSerializer(HotspotRunSerializer):
             "zones": _reverse(self.context, "hotspot-run-zones", run.pk),
             "emerging": _reverse(self.context, "hotspot-run-emerging", run.pk),
             "kde": _reverse(self.context, "hotspot-run-kde", run.pk),
+            "forecast": _reverse(self.context, "hotspot-run-forecast", run.pk),
         }
         for kind, name in (
             ("cell_tiles", "hotspot-cell-tile"),

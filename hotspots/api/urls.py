@@ -26,6 +26,11 @@ urlpatterns = [
     ),
     path("hotspot-runs/<int:pk>/kde/", views.HotspotKDEView.as_view(), name="hotspot-run-kde"),
     path(
+        "hotspot-runs/<int:pk>/forecast/",
+        views.HotspotForecastView.as_view(),
+        name="hotspot-run-forecast",
+    ),
+    path(
         "hotspot-runs/<int:pk>/week-hours/",
         views.HotspotWeekHoursView.as_view(),
         name="hotspot-run-week-hours",

@@ -1,5 +1,6 @@
 """Hotspot runs over the API: create (queued in the background), list, detail, the map
-layers (cells, zones, emerging categories, kernel density) as GeoJSON and vector tiles,
+layers (cells, zones, emerging categories, kernel density, a forecast's flagged cells) as
+GeoJSON and vector tiles,
 and forecast validations.
 
 Planners (and superusers) only, like the incident API: everyone else gets 403 (401/403
@@ -337,7 +338,8 @@ class HotspotCellsView(HotspotLayerView):
         summary="A run's cells with Gi* z, p and confidence bin (planners only)",
         description="Properties: i, j, count, gi_z, gi_p, gi_bin (+3/+2/+1 hot at "
         "99/95/90 %, negative cold, 0 not significant), zone (rank or null). Most "
-        "significant cells first.",
+        "significant cells first. Runs without Gi* (kernel density, forecast) answer an "
+        "empty collection: their cells are at kde/ and forecast/.",
         tags=TAGS,
     )
     def get(self, request, pk: int):
@@ -388,6 +390,24 @@ class HotspotKDEView(HotspotLayerView):
         return _cells_response(request, pk, "kde")
 
 
+class HotspotForecastView(HotspotLayerView):
+    @extend_schema(
+        parameters=[BBOX_PARAMETER, ZOOM_PARAMETER],
+        responses=LAYER_RESPONSES,
+        summary="A forecast run's flagged cells, by score (planners only)",
+        description="The cells the forecast flagged (the top of the chosen ranking up to "
+        "the run's coverage; every one is in a zone), highest score first; the other "
+        "cells are not returned. Properties: i, j, count, score (of the chosen ranking; "
+        "higher = flagged first), zone (rank). The collection's min_score and max_score "
+        "span the whole run's flagged cells; chosen (candidate key, e.g. decay_30) and "
+        "chosen_label (active language) say which ranking the scores are of. Empty for "
+        "a run of another method.",
+        tags=TAGS,
+    )
+    def get(self, request, pk: int):
+        return _cells_response(request, pk, "forecast")
+
+
 class HotspotZonesView(HotspotLayerView):
     @extend_schema(
         parameters=[BBOX_PARAMETER, ZOOM_PARAMETER],
@@ -424,8 +444,9 @@ class HotspotCellTileView(HotspotLayerView):
     @extend_schema(
         responses=TILE_RESPONSES,
         summary="A run's cells as a vector tile (planners only)",
-        description='Layer "cells": i, j, count, gi_z, gi_bin, zone, density, emerging '
-        "(what the run's method filled). Empty (204) below the minimum zoom; at most "
+        description='Layer "cells": i, j, count, gi_z, gi_bin, zone, density, emerging, '
+        "score (what the run's method filled; a forecast run's tiles hold only its "
+        "flagged cells, highest score first). Empty (204) below the minimum zoom; at most "
         "HOTSPOT_TILE_MAX_FEATURES cells per tile, the most significant first "
         "(X-Hotspot-Truncated: true when cut).",
         operation_id="v1_tiles_hotspot_cells_mvt",

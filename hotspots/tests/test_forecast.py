@@ -292,6 +292,84 @@ def test_a_forecast_run_backtests_chooses_and_draws_the_new_hot_spot(town):
     assert top5["pai"] > naive5["pai"]
 
 
+def _geojson(response) -> dict:
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"] == "application/geo+json"
+    return json.loads(b"".join(response.streaming_content))
+
+
+@pytest.mark.django_db
+def test_the_forecast_layer_is_the_flagged_cells_by_score_geojson_and_tiles(
+    town, django_user_model
+):
+    from hotspots import selectors
+    from hotspots.tests.test_layers import features, tile_of
+    from hotspots.tests.test_runs import lonlat
+
+    run = forecast_run(town, shifting_town(town))
+    assert run.status == HotspotRun.Status.SUCCEEDED, run.message
+    flagged = {(c.i, c.j): c for c in run.cells.filter(zone__isnull=False).select_related("zone")}
+    assert len(flagged) == run.summary["flagged_cells"] == 20
+    assert run.cells.filter(zone__isnull=True).count() == run.cells.count() - 20 > 0
+    assert not run.cells.filter(gi_bin__isnull=False).exists()  # why the Gi* layer is empty
+
+    # The selector: the flagged cells only, highest score first.
+    chosen = selectors.cell_queryset(run, selectors.CellFilter(layer="forecast"))
+    assert {(c.i, c.j) for c in chosen} == set(flagged)
+    scores = [c.score for c in chosen]
+    assert scores == sorted(scores, reverse=True)
+    assert min(scores) >= run.cells.filter(zone__isnull=True).order_by("-score")[0].score
+
+    client = client_for(django_user_model, "planner")
+    url = reverse("hotspot-run-forecast", args=[run.pk])
+    data = _geojson(client.get(url, HTTP_ACCEPT_LANGUAGE="en"))
+    assert data["method"] == "forecast" and data["layer"] == "forecast"
+    by_ij = {
+        (f["properties"]["i"], f["properties"]["j"]): f["properties"] for f in data["features"]
+    }
+    assert set(by_ij) == set(flagged)
+    for ij, props in by_ij.items():
+        cell = flagged[ij]
+        assert props["count"] == cell.count
+        assert props["score"] == pytest.approx(cell.score)
+        assert props["zone"] == cell.zone.rank
+    assert data["min_score"] == pytest.approx(min(c.score for c in flagged.values()))
+    assert data["max_score"] == pytest.approx(max(c.score for c in flagged.values()))
+    # Which ranking the scores are of: the back-test's choice, in the reader's language.
+    assert data["chosen"] == run.summary["chosen"]
+    assert data["chosen_label"] == run.summary["chosen_label"].capitalize()
+    row = next(r for r in run.summary["backtest"]["rows"] if r["key"] == data["chosen"])
+    spanish = _geojson(client.get(url, HTTP_ACCEPT_LANGUAGE="es"))
+    assert spanish["chosen_label"] == (
+        f"Conteo con decaimiento temporal, vida media de {row['half_life_days']:g} días"
+    )
+    # The Gi* layer of a forecast run stays empty, the detail links the forecast layer.
+    assert _geojson(client.get(reverse("hotspot-run-cells", args=[run.pk])))["numberReturned"] == 0
+    detail = client.get(reverse("hotspot-run-detail", args=[run.pk])).json()
+    assert detail["layers"]["forecast"].endswith(f"/api/v1/hotspot-runs/{run.pk}/forecast/")
+
+    # Vector tiles of a forecast run: the flagged cells in the tile, with score and zone,
+    # and none of the unflagged cells around them.
+    lon, lat = lonlat(X0 + NEW_SPOT[0], Y0 + NEW_SPOT[1])
+    x, y = tile_of(lon, lat, 14)
+    response = client.get(reverse("hotspot-cell-tile", args=[run.pk, 14, x, y]))
+    assert response.status_code == 200
+    cells = {
+        (c["properties"]["i"], c["properties"]["j"]): c["properties"]
+        for c in features(response.content, "cells")
+    }
+    in_tile = {
+        (c.i, c.j) for c in run.cells.all() if tile_of(*c.geom.centroid.coords, 14) == (x, y)
+    }
+    assert in_tile - set(flagged), "the tile needs unflagged cells to leave out"
+    # (A tile also holds the cells across its edge.)
+    assert set(in_tile) & set(flagged) <= set(cells) <= set(flagged)
+    assert in_tile & set(flagged)
+    for ij, props in cells.items():
+        assert props["score"] == pytest.approx(flagged[ij].score)
+        assert props["zone"] == flagged[ij].zone.rank
+
+
 @pytest.mark.django_db
 def test_a_forecast_with_nothing_in_the_held_out_days_is_refused(town):
     d1 = district(town, "D1")

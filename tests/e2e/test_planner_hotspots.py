@@ -260,6 +260,108 @@ def test_emerging_categories_with_the_time_slider_and_kde(live_server, hotspot_d
     assert errors == []
 
 
+def _forecast_run(hotspot_data):
+    """A forecast run computed by the service: the fixture's incidents all fall on one
+    day, so a fortnightly history over 2024 is added for the back-test to fit and score."""
+    region = Region.objects.get(code="e2e")
+    comas = District.objects.get(region=region, code="e2e-1")
+    template = Incident.objects.filter(district=comas).first()
+    rng = np.random.default_rng(7)
+    history = []
+    for week in range(26):
+        when = dt.datetime(2024, 1, 2, 20, 0, tzinfo=dt.UTC) + dt.timedelta(days=14 * week)
+        spot = rng.normal(CLUSTER, 0.001, size=(6, 2))
+        scattered = np.column_stack(
+            [rng.uniform(-79.059, -79.021, 4), rng.uniform(-13.019, -12.981, 4)]
+        )
+        for n, (lon, lat) in enumerate([*spot, *scattered]):
+            history.append(
+                Incident(
+                    source=template.source,
+                    external_id=f"E2E-FC-{week}-{n}",
+                    point=Point(float(lon), float(lat), srid=4326),
+                    occurred_at=when,
+                    label=template.label,
+                    category=template.category,
+                    region=region,
+                    district=comas,
+                    batch=template.batch,
+                )
+            )
+    Incident.objects.bulk_create(history)
+    run = runs.create_run(
+        user=hotspot_data["planner"],
+        region=region,
+        districts=[comas],
+        date_from=dt.date(2024, 1, 1),
+        date_to=dt.date(2024, 12, 31),
+        method="forecast",
+        params={"grid": "square", "cell_size_m": 250, "coverage": 0.05},
+    )
+    run = runs.execute_run(run=run)
+    assert run.status == HotspotRun.Status.SUCCEEDED, run.message
+    return run
+
+
+def test_a_forecast_run_shows_its_flagged_cells_by_score(live_server, hotspot_data, map_page):
+    page, requests, errors = map_page
+    run = _forecast_run(hotspot_data)
+    flagged = run.cells.filter(zone__isnull=False)
+    assert 0 < flagged.count() == run.summary["flagged_cells"] < run.cells.count()
+    log_in(page, live_server, hotspot_data["planner"])
+    page.goto(live_server.url + f"/planner/?run={run.pk}")
+    mapnode = page.locator("#map")
+    expect(mapnode).to_have_attribute("data-hotspot-run", str(run.pk), timeout=TIMEOUT_MS)
+    # The flagged cells, not the empty Gi* layer, and the zones they form.
+    expect(mapnode).to_have_attribute(
+        "data-hotspot-cells", str(flagged.count()), timeout=TIMEOUT_MS
+    )
+    expect(mapnode).to_have_attribute("data-hotspot-zones", str(run.zones.count()))
+    expect(mapnode).to_have_attribute("data-hotspot-legend", "forecast")
+    with translation.override("es"):
+        title = translation.gettext("Forecast: flagged cells, by score")
+        ranking = translation.gettext("Ranking")
+    assert title != "Forecast: flagged cells, by score"
+    expect(page.locator("#hotspot-legend-title")).to_have_text(title)
+    expect(page.locator("#hotspot-legend li")).to_have_count(4)
+    expect(page.locator("#hotspot-cells-label")).to_be_visible()
+    forecast_calls = [
+        parse_qs(urlsplit(url).query)
+        for url in requests.all
+        if urlsplit(url).path == reverse("hotspot-run-forecast", args=[run.pk])
+    ]
+    assert forecast_calls and all({"bbox", "zoom"} <= set(call) for call in forecast_calls)
+
+    # The top cell's popup: its count, its score's ranking and its zone. The zones and the
+    # incidents are hidden so that the click reaches the cell canvas at the map's centre.
+    top = flagged.select_related("zone").order_by("-score", "i", "j").first()
+    page.locator("#hotspot-zones-toggle").uncheck()
+    page.locator("#incidents-toggle").uncheck()
+    centre = top.geom.centroid
+    page.evaluate(
+        "([lat, lon]) => { window.location.hash = '#17/' + lat + '/' + lon; }",
+        [centre.y, centre.x],
+    )
+    expect(mapnode).to_have_attribute("data-zoom", "17", timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    expect(mapnode).to_have_attribute("aria-busy", "false", timeout=TIMEOUT_MS)
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    popup = page.locator(".leaflet-popup .hotspot-cell-popup")
+    expect(popup).to_be_visible(timeout=TIMEOUT_MS)
+    with translation.override("es"):
+        from hotspots.styles import candidate_label
+
+        label = candidate_label(run.summary)
+    expect(popup).to_contain_text(ranking)
+    expect(popup).to_contain_text(label)
+    expect(popup.locator("dd").first).to_have_text(str(top.count))
+    expect(popup.locator("dd").last).to_have_text(str(top.zone.rank))
+    page.screenshot(path="/tmp/planner_forecast_cells.png")
+    assert requests.outside == []
+    assert errors == []
+
+
 def _box(page, selector: str) -> dict:
     box = page.locator(selector).bounding_box()
     assert box is not None, f"{selector} is not displayed"

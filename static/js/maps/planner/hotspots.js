@@ -1,10 +1,11 @@
 /*
  * Planner map: the hotspot run shown and its layers: cells by Gi* bin, zones, kernel
- * density, emerging categories.
+ * density, emerging categories, a forecast's flagged cells.
  *
  * The run shown is the newest succeeded run of the region in view (or ?run=ID). Its
- * method decides the cell layer: Gi* bins, a density ramp, or emerging categories with
- * a time slider over the run's steps (each step coloured by its own Gi* bins). Cells
+ * method decides the cell layer: Gi* bins, a density ramp, emerging categories with
+ * a time slider over the run's steps (each step coloured by its own Gi* bins), or a
+ * forecast's flagged cells on a score ramp (the ranking the back-test chose). Cells
  * are drawn on a canvas (thousands of them); zones are SVG paths with a popup of their
  * figures. The "Run analysis" form (run_form.js) starts runs and shows them here.
  */
@@ -63,7 +64,7 @@ export function createHotspots(ctx, deps) {
   var CELL_MARGIN = 0.5; // half a view on each side: small pans need no request
   var hsRegions = [];
 
-  var CELL_ENDPOINT = { gistar: "cells", kde: "kde", emerging: "emerging" };
+  var CELL_ENDPOINT = { gistar: "cells", kde: "kde", emerging: "emerging", forecast: "forecast" };
 
   function runUrl(id, suffix) {
     return String(hs.runsUrl) + encodeURIComponent(String(id)) + "/" + (suffix || "");
@@ -115,11 +116,41 @@ export function createHotspots(ctx, deps) {
     return ramp[Math.min(ramp.length - 1, Math.floor(share * ramp.length))];
   }
 
+  /* The share of a flagged cell's score between the run's lowest and highest flagged
+     scores (the collection's min_score, max_score). */
+  function scoreShare(value) {
+    var low = Number(hsCellMeta.min_score);
+    var high = Number(hsCellMeta.max_score);
+    if (!isFinite(low) || !isFinite(high) || high <= low) {
+      return 1;
+    }
+    return Math.max(0, Math.min(1, (Number(value) - low) / (high - low)));
+  }
+
+  function scoreColour(value) {
+    var ramp = hs.scoreRamp || ["#31a354"];
+    return ramp[Math.min(ramp.length - 1, Math.floor(scoreShare(value) * ramp.length))];
+  }
+
+  /* Scores are counts, decayed counts, z-scores or densities: three significant digits
+     whatever their size. */
+  function formatScore(value) {
+    var number = Number(value);
+    if (!isFinite(number) || number === 0) {
+      return formatNumber(0);
+    }
+    var digits = Math.max(0, Math.min(12, 2 - Math.floor(Math.log10(Math.abs(number)))));
+    return number.toLocaleString(lang, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+  }
+
   /* Fill colour of a cell for the run's method and the slider's step; null: not drawn. */
   function cellColour(props) {
     var method = hsRun && hsRun.method;
     if (method === "kde") {
       return densityColour(props.density);
+    }
+    if (method === "forecast") {
+      return props.zone ? scoreColour(props.score) : null;
     }
     if (method === "emerging") {
       var step = currentStep();
@@ -175,6 +206,10 @@ export function createHotspots(ctx, deps) {
         hsLabels.density,
         format(hsLabels.perKm2, { value: formatDensity(props.density) }),
       ]);
+    } else if (method === "forecast") {
+      rows.push([hsLabels.score, formatScore(props.score)]);
+      rows.push([hsLabels.ranking, String(hsCellMeta.chosen_label || hsCellMeta.chosen || "")]);
+      rows.push([hsLabels.zoneRank, props.zone ? String(props.zone) : ""]);
     } else if (method === "emerging") {
       var entry = emergingEntry(Number(props.emerging) || 0);
       rows.push([hsLabels.pattern, entry ? entry.label : props.emerging_label]);
@@ -267,6 +302,20 @@ export function createHotspots(ctx, deps) {
           legendItem(colour, formatNumber(Math.round(low)) + "–" + formatNumber(Math.round(high)))
         );
       });
+    } else if (method === "forecast") {
+      hsLegendTitle.textContent = hsLabels.forecastTitle;
+      var scores = hs.scoreRamp || [];
+      var lowest = Number(hsCellMeta.min_score);
+      var highest = Number(hsCellMeta.max_score);
+      if (isFinite(lowest) && isFinite(highest) && hsCellMeta.max_score !== null) {
+        scores.forEach(function (colour, index) {
+          var from = lowest + ((highest - lowest) * index) / scores.length;
+          var to = lowest + ((highest - lowest) * (index + 1)) / scores.length;
+          hsLegendItems.appendChild(
+            legendItem(colour, formatScore(from) + "–" + formatScore(to), "score-" + index)
+          );
+        });
+      }
     } else if (method === "emerging" && step === 0) {
       hsLegendTitle.textContent = hsLabels.emergingTitle;
       (hs.emerging || []).forEach(function (entry) {

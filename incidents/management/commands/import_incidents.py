@@ -3,7 +3,6 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
-from django.utils import translation
 from django.utils.translation import gettext as _
 
 from incidents.models import Family, LocationQuality
@@ -71,12 +70,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        # The command speaks English, its refusals included (ImportResult.lines does the
-        # same for the report), whatever the site's LANGUAGE_CODE.
-        with translation.override("en"):
-            self._import(options)
-
-    def _import(self, options):
+        # Refusals speak the site's language (LANGUAGE_CODE); the report's lines are
+        # English whoever prints them (ImportResult.lines).
         try:
             request = ImportRequest(
                 paths=options["paths"],

@@ -33,6 +33,7 @@ from folium.template import Template
 
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotCell, HotspotRun
+from hotspots.outcome import run_outcome
 from hotspots.selectors import CellFilter, cell_queryset, zone_list
 from hotspots.styles import (
     BIN_COLOURS,
@@ -372,7 +373,7 @@ def _head_html(run: HotspotRun) -> str:
         '<header class="report-head">',
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{html.escape(period)}</p>",
-        f"<p>{html.escape(run.get_status_display())}: {html.escape(run.message or '')}</p>",
+        f"<p>{html.escape(run.get_status_display())}: {html.escape(run_outcome(run))}</p>",
     ]
     if run.region.synthetic:
         parts.append(

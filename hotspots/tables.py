@@ -17,6 +17,7 @@ from hotspots.models import HotspotRun, HotspotValidation
 from hotspots.selectors import zone_list
 from hotspots.styles import (
     bin_labels,
+    candidate_label,
     language,
     param_labels,
     score_labels,
@@ -161,6 +162,8 @@ def _summary_value(run: HotspotRun, key: str, value):
         return _("aoristic: each incident's weight is split over the steps its time window covers")
     if key == "zone_rule" and isinstance(value, Mapping):
         return zone_rule_text(value)
+    if key in ("chosen", "chosen_label") and run.summary:
+        return candidate_label(dict(run.summary)) or _cell(key, value)
     if key == "method" and value == run.method:
         return str(run.get_method_display())
     if key == "warnings" and isinstance(value, list):
@@ -289,14 +292,18 @@ def zone_rule_text(rule: Mapping) -> str:
     reader's language from the rule's code and numbers."""
     if rule.get("rule") != "split_at_peaks":
         return fmt(dict(rule))
-    score = _("Gi* z") if rule.get("score") == "gi_z" else _("the forecast's ranking")
+    # Whole phrases, not "of %(score)s": Spanish contracts "de el" to "del".
+    if rule.get("score") == "gi_z":
+        maxima = _("the local maxima of Gi* z")
+    else:
+        maxima = _("the local maxima of the forecast's ranking")
     return _(
-        "contiguous cells form a zone; a zone larger than %(max)s km² is cut at the local "
-        "maxima of %(score)s (%(peaks)s found), its parts rejoined across their highest "
+        "contiguous cells form a zone; a zone larger than %(max)s km² is cut at "
+        "%(maxima)s (%(peaks)s found), its parts rejoined across their highest "
         "saddles while they fit, then halved until each part fits"
     ) % {
         "max": fmt(float(rule.get("max_zone_km2", 0)), 2),
-        "score": score,
+        "maxima": maxima,
         "peaks": fmt(int(rule.get("peaks", 0))),
     }
 

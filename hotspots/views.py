@@ -25,6 +25,7 @@ from hotspots import report
 from hotspots.api.serializers import is_finished
 from hotspots.engine import HotspotRefused
 from hotspots.models import HotspotRun
+from hotspots.outcome import run_outcome
 from hotspots.services.runs import fail_abandoned_runs
 from hotspots.services.validation import validate_run
 from hotspots.services.week_hours import HOURS, WeekHourTable, run_week_hours
@@ -120,6 +121,7 @@ def _detail(request, run: HotspotRun, form: ValidationForm, status: int = 200):
     finished = is_finished(run)
     context = {
         "run": run,
+        "outcome": run_outcome(run),
         "finished": finished,
         "percent": round(100 * run.progress),
         "tables": run_tables(run) if finished else None,

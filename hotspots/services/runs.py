@@ -30,8 +30,16 @@ from common.jobs import HOTSPOT_RUN_JOBS, fail_abandoned, job_lock
 from geo.conf import STORAGE_SRID
 from hotspots import queries
 from hotspots.engine import HotspotRefused
+from hotspots.engine import grid as grids
 from hotspots.models import HotspotCell, HotspotRun, HotspotValidation, HotspotZone
-from hotspots.services.context import Clock, Computed, Context, Progress, incident_queryset
+from hotspots.services.context import (
+    Clock,
+    Computed,
+    Context,
+    Progress,
+    check_bins,
+    incident_queryset,
+)
 from hotspots.services.methods import COMPUTE
 from hotspots.services.params import (
     SUPPORTED_METHODS,
@@ -82,8 +90,9 @@ def create_run(
     if polygon is not None:
         polygon = _as_multipolygon(polygon)
     normalized = normalize_params(params, method)
+    steps = 0
     if method == Method.EMERGING:
-        time_steps(date_from, date_to, normalized["step"])  # refuses too short periods now
+        steps = len(time_steps(date_from, date_to, normalized["step"]))  # refuses short ones
     with transaction.atomic():
         run = HotspotRun.objects.create(
             region=region,
@@ -99,7 +108,21 @@ def create_run(
         run.districts.set(districts)
         run.neighborhoods.set(neighborhoods)
         run.categories.set(categories)
+        if steps and normalized["cell_size_m"] is not None:
+            _check_cube_fits(run, steps)  # raising rolls the run back
     return run
+
+
+def _check_cube_fits(run: HotspotRun, steps: int) -> None:
+    """Refuses now, rather than as a failed run later, an emerging run whose chosen cell
+    size certainly gives more cell-steps than the server allows: the area's cells are at
+    least its area over a cell's (a drawn points-hull area is only known when it runs)."""
+    if run.params["analysis_area"] != "boundary":
+        return
+    grid = grids.Grid(run.params["grid"], float(run.params["cell_size_m"]), run.metric_srid)
+    with connection.cursor() as cursor:
+        _ewkb, area_m2 = queries.analysis_area(cursor, run, run.metric_srid)
+    check_bins(grid, int(area_m2 // grid.cell_area_m2), steps)
 
 
 def _as_multipolygon(geometry) -> MultiPolygon:

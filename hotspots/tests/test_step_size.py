@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import translation
 
 from hotspots.engine import MIN_CELLS, HotspotRefused, step_size
@@ -24,6 +25,7 @@ from hotspots.models import HotspotCell, HotspotRun
 from hotspots.services import runs
 from hotspots.services.params import requested_params
 from hotspots.tables import parameter_table
+from hotspots.tests.hotspot_fixtures import client_for
 from hotspots.tests.test_methods import emerging_town
 from hotspots.tests.test_runs import PERIOD, run_for, town  # noqa: F401 (town is a fixture)
 
@@ -172,21 +174,32 @@ def test_a_weekly_run_chooses_larger_cells_than_a_monthly_one_and_records_why(to
 def test_an_explicit_cell_size_over_the_cap_is_refused_before_the_cube(town, settings):
     d1 = emerging_town(town)
     settings.HOTSPOT_EMERGING_MAX_BINS = 1800  # 200 m squares over 4 × 4 km: 400 × 12
-    run = runs.create_run(
+    request = dict(
         region=town,
         districts=[d1],
         **PERIOD,
         method="emerging",
         params={"grid": "square", "cell_size_m": 200},
     )
+    # Refused when asked: the area alone holds more cells than the cap allows.
     with pytest.raises(HotspotRefused, match="more than this server allows") as refused:
-        runs.execute_run(run=run)
+        runs.create_run(**request)
     assert "HOTSPOT_EMERGING_MAX_BINS" in str(refused.value)
+    assert not HotspotRun.objects.exists()
     # The size it suggests fits.
     suggested = float(str(refused.value).split("choose cells of about ")[1].split(" m")[0])
     assert (4000 / suggested) ** 2 * 12 <= 1800 * 1.05
+
+    # A run that fitted when asked but not when it runs (the cap was lowered meanwhile)
+    # is refused before its cube is built, and fails with the reason.
+    settings.HOTSPOT_EMERGING_MAX_BINS = 10**6
+    run = runs.create_run(**request)
+    settings.HOTSPOT_EMERGING_MAX_BINS = 1800
+    with pytest.raises(HotspotRefused, match="more than this server allows"):
+        runs.execute_run(run=run)
     run.refresh_from_db()
     assert run.status == HotspotRun.Status.FAILED
+    assert "HOTSPOT_EMERGING_MAX_BINS" in run.message
     assert not HotspotCell.objects.filter(run=run).exists()
 
     # Left automatic, the size is chosen within the cap.
@@ -211,3 +224,28 @@ def test_the_command_prints_the_reason_and_refuses_a_size_over_the_cap(town, set
             "run_hotspots", *base, "--method", "emerging", "--cell-size", "100",
             stdout=io.StringIO(),
         )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_api_answers_400_to_a_cell_size_over_the_cap(town, settings, django_user_model):
+    d1 = emerging_town(town)
+    settings.HOTSPOT_EMERGING_MAX_BINS = 1800
+    client = client_for(django_user_model, "planner")
+    body = {
+        "region": town.code,
+        "districts": [d1.code],
+        "date_from": "2024-01-01",
+        "date_to": "2024-12-31",
+        "method": "emerging",
+        "params": {"grid": "square", "cell_size_m": 100},
+    }
+    response = client.post(reverse("hotspot-run-list"), body, format="json")
+    assert response.status_code == 400, response.content
+    (message,) = response.json()["non_field_errors"]
+    assert "more than this server allows" in message and "choose cells of about" in message
+    assert not HotspotRun.objects.exists()
+
+    fits = client.post(
+        reverse("hotspot-run-list"), {**body, "params": {"grid": "square"}}, format="json"
+    )
+    assert fits.status_code in (200, 202), fits.content

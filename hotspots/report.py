@@ -39,8 +39,10 @@ from hotspots.styles import (
     BIN_COLOURS,
     DENSITY_RAMP,
     EMERGING_COLOURS,
+    SCORE_RAMP,
     ZONE_COLOUR,
     bin_labels,
+    candidate_label,
     language,
 )
 from hotspots.tables import Pairs, Table, density, fmt, percent, run_tables, zone_rows
@@ -124,6 +126,8 @@ def _cells_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
             (DENSITY_RAMP[-1], _("%(value)s incidents per km²") % {"value": fmt(top, 1)}),
         ]
         return features, "density", legend
+    if run.method == HotspotRun.Method.FORECAST:
+        return _forecast_layer(run)
     if run.method == HotspotRun.Method.EMERGING:
         lang = language()
         queryset = cell_queryset(run, CellFilter(layer="emerging")).exclude(emerging=0)
@@ -149,6 +153,35 @@ def _cells_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
     # Only the significant bins are drawn.
     legend = [(BIN_COLOURS[b], labels[b]) for b in (3, 2, 1, -1, -2, -3)]
     return features, "gi_z", legend
+
+
+def _forecast_layer(run: HotspotRun) -> tuple[list, str, list[tuple[str, str]]]:
+    """A forecast's flagged cells on the planner map's score ramp, the legend giving each
+    colour's score range (the ranking its back-test chose is named in the tooltip)."""
+    queryset = cell_queryset(run, CellFilter(layer="forecast"))
+    features = _features(
+        queryset[:MAX_REPORT_CELLS], {"count": "count", "score": "score", "zone": F("zone__rank")}
+    )
+    scores = [f["properties"]["score"] for f in features]
+    lowest, highest = min(scores, default=0.0), max(scores, default=0.0)
+    spread = (highest - lowest) or 1.0
+    ranking = candidate_label(run.summary or {})
+    for feature in features:
+        share = (feature["properties"]["score"] - lowest) / spread
+        index = min(len(SCORE_RAMP) - 1, int(share * len(SCORE_RAMP)))
+        feature["properties"]["colour"] = SCORE_RAMP[index]
+        feature["properties"]["score"] = fmt(float(feature["properties"]["score"]), 3)
+        feature["properties"]["ranking"] = html.escape(ranking)
+
+    def score_at(fraction: float) -> str:
+        return fmt(lowest + (highest - lowest) * fraction, 3)
+
+    steps = len(SCORE_RAMP)
+    legend = [
+        (colour, f"{score_at(index / steps)} – {score_at((index + 1) / steps)}")
+        for index, colour in enumerate(SCORE_RAMP)
+    ]
+    return features, "score", legend
 
 
 def _zone_features(run: HotspotRun) -> list:
@@ -233,7 +266,7 @@ def build_map(run: HotspotRun) -> folium.Map:
     if features:
         tooltip_fields = [
             k
-            for k in ("count", "gi_z", "gi_bin", "density", "pattern")
+            for k in ("count", "gi_z", "gi_bin", "density", "pattern", "score", "ranking")
             if k in features[0]["properties"]
         ]
         aliases = {
@@ -242,6 +275,8 @@ def build_map(run: HotspotRun) -> folium.Map:
             "gi_bin": _("Confidence bin"),
             "density": _("Incidents per km²"),
             "pattern": _("Pattern"),
+            "score": _("Score"),
+            "ranking": _("Ranking"),
         }
         folium.GeoJson(
             {"type": "FeatureCollection", "features": features},
@@ -283,7 +318,12 @@ def build_map(run: HotspotRun) -> folium.Map:
     if bounds:
         fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.add_child(LegendControl(_legend_html(_("Legend"), legend)))
+    title = (
+        _("Forecast: flagged cells, by score")
+        if run.method == HotspotRun.Method.FORECAST
+        else _("Legend")
+    )
+    fmap.add_child(LegendControl(_legend_html(title, legend)))
     return fmap
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -23,8 +24,11 @@ from hotspots.engine.kde import kde_grid
 from hotspots.engine.validation import evaluate_scores
 from hotspots.models import HotspotCell, HotspotRun
 from hotspots.report import render_report
+from hotspots.selectors import CellFilter, cell_queryset
 from hotspots.services import runs
 from hotspots.services.validation import validate_run
+from hotspots.styles import SCORE_RAMP, candidate_label
+from hotspots.tables import fmt
 from hotspots.tests.hotspot_fixtures import client_for
 from hotspots.tests.test_runs import (  # noqa: F401 (town is a fixture)
     SRID,
@@ -499,3 +503,29 @@ def test_the_run_page_and_report_show_the_back_test(
     with translation.override(lang):
         report = render_report(run)
     assert title in report and period in report and '"backtest"' not in report
+
+
+def test_the_report_draws_the_flagged_cells_on_the_score_ramp(town):
+    run = forecast_run(town, shifting_town(town))
+    flagged = list(cell_queryset(run, CellFilter(layer="forecast")).values_list("score", flat=True))
+    assert flagged
+    with translation.override("es"):
+        report = render_report(run)
+        ranking = candidate_label(run.summary)
+    decoder = json.JSONDecoder()
+    collections = [
+        decoder.raw_decode(report, m.start())[0] for m in re.finditer(r'\{"features": \[', report)
+    ]
+    drawn = [f for c in collections for f in c["features"] if "ranking" in f.get("properties", {})]
+    assert len(drawn) == len(flagged)
+    assert {f["properties"]["ranking"] for f in drawn} == {ranking}
+    colours = {f["properties"]["colour"] for f in drawn}
+    assert colours <= set(SCORE_RAMP) and SCORE_RAMP[-1] in colours
+    # The highest score gets the darkest colour, and the legend gives the ranges in Spanish.
+    top = max(drawn, key=lambda f: float(f["properties"]["score"].replace(",", ".")))
+    assert top["properties"]["colour"] == SCORE_RAMP[-1]
+    # (the legend's HTML is written into the script as JSON)
+    assert json.dumps("<strong>Pronóstico: celdas marcadas, por puntaje</strong>")[1:-1] in (
+        report.replace("\\u003c", "<").replace("\\u003e", ">")
+    )
+    assert fmt(float(max(flagged)), 3) in report

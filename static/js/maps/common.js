@@ -113,7 +113,26 @@ export function createMap(mapNode, config, labels) {
     attributionControl: false,
   });
   addBaseControls(map, mapNode, config, labels);
+  keepOneTooltipOpen(map);
   return map;
+}
+
+/* A sticky tooltip closes on its layer's mouseout, but a layer redrawn under the pointer
+   (areas reload after every move) can miss that event and leave a stale tooltip beside
+   the current one: opening a tooltip closes the one shown before. */
+function keepOneTooltipOpen(map) {
+  var shown = null;
+  map.on("tooltipopen", function (event) {
+    if (shown && shown !== event.tooltip && map.hasLayer(shown)) {
+      map.closeTooltip(shown);
+    }
+    shown = event.tooltip;
+  });
+  map.on("tooltipclose", function (event) {
+    if (shown === event.tooltip) {
+      shown = null;
+    }
+  });
 }
 
 /* A map page's settings and labels (json_script ids) and its #map element; null when the

@@ -4,6 +4,7 @@ import zoneinfo
 
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -49,6 +50,16 @@ class Region(models.Model):
             "IANA time zone of the region (e.g. America/Lima): days and months of "
             "its incidents are counted in it."
         ),
+    )
+    # Amounts recorded in the region (public-space budgets) are in this currency unless
+    # a project says otherwise.
+    currency = models.CharField(
+        max_length=3,
+        blank=True,
+        validators=[
+            RegexValidator(r"^[A-Z]{3}$", _("Give an ISO 4217 currency code such as PEN or MXN."))
+        ],
+        help_text=_("ISO 4217 code of the region's currency (e.g. PEN, MXN, CLP)."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -95,6 +95,31 @@ def settle_time_zone(region: Region, report, given: str | None) -> None:
         )
 
 
+def currency_for_time_zone(time_zone: str) -> str:
+    """The ISO 4217 currency of the country a time zone lies in (CLDR); "" for UTC and
+    other zones of no country."""
+    from babel.core import get_global
+    from babel.numbers import get_territory_currencies
+
+    territory = get_global("zone_territories").get(time_zone)
+    if not territory:
+        return ""
+    currencies = get_territory_currencies(territory, tender=True)
+    return currencies[0] if currencies else ""
+
+
+def settle_currency(region: Region, report) -> None:
+    """A region with no currency takes that of its time zone's country, and says so."""
+    region.refresh_from_db(fields=["currency", "time_zone"])
+    if region.currency:
+        return
+    found = currency_for_time_zone(region.time_zone)
+    if found:
+        Region.objects.filter(pk=region.pk).update(currency=found)
+        region.currency = found
+        report.notes.append(f"currency {found}, from the region's time zone {region.time_zone}")
+
+
 def _centre(frame) -> tuple[float, float] | None:
     """The centre of the data's bounding box, in lon/lat."""
     if not frame.geometry.notna().any():

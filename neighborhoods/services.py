@@ -24,6 +24,7 @@ from neighborhoods.regions import (
     FALLBACK_TIME_ZONE,
     refresh_area_parts,
     refresh_region_geometry,
+    settle_currency,
     settle_metric_crs,
     settle_time_zone,
     utm_example,
@@ -466,6 +467,7 @@ def _write(
             refresh_region_geometry(region)
             refresh_area_parts(region)
         settle_time_zone(region, report, time_zone)
+        settle_currency(region, report)
         if report.dry_run:
             transaction.set_rollback(True)
 

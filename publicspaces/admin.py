@@ -217,6 +217,16 @@ class RecoveryProjectForm(ServiceForm):
         help_text=_("One step of the lifecycle; its date is the date below (today if empty)."),
     )
     step_date = forms.DateField(label=_("date of the step"), required=False)
+    # Not "evidence_waiver": the model's field of that name is set by the service only.
+    publish_reason = forms.CharField(
+        label=_("reason to publish without audit or photo"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "Program staff only: moving to recovered needs an audit since the works started "
+            "and an “after” photo, or this reason."
+        ),
+    )
 
     class Meta:
         model = RecoveryProject
@@ -247,7 +257,11 @@ class RecoveryProjectForm(ServiceForm):
             project = update_project(user=user, project=self.instance, changes=values)
         if data.get("next_status"):
             project = transition_project(
-                user=user, project=project, to_status=data["next_status"], on=data["step_date"]
+                user=user,
+                project=project,
+                to_status=data["next_status"],
+                on=data["step_date"],
+                evidence_waiver=data.get("publish_reason") or "",
             )
         return project
 
@@ -288,7 +302,7 @@ class RecoveryProjectAdmin(ScopedAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             # Read-only (a planner): no step can be taken, so the two form-only step
             # fields would only show as empty lines.
-            fields = [f for f in fields if f not in ("next_status", "step_date")]
+            fields = [f for f in fields if f not in ("next_status", "step_date", "publish_reason")]
         return fields
 
     def delete_model(self, request, obj):

@@ -36,7 +36,7 @@ from publicspaces.models import Activity, Condition, Partner, PublicSpace, Space
 from publicspaces.services.activities import log_activity
 from publicspaces.services.photos import add_photo
 from publicspaces.services.projects import create_project, get_or_create_partner, transition_project
-from publicspaces.services.spaces import AUDIT_ITEMS, create_space, update_space
+from publicspaces.services.spaces import AUDIT_ITEMS, create_space, record_audit, update_space
 
 DEMO_SEED = 5_2025
 DEMO_PREFIX = "demo"
@@ -250,8 +250,35 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
         "cancelled": PATH[: int(rng.integers(0, 3))],
         "lost_again": PATH[:3],
     }[story]
+
+    def photo(stage: str) -> None:
+        add_photo(
+            user=None,
+            project=project,
+            image=SimpleUploadedFile(f"{stage}.jpg", _picture(stage, rng)),
+            stage=stage,
+            caption=f"{space.name}: {stage} (demo)",
+            is_demo=True,
+            # Beside the uploaded photos: only that folder is served (by the scoped view).
+            storage_name=f"publicspaces/photos/{space.external_id.replace(':', '-')}-{stage}.jpg",
+        )
+
+    # Photos before once planned and during the works; a recovery is published with its
+    # evidence: an audit after the works and an "after" photo.
     for step in steps:
+        if step == "recovered":
+            record_audit(
+                user=None,
+                space=space,
+                answers={item: 2 for item in AUDIT_ITEMS},
+                audited_on=dates["recovered"],
+            )
+            photo("after")
         project = transition_project(user=None, project=project, to_status=step, on=dates[step])
+        if step == "planned":
+            photo("before")
+        elif step == "in_works":
+            photo("during")
     last = dates[steps[-1]] if steps else dates["identified"]
     if story == "cancelled":
         transition_project(
@@ -263,25 +290,6 @@ def _tell_story(space: PublicSpace, story: str | None, index: int, rng, partners
         )
     if story == "lost_again":
         update_space(user=None, space=space, changes={"condition": Condition.LOST_AGAIN})
-    # Photos: before once planned, during the works, after once recovered.
-    stages = []
-    if steps:
-        stages.append("before")
-    if "in_works" in steps:
-        stages.append("during")
-    if "recovered" in steps:
-        stages.append("after")
-    for stage in stages:
-        add_photo(
-            user=None,
-            project=project,
-            image=SimpleUploadedFile(f"{stage}.jpg", _picture(stage, rng)),
-            stage=stage,
-            caption=f"{space.name}: {stage} (demo)",
-            is_demo=True,
-            # Beside the uploaded photos: only that folder is served (by the scoped view).
-            storage_name=f"publicspaces/photos/{space.external_id.replace(':', '-')}-{stage}.jpg",
-        )
     if "recovered" in steps:
         for n in range(int(rng.integers(2, 5))):
             participants = int(rng.integers(15, 120))

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from publicspaces.geometry import parse_geojson_geometry
 from publicspaces.models import (
+    PUBLIC_CONDITIONS,
     Activity,
     Condition,
     Partner,
@@ -57,6 +58,16 @@ class SpaceForm(_OwnIds, forms.Form):
     notes = forms.CharField(
         label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+    def __init__(self, *args, current_condition: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Recovered and maintained come from a recovery project (with its evidence), not
+        # from this list; a space already in one of them keeps it as a choice.
+        self.fields["condition"].choices = [
+            (value, label)
+            for value, label in Condition.choices
+            if value not in PUBLIC_CONDITIONS or value == current_condition
+        ]
 
 
 def _clean_geometry(value: str):
@@ -133,6 +144,12 @@ class TransitionForm(forms.Form):
     to_status = forms.ChoiceField(choices=ProjectStatus.choices)
     date = forms.DateField(label=_("Date of the step"), required=False, widget=date_widget())
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
+    evidence_waiver = forms.CharField(
+        label=_("Reason to publish without audit or “after” photo (program staff)"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class PhotoForm(forms.Form):

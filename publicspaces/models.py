@@ -210,6 +210,20 @@ class RecoveryProject(models.Model):
         Partner, blank=True, related_name="projects", verbose_name=_("partners")
     )
     notes = models.TextField(_("notes"), blank=True)
+    # A recovery is published (the space shows as recovered on the public map) with an
+    # audit after the works and an "after" photo, or with a program user's reason instead.
+    evidence_waiver = models.TextField(
+        _("reason to publish without audit or photo"), blank=True, editable=False
+    )
+    evidence_waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("published without evidence by"),
+    )
     is_demo = models.BooleanField(_("demo data"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -191,12 +191,13 @@ class ProjectSerializer(serializers.ModelSerializer):
             "funding_source",
             "partners",
             "notes",
+            "evidence_waiver",
             "photos",
             "is_demo",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "is_demo", "created_at", "updated_at"]
+        read_only_fields = ["status", "evidence_waiver", "is_demo", "created_at", "updated_at"]
         extra_kwargs = {"identified_on": {"required": False}}
 
     def get_allowed_transitions(self, project) -> list[str]:
@@ -225,6 +226,13 @@ class TransitionSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ProjectStatus.choices)
     date = serializers.DateField(required=False)
     note = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    evidence_waiver = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        help_text="Program staff only: why a recovery is published without an audit since the "
+        "works started or an 'after' photo.",
+    )
 
 
 class ActivitySerializer(serializers.ModelSerializer):

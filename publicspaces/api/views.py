@@ -321,6 +321,7 @@ class ProjectTransitionView(StaffAPIView):
                 to_status=data.validated_data["status"],
                 on=data.validated_data.get("date"),
                 note=data.validated_data.get("note", ""),
+                evidence_waiver=data.validated_data.get("evidence_waiver", ""),
             )
         return Response(s.ProjectSerializer(project).data)
 

@@ -10,16 +10,20 @@ import decimal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from babel.numbers import is_currency
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from neighborhoods.models import Region
+from neighborhoods.regions import currency_for_time_zone
 from publicspaces.models import (
     OPEN_STATUSES,
     ChangeRecord,
     Condition,
     Partner,
+    ProjectPhoto,
     ProjectStatus,
     PublicSpace,
     RecoveryProject,
@@ -90,6 +94,7 @@ _PROJECT_HISTORY_FIELDS = (
     "currency",
     "funding_source",
     "notes",
+    "evidence_waiver",
     *STEP_DATE_FIELD.values(),
 )
 
@@ -167,14 +172,88 @@ def _set_partners(project: RecoveryProject, partners: Iterable[Partner | int]) -
     project.partners.set(found)
 
 
-def _check_money(project: RecoveryProject) -> None:
+def _check_money(project: RecoveryProject, region: Region) -> None:
+    """Amounts are not negative and carry a currency: the project's, or else the region's
+    (its own, or that of its time zone's country)."""
     errors = {}
     for field in ("budget", "spent"):
         value = getattr(project, field)
         if value is not None and value < 0:
             errors[field] = [_("An amount cannot be negative.")]
+    project.currency = (project.currency or "").strip().upper()
+    has_amount = project.budget is not None or project.spent is not None
+    if has_amount and not project.currency:
+        project.currency = region.currency or currency_for_time_zone(region.time_zone)
+        if not project.currency:
+            errors["currency"] = [
+                _(
+                    "Give the currency of the amounts (an ISO 4217 code such as PEN): "
+                    "the region %(region)s has none."
+                )
+                % {"region": region.name}
+            ]
+    if project.currency and not is_currency(project.currency):
+        errors["currency"] = [
+            _("%(code)s is not an ISO 4217 currency code (e.g. PEN, MXN, CLP).")
+            % {"code": project.currency}
+        ]
     if errors:
         raise ValidationError(errors)
+
+
+def missing_evidence(project: RecoveryProject, space: PublicSpace) -> list[str]:
+    """What a project lacks before its space may be published as recovered: an audit of
+    the space since the works started, and an "after" photo."""
+    missing = []
+    started = project.works_started_on or project.planned_on or project.identified_on
+    if not space.audit or space.audited_on is None or space.audited_on < started:
+        missing.append(
+            _("an audit of the space dated %(date)s or later (the works started then)")
+            % {"date": started.isoformat()}
+        )
+    if not project.photos.filter(stage=ProjectPhoto.Stage.AFTER).exists():
+        missing.append(_("at least one “after” photo"))
+    return missing
+
+
+def _require_evidence(
+    *, user, scope, project: RecoveryProject, space: PublicSpace, waiver: str
+) -> None:
+    """A recovery is published with its evidence, or with a program user's reason."""
+    missing = missing_evidence(project, space)
+    waiver = waiver.strip()
+    if not missing:
+        return
+    if not waiver:
+        raise ValidationError(
+            {
+                "status": [
+                    _(
+                        "Before the space shows as recovered on the public map, the "
+                        "recovery needs: %(missing)s."
+                    )
+                    % {"missing": "; ".join(missing)}
+                ]
+            }
+        )
+    if not may_waive_evidence(user, scope):
+        raise ValidationError(
+            {
+                "evidence_waiver": [
+                    _(
+                        "Only program staff may publish a recovery without an audit or an "
+                        "“after” photo."
+                    )
+                ]
+            }
+        )
+    project.evidence_waiver = waiver
+    project.evidence_waived_by = actor(user)
+
+
+def may_waive_evidence(user, scope=None) -> bool:
+    """Program staff (who edit every district) and the system itself."""
+    return (scope or scope_for(user)).edit_all
 
 
 @transaction.atomic
@@ -208,14 +287,14 @@ def create_project(
         works_description=works_description,
         budget=budget,
         spent=spent,
-        currency=currency.upper(),
+        currency=currency,
         funding_source=funding_source,
         notes=notes,
         is_demo=is_demo,
         created_by=actor(user),
     )
     full_clean(project, exclude=["space"])
-    _check_money(project)
+    _check_money(project, space.region)
     _check_step_dates(project, region_today(space.region))
     save(project)
     if partners:
@@ -248,10 +327,8 @@ def update_project(
     for name, value in changes.items():
         if name != "partners":
             setattr(current, name, value)
-    if "currency" in changes:
-        current.currency = (current.currency or "").upper()
     full_clean(current, exclude=["space"])
-    _check_money(current)
+    _check_money(current, current.space.region)
     _check_step_dates(current, region_today(current.space.region))
     save(current)
     if "partners" in changes:
@@ -304,11 +381,16 @@ def transition_project(
     to_status: str,
     on: dt.date | None = None,
     note: str = "",
+    evidence_waiver: str = "",
 ) -> RecoveryProject:
     """Moves a project one step (see TRANSITIONS), records the step's date (``on``,
     default today in the region) and updates the space's condition: in works -> in
     recovery, recovered -> recovered, maintained -> maintained; cancelling works in
-    progress puts the space back to degraded."""
+    progress puts the space back to degraded.
+
+    "Recovered" puts the space on the public map: it needs an audit since the works
+    started and an "after" photo (``missing_evidence``), or a program user's reason
+    (``evidence_waiver``), which is kept on the project and in its history."""
     scope = scope_for(user)
     current = RecoveryProject.objects.select_for_update().select_related("space").get(pk=project.pk)
     space = PublicSpace.objects.select_for_update().get(pk=current.space_id)
@@ -348,6 +430,10 @@ def transition_project(
         raise ValidationError(
             {"date": [m for ms in exc.message_dict.values() for m in ms]}
         ) from None
+    if to_status == ProjectStatus.RECOVERED:
+        _require_evidence(
+            user=user, scope=scope, project=current, space=space, waiver=evidence_waiver
+        )
     save(current)
 
     new_condition = CONDITION_FOR_STATUS.get(to_status)

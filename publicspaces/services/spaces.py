@@ -25,7 +25,13 @@ from geo.conf import STORAGE_SRID
 from neighborhoods import locate as areas
 from neighborhoods.models import District, Neighborhood, Region
 from publicspaces.geometry import check_kind_geometry
-from publicspaces.models import ChangeRecord, Condition, ProjectPhoto, PublicSpace
+from publicspaces.models import (
+    PUBLIC_CONDITIONS,
+    ChangeRecord,
+    Condition,
+    ProjectPhoto,
+    PublicSpace,
+)
 from publicspaces.scope import SpaceScope, scope_for
 from publicspaces.services.common import (
     NotAllowed,
@@ -147,6 +153,24 @@ def _place(space: PublicSpace, scope: SpaceScope) -> None:
         space.responsible_municipality = space.district.name
 
 
+def _refuse_published_by_hand(user, condition: str) -> None:
+    """A person makes a space recovered or maintained (and so public) only through its
+    recovery project, with the evidence that asks for; imports and the demo (the system,
+    ``user=None``) bring conditions recorded elsewhere."""
+    if user is not None and condition in PUBLIC_CONDITIONS:
+        raise ValidationError(
+            {
+                "condition": [
+                    _(
+                        "A space shows as recovered or maintained on the public map only "
+                        "through its recovery project, with an audit after the works and "
+                        "an “after” photo."
+                    )
+                ]
+            }
+        )
+
+
 @transaction.atomic
 def create_space(
     *,
@@ -171,6 +195,7 @@ def create_space(
     scope = resolve_scope(user, within)
     if not scope.can_edit:
         raise NotAllowed(_("You may not record public spaces."))
+    _refuse_published_by_hand(user, condition)
     check_kind_geometry(kind, geom)
     space = PublicSpace(
         name=name,
@@ -217,6 +242,8 @@ def update_space(
             % {"now": current.version, "yours": expected_version}
         )
     before = snapshot(current, _SPACE_HISTORY_FIELDS)
+    if changes.get("condition", current.condition) != current.condition:
+        _refuse_published_by_hand(user, changes["condition"])
     for name, value in changes.items():
         setattr(current, name, value)
     check_kind_geometry(current.kind, current.geom)

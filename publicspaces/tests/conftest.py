@@ -70,8 +70,9 @@ def users(districts, make_user):
     }
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
+    # Autouse: publishing a recovery stores an "after" photo (see give_evidence).
     settings.MEDIA_ROOT = str(tmp_path / "media")
     return tmp_path / "media"
 
@@ -84,3 +85,22 @@ def jpeg_bytes(size=(64, 48), color=(200, 30, 30), exif=None) -> bytes:
     else:
         image.save(out, format="JPEG")
     return out.getvalue()
+
+
+def give_evidence(user, project, on):
+    """What a recovery needs before it is published: an audit of the space since the works
+    started (on ``on``) and an "after" photo."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from publicspaces.services.photos import add_photo
+    from publicspaces.services.spaces import AUDIT_ITEMS, record_audit
+
+    record_audit(
+        user=user, space=project.space, answers={item: 2 for item in AUDIT_ITEMS}, audited_on=on
+    )
+    add_photo(
+        user=user,
+        project=project,
+        image=SimpleUploadedFile("after.jpg", jpeg_bytes(color=(30, 160, 60))),
+        stage="after",
+    )

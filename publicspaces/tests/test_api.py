@@ -7,9 +7,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import ExifTags, Image
 
 from publicspaces.models import ChangeRecord, ProjectPhoto, PublicSpace, SpaceKind
+from publicspaces.models import RecoveryProject as ProjectModel
 from publicspaces.services.projects import create_project
 from publicspaces.services.spaces import create_space
-from publicspaces.tests.conftest import inside_norte, inside_sur, jpeg_bytes, square
+from publicspaces.tests.conftest import give_evidence, inside_norte, inside_sur, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
 
@@ -206,12 +207,28 @@ def test_project_flow_with_photos_activity_and_history(client, users, spaces, me
     assert upload.status_code == 201, upload.content
     assert "casa-de-juan" not in upload.json()["url"]
 
+    # A "before" photo is no evidence of a recovery: the audit and an "after" photo are.
+    early = client.post(
+        f"{url}transition/",
+        {"status": "recovered", "date": "2025-06-01"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert early.status_code == 400
+    assert early.json()["status"] == [
+        "Before the space shows as recovered on the public map, the recovery needs: an audit "
+        "of the space dated 2025-03-01 or later (the works started then); at least one "
+        "“after” photo."
+    ]
+    assert client.get(f"{LIST}{space.pk}/").json()["properties"]["condition"] == "in_recovery"
+    give_evidence(users["norte"], ProjectModel.objects.get(pk=project["id"]), dt.date(2025, 6, 1))
     done = client.post(
         f"{url}transition/",
         {"status": "recovered", "date": "2025-06-01"},
         content_type="application/json",
     )
     assert done.json()["status"] == "recovered"
+    assert done.json()["currency"] == "PEN"  # the region's, for the budget given without one
     detail = client.get(f"{LIST}{space.pk}/").json()
     assert detail["properties"]["condition"] == "recovered"
     assert detail["properties"]["recovered_on"] == "2025-06-01"

@@ -14,7 +14,7 @@ from publicspaces.services.activities import log_activity
 from publicspaces.services.photos import add_photo
 from publicspaces.services.projects import create_project, transition_project
 from publicspaces.services.spaces import create_space
-from publicspaces.tests.conftest import inside_norte, jpeg_bytes, square
+from publicspaces.tests.conftest import give_evidence, inside_norte, jpeg_bytes, square
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +64,8 @@ def _advance(user, space, until: str, recovered_on=dt.date(2025, 6, 1)):
         ("maintained", dt.date(2025, 12, 15)),
     ]
     for status, day in steps:
+        if status == "recovered":
+            give_evidence(user, project, day)
         project = transition_project(user=user, project=project, to_status=status, on=day)
         if status == until:
             break
@@ -110,7 +112,8 @@ def test_public_layer_shows_only_recovered_and_maintained_without_personal_data(
     props = by_name["Parque Recuperado"]["properties"]
     assert props["activity_count"] == 1 and props["participant_total"] == 40
     assert props["recovered_on"] == "2025-06-01" and props["district"] == "Norte"
-    assert [p["stage"] for p in props["photos"]] == ["after"]
+    # The photo that published the recovery (give_evidence) and the one added since.
+    assert [p["stage"] for p in props["photos"]] == ["after", "after"]
     assert props["photos"][0]["url"].startswith("/media/publicspaces/photos/")
     assert by_name["Parque Mantenido"]["properties"]["maintained_on"] == "2025-12-15"
     text = json.dumps(features)

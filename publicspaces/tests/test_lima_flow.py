@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import Role
 from neighborhoods.models import District
 from publicspaces.models import PublicSpace
+from publicspaces.services.spaces import AUDIT_ITEMS
 from publicspaces.tests.conftest import jpeg_bytes, square
 
 pytestmark = [pytest.mark.django_db, pytest.mark.open_data]
@@ -58,15 +59,36 @@ def test_a_comas_user_recovers_a_park_and_cannot_touch_rimac(
                 {"stage": "before", "image": SimpleUploadedFile("a.jpg", jpeg_bytes())},
             )
             assert before.status_code == 201
+        if status == "recovered":
+            # Not published on the works' word alone: an audit since the works started
+            # and an "after" photo first.
+            refused = client.post(
+                f"{url}transition/",
+                {"status": status, "date": day},
+                content_type="application/json",
+                headers={"accept-language": "en"},
+            )
+            assert refused.status_code == 400
+            assert "audit" in " ".join(refused.json()["status"])
+            assert "photo" in " ".join(refused.json()["status"])
+            audited = client.post(
+                f"/api/v1/public-spaces/{space_id}/audit/",
+                {"answers": {item: 2 for item in AUDIT_ITEMS}, "audited_on": day},
+                content_type="application/json",
+            )
+            assert audited.status_code == 200, audited.content
+            after = client.post(
+                f"{url}photos/",
+                {
+                    "stage": "after",
+                    "image": SimpleUploadedFile("b.jpg", jpeg_bytes(color=(0, 150, 0))),
+                },
+            )
+            assert after.status_code == 201
         step = client.post(
             f"{url}transition/", {"status": status, "date": day}, content_type="application/json"
         )
         assert step.status_code == 200, step.content
-    after = client.post(
-        f"{url}photos/",
-        {"stage": "after", "image": SimpleUploadedFile("b.jpg", jpeg_bytes(color=(0, 150, 0)))},
-    )
-    assert after.status_code == 201
     activity = client.post(
         "/api/v1/activities/",
         {"space": space_id, "date": "2025-07-05", "kind": "cultural", "participants": 60},

@@ -394,6 +394,30 @@ def test_the_project_moves_step_by_step_with_only_the_allowed_buttons(
         },
     )
     assert response.status_code == 302
+    # "Recovered" publishes the space: the page says what is missing, and refuses.
+    page = client.get(reverse("publicspaces:detail", args=[space.pk]))
+    [block] = page.context["projects"]
+    assert len(block["missing_evidence"]) == 2 and not block["may_waive"]
+    assert f'name="t{project.pk}-evidence_waiver"' not in page.content.decode()
+    response = _transition(client, project, "recovered", "2024-06-01")
+    assert response.status_code == 400
+    project.refresh_from_db()
+    assert project.status == "in_works"
+    answers = {item: "2" for item in AUDIT_ITEMS}
+    audited = client.post(
+        reverse("publicspaces:audit", args=[space.pk]), {**answers, "audited_on": "2024-05-30"}
+    )
+    assert audited.status_code == 302
+    response = client.post(
+        reverse("publicspaces:project-photo", args=[project.pk]),
+        {
+            f"ph{project.pk}-stage": "after",
+            f"ph{project.pk}-image": SimpleUploadedFile("fin.jpg", jpeg_bytes(), "image/jpeg"),
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(reverse("publicspaces:detail", args=[space.pk]))
+    assert page.context["projects"][0]["missing_evidence"] == []
     assert _transition(client, project, "recovered", "2024-06-01").status_code == 302
     project.refresh_from_db()
     space.refresh_from_db()
@@ -408,7 +432,7 @@ def test_the_project_moves_step_by_step_with_only_the_allowed_buttons(
         "2024-06-01",
         None,
     ]
-    assert [p.caption for p in block["photos"]] == ["Obras"]
+    assert [p.caption for p in block["photos"]] == ["Obras", ""]  # during, after
 
 
 def test_a_file_that_is_not_an_image_is_refused_next_to_the_field(
@@ -455,7 +479,9 @@ def test_photo_files_follow_the_scope_until_the_space_is_public(client, users, s
     client.logout()
     # Recovered: on the public layer, so anyone may load it.
     for status in ("planned", "in_works", "recovered"):
-        transition_project(user=None, project=project, to_status=status)
+        transition_project(
+            user=None, project=project, to_status=status, evidence_waiver="Acta de entrega"
+        )
     public_urls = [
         p["url"]
         for f in json.loads(b"".join(client.get(reverse("publicspace-public")).streaming_content))[
@@ -648,7 +674,11 @@ def test_the_history_shows_names_shapes_and_each_change_once(client, users, spac
     )
     for status, day in (("planned", 1), ("in_works", 2), ("recovered", 3)):
         transition_project(
-            user=None, project=project, to_status=status, on=datetime.date(2024, 2, day)
+            user=None,
+            project=project,
+            to_status=status,
+            on=datetime.date(2024, 2, day),
+            evidence_waiver="Acta de entrega",
         )
     p = inside_norte(0.003, 0.003)
     update_space(user=None, space=space, changes={"geom": square(p.x, p.y)})

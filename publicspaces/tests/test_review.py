@@ -24,7 +24,14 @@ from publicspaces.services.activities import log_activity, update_activity
 from publicspaces.services.photos import add_photo
 from publicspaces.services.projects import create_project, transition_project, update_project
 from publicspaces.services.spaces import AUDIT_ITEMS, create_space, record_audit
-from publicspaces.tests.conftest import BORDER_LAT, inside_norte, inside_sur, jpeg_bytes, square
+from publicspaces.tests.conftest import (
+    BORDER_LAT,
+    give_evidence,
+    inside_norte,
+    inside_sur,
+    jpeg_bytes,
+    square,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +77,8 @@ def _recover(user, project):
         ("in_works", dt.date(2025, 3, 1)),
         ("recovered", dt.date(2025, 6, 1)),
     ):
+        if status == "recovered":
+            give_evidence(user, project, day)
         project = transition_project(user=user, project=project, to_status=status, on=day)
     return project
 
@@ -251,7 +260,7 @@ def test_public_layer_shows_photos_of_finished_recoveries_only(client, users, sp
     feature = _body(client.get(PUBLIC))["features"]
     assert len(feature) == 1
     photos = feature[0]["properties"]["photos"]
-    assert [p["stage"] for p in photos] == ["after"]
+    assert [p["stage"] for p in photos] == ["after", "after"]  # the evidence and the one added
     public_ids = set(selectors.public_photos().values_list("id", flat=True))
     assert public_ids == set(ProjectPhoto.objects.filter(project=done).values_list("id", flat=True))
     assert selectors.photo_is_public(ProjectPhoto.objects.get(project=done))

@@ -32,7 +32,13 @@ from publicspaces.services.spaces import (
     record_audit,
     update_space,
 )
-from publicspaces.tests.conftest import BORDER_LAT, inside_norte, inside_sur, square
+from publicspaces.tests.conftest import (
+    BORDER_LAT,
+    give_evidence,
+    inside_norte,
+    inside_sur,
+    square,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -198,6 +204,8 @@ def test_project_lifecycle_updates_the_space(users):
         (ProjectStatus.RECOVERED, dt.date(2025, 6, 1), Condition.RECOVERED),
         (ProjectStatus.MAINTAINED, dt.date(2025, 12, 1), Condition.MAINTAINED),
     ]:
+        if status == ProjectStatus.RECOVERED:
+            give_evidence(user, project, day)
         project = transition_project(user=user, project=project, to_status=status, on=day)
         space.refresh_from_db()
         assert project.status == status and space.condition == condition
@@ -390,9 +398,10 @@ def _recover(user, space, title, start: dt.date, to=ProjectStatus.RECOVERED):
     if to == ProjectStatus.IN_WORKS:
         path = path[:2]
     for offset, status in enumerate(path, start=1):
-        project = transition_project(
-            user=user, project=project, to_status=status, on=start + dt.timedelta(days=offset)
-        )
+        day = start + dt.timedelta(days=offset)
+        if status == ProjectStatus.RECOVERED:
+            give_evidence(user, project, day)
+        project = transition_project(user=user, project=project, to_status=status, on=day)
     return project
 
 

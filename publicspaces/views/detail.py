@@ -38,7 +38,12 @@ from publicspaces.models import (
     RecoveryProject,
 )
 from publicspaces.services.common import region_today
-from publicspaces.services.projects import STEP_DATE_FIELD, STEP_PATH, allowed_transitions
+from publicspaces.services.projects import (
+    STEP_DATE_FIELD,
+    STEP_PATH,
+    allowed_transitions,
+    missing_evidence,
+)
 from publicspaces.services.spaces import AUDIT_ITEMS
 from publicspaces.views.common import detail_url, service_call, staff_page, visible_space
 
@@ -59,9 +64,12 @@ def _steps(project: RecoveryProject) -> list[dict]:
     return steps
 
 
-def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dict]:
-    """Each project, newest first, with its steps, the transitions allowed from its status
-    and its photos; ``bound`` maps (form kind, project id) to a form that failed."""
+def _project_blocks(
+    space: PublicSpace, can_edit: bool, bound: dict, may_waive: bool = False
+) -> list[dict]:
+    """Each project, newest first, with its steps, the transitions allowed from its status,
+    what it still needs before "recovered" puts the space on the public map, and its
+    photos; ``bound`` maps (form kind, project id) to a form that failed."""
     projects = space.projects.prefetch_related(
         "partners",
         Prefetch("photos", ProjectPhoto.objects.order_by(selectors.STAGE_ORDER, "id")),
@@ -84,6 +92,10 @@ def _project_blocks(space: PublicSpace, can_edit: bool, bound: dict) -> list[dic
                 if can_edit
                 else [],
                 "transition_form": transition_form,
+                "missing_evidence": missing_evidence(project, space)
+                if can_edit and ProjectStatus.RECOVERED in allowed
+                else [],
+                "may_waive": may_waive,
                 "photo_form": photo_form if can_edit else None,
                 "photos": project.photos.all(),
             }
@@ -146,12 +158,18 @@ def detail_page(request, space: PublicSpace, status: int = 200, **bound):
         "page_url": _page_url(space, bound),
         "can_edit": can_edit,
         "colour": CONDITION_COLOURS.get(space.condition, "#555"),
-        "space_form": bound.get("space_form") or SpaceForm(initial=initial_space),
+        "space_form": bound.get("space_form")
+        or SpaceForm(initial=initial_space, current_condition=space.condition),
         "geometry_form": geometry_form,
         "audit_form": bound.get("audit_form") or AuditForm(initial=audit_initial),
         "audit_items": AUDIT_ITEMS,
         "project_form": bound.get("project_form") or (None if has_open else ProjectForm()),
-        "projects": _project_blocks(space, can_edit, bound.get("per_project") or {}),
+        "projects": _project_blocks(
+            space,
+            can_edit,
+            bound.get("per_project") or {},
+            may_waive=can_edit and request.space_scope.edit_all,
+        ),
         "activity_form": bound.get("activity_form")
         or ActivityForm(initial={"date": region_today(space.region)}),
         "activities": space.activities.select_related("project")[:100],

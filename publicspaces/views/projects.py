@@ -70,6 +70,7 @@ def project_transition(request, pk: int):
             to_status=form.cleaned_data["to_status"],
             on=form.cleaned_data["date"],
             note=form.cleaned_data["note"],
+            evidence_waiver=form.cleaned_data["evidence_waiver"],
         ),
         slot=("transition", project.pk),
         saved=lambda: (

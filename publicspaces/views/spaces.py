@@ -159,7 +159,7 @@ def space_list(request):
 @staff_page
 def space_edit(request, pk: int):
     space = editable_space(request, pk)
-    form = SpaceForm(request.POST)
+    form = SpaceForm(request.POST, current_condition=space.condition)
     return submit(
         request,
         space,

@@ -26,8 +26,10 @@ from accounts.models import Role, StaffProfile
 from accounts.roles import ensure_role_groups
 from neighborhoods.models import District
 from publicspaces.models import Condition, ProjectStatus, PublicSpace, SpaceKind
+from publicspaces.services.common import region_today
 from publicspaces.services.projects import create_project, transition_project
 from publicspaces.services.spaces import create_space
+from publicspaces.tests.conftest import give_evidence
 from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.e2e
@@ -162,9 +164,15 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     _transition(page, "planned")
     _transition(page, "in_works")
     expect(page.locator(".ps-condition")).to_have_attribute("data-condition", "in_recovery")
+    # "Recovered" would publish it: the page lists the audit and the "after" photo it needs.
+    expect(page.locator(".ps-evidence li")).to_have_count(2)
+    give_evidence(space.created_by, space.projects.get(), region_today(space.region))
+    page.reload()
+    expect(page.locator(".ps-evidence")).to_have_count(0)
     _transition(page, "recovered")
     expect(page.locator(".ps-condition")).to_have_attribute("data-condition", "recovered")
-    today = dt.date.today().isoformat()
+    # The region's day, not the machine's: between midnight UTC and Lima's they differ.
+    today = region_today(space.region).isoformat()
     project = space.projects.get()
     assert project.status == ProjectStatus.RECOVERED
     assert [project.planned_on, project.works_started_on, project.recovered_on] != [None] * 3
@@ -189,7 +197,7 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     response = page.reload()
     assert response.status == 200 and response.request.method == "GET"
     assert posts == []
-    assert project.photos.count() == 0
+    assert project.photos.count() == 1  # only the "after" photo given as evidence
     expect(page.locator(".ps-photo-form .errorlist")).to_have_count(0)
 
     # A photo of the result: previewed when chosen, shown once uploaded.
@@ -200,7 +208,7 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     photo_form.get_by_label(es("Caption"), exact=True).fill("El parque recuperado")
     photo_form.locator("button[type=submit]").click()
     photo = page.locator('.ps-photo[data-stage="after"] img')
-    expect(photo).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(photo).to_have_count(2, timeout=TIMEOUT_MS)
     page.wait_for_function(
         "() => { const i = document.querySelector('.ps-photo img'); "
         "return i && i.complete && i.naturalWidth > 0; }",
@@ -296,7 +304,9 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
         expect(popup).to_contain_text("COMAS")
         expect(popup).to_contain_text(today)
         expect(popup.locator("dd").filter(has_text="25")).to_have_count(1)
-        expect(popup.locator('img[data-stage="after"]')).to_have_count(1)
+        expect(popup.locator('img[data-stage="after"]')).to_have_count(
+            2
+        )  # the evidence and the one uploaded
         public.wait_for_function(
             "() => { const i = document.querySelector('.public-space-popup img'); "
             "return i && i.complete && i.naturalWidth > 0; }",
@@ -396,7 +406,13 @@ def test_planner_layer_counts_incidents_around_recovered_spaces(live_server, mun
     )
     project = create_project(user=None, space=park, title="P", identified_on=dt.date(2024, 1, 1))
     for status, day in (("planned", 2), ("in_works", 3), ("recovered", 10)):
-        transition_project(user=None, project=project, to_status=status, on=dt.date(2024, 1, day))
+        transition_project(
+            user=None,
+            project=project,
+            to_status=status,
+            on=dt.date(2024, 1, day),
+            evidence_waiver="Acta de entrega (e2e)",
+        )
     source = IncidentSource.objects.create(name="e2e-spaces")
     batch = ImportBatch.objects.create(source=source, status=ImportBatch.Status.SUCCEEDED)
     category = Category.objects.get(code="burglary")

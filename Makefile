@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?=
+# `make run` serves the product's own error pages; `make run DEBUG=1` shows Django's debug pages.
+DEBUG ?= 0
 BARRIO_PGPORT ?= 55432
 export BARRIO_PGPORT
 # A DATABASE_URL from the environment replaces the project-local server entirely.
@@ -62,11 +64,14 @@ else
 	@$(MANAGE) load_open_data all --from "$(DATA_DIR)"
 endif
 
+# --insecure: runserver serves static/ with DEBUG off too (there is no other static server
+# in development; photos have their own view).
 run: demo
 	@echo "Barrio is serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
-	@$(MANAGE) db_worker --no-startup-delay --no-reload -v 0 & worker=$$!; \
+	@export DJANGO_DEBUG=$(DEBUG); \
+	  $(MANAGE) db_worker --no-startup-delay --no-reload -v 0 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(MANAGE) runserver --noreload "$(HOST):$(PORT)"
+	  $(MANAGE) runserver --noreload --insecure "$(HOST):$(PORT)"
 
 test: venv db-start
 	@$(MANAGE) compilemessages --ignore '.venv/*' --ignore '.pgdata/*' -v 0

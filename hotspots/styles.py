@@ -145,6 +145,7 @@ def param_labels() -> dict[str, str]:
         "cell_size_m": _("Cell size (m)"),
         "cell_size_reason": _("Why this cell size"),
         "neighbour_rule": _("Neighbour rule"),
+        "stability": _("Stability across cell sizes"),
         "distance_band_m": _("Distance band (m)"),
         "grid_origin": _("Grid anchored at (crs: the CRS origin; area: the area's corner)"),
         "analysis_area": _("Cells over (boundary, or points-hull: the incidents' hull)"),

@@ -5,6 +5,7 @@ as the active language writes them (:func:`fmt`)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -149,6 +150,16 @@ def _category_pairs(categories: Mapping) -> Pairs:
     return Pairs(tuple((by_key.get(k, k), fmt(v)) for k, v in categories.items() if v))
 
 
+def p_value_text(value: str) -> str:
+    """The stored (English) description of how the p-values were found, in the reader's
+    language; an unknown one as it is."""
+    if value == "normal approximation, two-sided":
+        return _("normal approximation, two-sided")
+    if found := re.fullmatch(r"conditional permutations \((\d+)\), two-sided", value):
+        return _("conditional permutations (%(n)s), two-sided") % {"n": fmt(int(found[1]))}
+    return value
+
+
 def _summary_value(run: HotspotRun, key: str, value):
     """A summary value as a reader wants it: bins and categories as lists, the method by
     its name, series of counts as numbers rather than JSON."""
@@ -160,6 +171,8 @@ def _summary_value(run: HotspotRun, key: str, value):
         return Pairs(tuple((str(k), fmt(v)) for k, v in value.items()))
     if key == "time_weighting" and value == "aoristic":
         return _("aoristic: each incident's weight is split over the steps its time window covers")
+    if key == "p_value" and isinstance(value, str):
+        return p_value_text(value)
     if key == "zone_rule" and isinstance(value, Mapping):
         return zone_rule_text(value)
     if key in ("chosen", "chosen_label") and run.summary:

@@ -24,7 +24,7 @@ import numpy as np
 import scipy
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon, Polygon
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from common.jobs import HOTSPOT_RUN_JOBS, fail_abandoned, job_lock
 from geo.conf import STORAGE_SRID
@@ -464,35 +464,10 @@ def _cell_zone_geoms(cursor, c: Computed) -> dict[int, bytes]:
 
 
 def summary_line(summary: Mapping) -> str:
-    method = summary.get("method", Method.GISTAR)
-    if method == Method.DBSCAN:
-        return (
-            f"{summary['incidents']:,} incidents; {summary['zones']} cluster zone(s) at eps "
-            f"{summary['eps_m']:g} m and {summary['min_points']} points; "
-            f"{summary['noise_incidents']:,} incidents in no cluster"
-        )
-    cells = (
-        f"{summary['incidents']:,} incidents in {summary['cells']:,} cells "
-        f"({summary['cell_size_m']:g} m)"
-    )
-    if method == Method.KDE:
-        return (
-            f"{cells}; kernel density with a {summary['bandwidth_m']:g} m bandwidth, "
-            f"peak {summary['density_max_per_km2']:,.0f} incidents/km²"
-        )
-    if method == Method.FORECAST:
-        return (
-            f"{cells}; forecast by {summary['chosen_label']} (best back-test PAI at "
-            f"{summary['coverage']:.1%} of the area): {summary['flagged_cells']:,} cells "
-            f"in {summary['zones']} zone(s)"
-        )
-    if method == Method.EMERGING:
-        return (
-            f"{cells} over {summary['steps']} {summary['step']} steps; "
-            f"{summary['hot_pattern_cells']:,} cells with a hot spot pattern, "
-            f"{summary['cold_pattern_cells']:,} with a cold one"
-        )
-    return (
-        f"{cells}; {summary['hot_cells']:,} hot and {summary['cold_cells']:,} cold significant "
-        f"cells; {summary['zones']} zone(s)"
-    )
+    """The outcome sentence the run stores (in English, for the command's output and the
+    API's message): the same sentence hotspots.outcome writes in the reader's language for
+    the pages, from the same summary, so the two never drift apart."""
+    from hotspots.outcome import summary_sentence
+
+    with translation.override("en"):
+        return summary_sentence(summary)

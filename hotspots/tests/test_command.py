@@ -165,7 +165,7 @@ def test_command_methods_validation_stability_and_report(town, tmp_path):  # noq
             *BASE, "--district", "D1", "--method", "dbscan", "--eps", "60", "--min-points", "25",
             "--output", str(path),
         )  # fmt: skip
-    assert "3 cluster zone(s) at eps 60 m and 25 points" in out and "zones: 3" in out
+    assert "3 cluster zone(s) at a distance of 60 m and 25 points" in out and "zones: 3" in out
     assert f"zones written to {db_b}" in out
     assert db_a.read_bytes() == db_b.read_bytes()
     run = HotspotRun.objects.filter(method="dbscan").order_by("id").first()

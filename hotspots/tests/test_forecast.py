@@ -279,7 +279,7 @@ def test_a_forecast_run_backtests_chooses_and_draws_the_new_hot_spot(town):
     assert run.zones.count() == s["zones"] >= 1
     assert sum(z.cell_count for z in run.zones.all()) == s["flagged_cells"]
     assert not HotspotCell.objects.filter(run=run, score__isnull=True).exists()
-    assert "forecast by time-decayed count" in run.message
+    assert "forecast by Time-decayed count, half-life" in run.message
 
     # Repeatable; and validating on a later period works like any run's
     again = forecast_run(town, d1)

@@ -119,7 +119,13 @@ def fuzz_data(gistar_run, django_user_model) -> dict[str, dict]:
         (ProjectStatus.IN_WORKS, dt.date(2023, 8, 1)),
         (ProjectStatus.RECOVERED, dt.date(2024, 2, 1)),
     ):
-        project = transition_project(user=program, project=project, to_status=step, on=on)
+        project = transition_project(
+            user=program,
+            project=project,
+            to_status=step,
+            on=on,
+            evidence_waiver="Acta de entrega (fuzz fixture)",
+        )
     photo = add_photo(
         user=program,
         project=project,

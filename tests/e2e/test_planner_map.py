@@ -342,6 +342,24 @@ def test_planner_map(live_server, incident_data, map_page):
     heat_calls = _api_calls(requests, "/api/v1/incidents/heat/")
     assert heat_calls and {"zoom", "bbox"} <= set(heat_calls[-1])
     page.screenshot(path="/tmp/planner_map_heat.png")
+    # The heat map stands on its own: turned on with the incidents off, it draws, and it
+    # follows a new view.
+    page.get_by_label("Mapa de calor").uncheck()
+    page.get_by_label("Incidentes", exact=True).uncheck()
+    page.get_by_label("Mapa de calor").check()
+    expect(page.locator("#map canvas.leaflet-heatmap-layer")).to_be_visible()
+    heat_calls_before = len(_api_calls(requests, "/api/v1/incidents/heat/"))
+    page.evaluate("() => { window.location.hash = '#13/-13.002/-79.0'; }")
+    page.wait_for_function(
+        "n => performance.getEntriesByType('resource')"
+        ".filter(e => e.name.includes('/api/v1/incidents/heat/')).length > n",
+        arg=heat_calls_before,
+        timeout=TIMEOUT_MS,
+    )
+    _wait_idle(page)
+    expect(page.locator("#map canvas.leaflet-heatmap-layer")).to_be_visible()
+    assert int(page.locator("#map").get_attribute("data-heat-points")) > 0
+    page.get_by_label("Incidentes", exact=True).check()
     page.get_by_label("Mapa de calor").uncheck()
     expect(page.locator("#map canvas.leaflet-heatmap-layer")).to_have_count(0)
 

@@ -61,6 +61,10 @@ export function createHeat(ctx, filters) {
         if (heatLayer && map.hasLayer(heatLayer)) {
           map.removeLayer(heatLayer);
         }
+        // Leaflet.heat 0.2 cannot be given new points while off the map and then added
+        // back (its draw threw, so a heat map turned on again never appeared): the next
+        // "on" builds a new layer.
+        heatLayer = null;
         mapNode.removeAttribute("data-heat-points");
       }
     });

@@ -207,10 +207,10 @@ def _legend_html(title: str, entries: list[tuple[str, str]]) -> str:
         f"{html.escape(label)}</li>"
         for colour, label in entries
     )
-    zone = (
-        f'<li><span class="swatch swatch-zone"></span>{html.escape(_("Zone (merged hot cells)"))}'
-        "</li>"
-    )
+    # Outside the f-string: xgettext does not look inside one, so the label was never
+    # collected for translation and showed in English on Spanish reports.
+    zone_label = _("Zone (merged hot cells)")
+    zone = f'<li><span class="swatch swatch-zone"></span>{html.escape(zone_label)}</li>'
     return (
         f'<div class="report-legend" role="note"><strong>{html.escape(title)}</strong>'
         f"<ul>{items}{zone}</ul></div>"
@@ -361,7 +361,8 @@ def _table_html(table: Table | None) -> str:
         return ""
     out = [f"<h2>{html.escape(table.title)}</h2>"] if table.title else []
     if not table.rows:
-        out.append(f"<p>{html.escape(table.caption or _('Nothing to show.'))}</p>")
+        empty = table.caption or _("Nothing to show.")
+        out.append(f"<p>{html.escape(empty)}</p>")
         return "".join(out)
     out.append("<table>")
     if table.caption:
@@ -433,10 +434,11 @@ def _body_html(run: HotspotRun) -> str:
     if tables["validations"]:
         parts.extend(_table_html(t) for t in tables["validations"])
     else:
-        parts.append(f"<h2>{html.escape(_('Validation'))}</h2>")
-        parts.append(
-            f"<p>{html.escape(_('This run has not been validated against a later period yet.'))}</p>"
-        )
+        # Outside the f-strings, so that xgettext collects them.
+        heading = _("Validation")
+        not_yet = _("This run has not been validated against a later period yet.")
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        parts.append(f"<p>{html.escape(not_yet)}</p>")
     generated = _("Created by %(user)s on %(when)s.") % {
         "user": run.created_by.get_username() if run.created_by else "—",
         "when": formats.date_format(run.created_at, "DATETIME_FORMAT"),

@@ -170,6 +170,17 @@ def test_reports_of_other_methods_and_unvalidated_runs(gistar_run, tmp_path):
     assert "not been validated" in html
     assert remote(html) == []
 
+    # In Spanish, the sentences written outside the tables are Spanish too.
+    with translation.override("es"):
+        write_report(run, path)
+    spanish = path.read_text(encoding="utf-8")
+    assert "<h2>Validación</h2>" in spanish
+    assert "This run has not been validated" not in spanish
+    with translation.override("es"):
+        zones_legend = render_report(gistar_run)
+    assert "Zona (celdas calientes unidas)" in zones_legend
+    assert "merged hot cells" not in zones_legend
+
     kde = copy_run(gistar_run, method="kde")
     kde.cells.update(density=5.0)
     html = report(kde)

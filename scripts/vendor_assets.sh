@@ -98,6 +98,12 @@ copy_files @geoman-io/leaflet-geoman-free "$t" \
     dist/leaflet-geoman.min.js dist/leaflet-geoman.css
 copy_license @geoman-io/leaflet-geoman-free "$t"
 
+# protomaps-leaflet: draws the self-hosted PMTiles base map (its IIFE build, global
+# protomapsL, with pmtiles.js and its default styles bundled in).
+t="$(prepare protomaps-leaflet protomaps-leaflet)"
+copy_files protomaps-leaflet "$t" dist/protomaps-leaflet.js
+copy_license protomaps-leaflet "$t"
+
 # OpenLayers (full build, used by django.contrib.gis admin OSM/OpenLayers widget)
 t="$(prepare ol ol)"
 copy_files ol "$t" dist/ol.js ol.css

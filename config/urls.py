@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from geo.basemap import pmtiles_archive
+
 # Under /api/ an unknown URL is a JSON 404 like the API's own (config.api.not_found).
 handler404 = "config.api.not_found"
 
@@ -10,6 +12,7 @@ urlpatterns = [
     path("planner/imports/", include("incidents.urls")),
     path("planner/hotspots/", include("hotspots.urls")),
     path("", include("publicspaces.urls")),  # /municipality/ and the photo files
+    path("basemap/tiles.pmtiles", pmtiles_archive, name="basemap-pmtiles"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

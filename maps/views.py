@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
 
+from geo.basemap import basemap_config
 from neighborhoods.models import Region
 from neighborhoods.selectors import attributions
 
@@ -34,8 +35,7 @@ def _map_labels() -> dict[str, str]:
 
 def public_map(request):
     config = {
-        "tileUrl": settings.MAP_TILE_URL,
-        "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+        **basemap_config(),
         "center": settings.MAP_DEFAULT_CENTER,
         "zoom": settings.MAP_DEFAULT_ZOOM,
         "neighborhoodMinZoom": NEIGHBORHOOD_MIN_ZOOM,

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from accounts.roles import is_planner
+from geo.basemap import basemap_config
 from hotspots import styles as hotspot_styles
 from hotspots.models import HotspotRun
 from hotspots.services import params as hotspot_params
@@ -154,8 +155,7 @@ def planner_map(request):
     if not is_planner(request.user):
         raise PermissionDenied
     config = {
-        "tileUrl": settings.MAP_TILE_URL,
-        "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+        **basemap_config(),
         "center": settings.MAP_DEFAULT_CENTER,
         "zoom": settings.MAP_DEFAULT_ZOOM,
         "pointsMinZoom": POINTS_MIN_ZOOM,

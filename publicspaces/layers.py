@@ -13,6 +13,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from geo.basemap import basemap_config
 from geo.geojson import feature_queryset
 from neighborhoods.models import District
 from neighborhoods.selectors import attributions
@@ -42,8 +43,7 @@ def choice_labels(choices) -> dict[str, str]:
 
 def base_map_config() -> dict:
     return {
-        "tileUrl": settings.MAP_TILE_URL,
-        "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+        **basemap_config(),
         "center": settings.MAP_DEFAULT_CENTER,
         "zoom": settings.MAP_DEFAULT_ZOOM,
         "attributions": attributions(),

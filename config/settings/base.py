@@ -160,6 +160,15 @@ GEO_STORAGE_SRID = 4326
 # request beyond this server. Set e.g. an internal tile server for production.
 MAP_TILE_URL = env("MAP_TILE_URL", default="")
 MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="")
+# The self-hosted vector base map (geo/basemap.py): a PMTiles archive of the deployment's
+# own extract (README: "Base map"), read by the browser from this server with range
+# requests. Without one, the demo city's generated street map is served once load_demo has
+# written it. MAP_TILE_URL, when set, replaces both.
+MAP_PMTILES = env("MAP_PMTILES", default="")
+MAP_PMTILES_ATTRIBUTION = env("MAP_PMTILES_ATTRIBUTION", default="")
+MAP_DEMO_PMTILES = env(
+    "MAP_DEMO_PMTILES", default=str(BASE_DIR / "var" / "basemap" / "demo-city.pmtiles")
+)
 MAP_DEFAULT_CENTER = env.list("MAP_DEFAULT_CENTER", cast=float, default=[-12.05, -77.05])
 MAP_DEFAULT_ZOOM = env.int("MAP_DEFAULT_ZOOM", default=11)
 

@@ -29,3 +29,7 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="barrio-test-media-")
 atexit.register(shutil.rmtree, MEDIA_ROOT, ignore_errors=True)
 INCIDENT_UPLOAD_ROOT = tempfile.mkdtemp(prefix="barrio-test-uploads-")
 atexit.register(shutil.rmtree, INCIDENT_UPLOAD_ROOT, ignore_errors=True)
+# No deployment extract; the demo's street map, when a test loads the demo, is written to
+# this process's media folder, never into the checkout's var/.
+MAP_PMTILES = ""
+MAP_DEMO_PMTILES = os.path.join(MEDIA_ROOT, "basemap", "demo-city.pmtiles")

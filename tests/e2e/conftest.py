@@ -216,3 +216,77 @@ def demo_data(transactional_db):
         ),
         "attributions": attributions(),
     }
+
+
+def assert_basemap_drawn(page, requests, timeout_ms: int = 20_000) -> None:
+    """The self-hosted base map drew: a tile of it holds more than one colour (streets on
+    the land), and the archive was read from this server by byte ranges."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#map")).to_have_attribute("data-basemap", "drawn", timeout=timeout_ms)
+    colours = page.evaluate(
+        """() => {
+          let most = 0;
+          for (const canvas of document.querySelectorAll('.leaflet-basemap-pane canvas')) {
+            if (!canvas.width) continue;
+            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            const seen = new Set();
+            for (let i = 0; i < data.length; i += 4 * 97) seen.add(data[i] << 16 | data[i + 1] << 8 | data[i + 2]);
+            most = Math.max(most, seen.size);
+          }
+          return most;
+        }"""
+    )
+    assert colours > 2, f"the base map tiles are blank ({colours} colour(s))"
+    assert any(url.endswith("/basemap/tiles.pmtiles") for url in requests.all), requests.all
+
+
+@pytest.fixture
+def e2e_basemap(transactional_db, settings, tmp_path):
+    """A small street map over the E2E districts, written by the product's own PMTiles
+    writer and served as the deployment's extract (MAP_PMTILES)."""
+    from geo.pmtiles_archive import ArchiveFeature, write_pmtiles
+
+    west, south, east, north = -79.07, -13.03, -78.93, -12.97
+    step = 0.004
+    features = [
+        ArchiveFeature(
+            "earth",
+            f"POLYGON(({west} {south},{east} {south},{east} {north},{west} {north},{west} {south}))",
+            0,
+            {"kind": "earth"},
+        )
+    ]
+    count = round((east - west) / step)
+    for i in range(count + 1):
+        lon = west + i * step
+        kind = "major_road" if i % 5 == 0 else "minor_road"
+        features.append(
+            ArchiveFeature(
+                "roads",
+                f"LINESTRING({lon} {south},{lon} {north})",
+                10,
+                {"kind": kind, "name": f"Calle {i}"},
+            )
+        )
+    for j in range(round((north - south) / step) + 1):
+        lat = south + j * step
+        features.append(
+            ArchiveFeature(
+                "roads",
+                f"LINESTRING({west} {lat},{east} {lat})",
+                10,
+                {"kind": "minor_road", "name": f"Jirón {j}"},
+            )
+        )
+    path = tmp_path / "e2e.pmtiles"
+    write_pmtiles(
+        path=path,
+        features=features,
+        min_zoom=8,
+        max_zoom=14,
+        metadata={"name": "e2e streets", "attribution": "E2E streets (test)"},
+    )
+    settings.MAP_PMTILES = str(path)
+    settings.MAP_TILE_URL = ""
+    return path

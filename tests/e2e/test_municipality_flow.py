@@ -30,7 +30,7 @@ from publicspaces.services.common import region_today
 from publicspaces.services.projects import create_project, transition_project
 from publicspaces.services.spaces import create_space
 from publicspaces.tests.conftest import give_evidence
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import assert_basemap_drawn, log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +104,7 @@ def _transition(page, status: str) -> None:
 
 
 def test_municipal_user_logs_a_park_and_the_public_sees_it(
-    live_server, muni_data, map_page, browser, tmp_path
+    live_server, muni_data, e2e_basemap, map_page, browser, tmp_path
 ):
     page, requests, errors = map_page
     log_in(page, live_server, muni_data["user"])
@@ -115,6 +115,7 @@ def test_municipal_user_logs_a_park_and_the_public_sees_it(
     expect(page.locator("#panel-heading")).to_contain_text("COMAS")
     expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
     expect(page.locator("#map")).to_have_attribute("data-spaces", "0")
+    assert_basemap_drawn(page, requests)
     expect(page.locator("#map-legend")).to_contain_text(es(Condition.RECOVERED.label))
 
     # The polygon and rectangle tools say which is which, in Spanish.

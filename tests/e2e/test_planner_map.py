@@ -24,7 +24,7 @@ from incidents.models import (
 )
 from incidents.taxonomy import ensure_taxonomy
 from neighborhoods.models import District, Region
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import assert_basemap_drawn, log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -181,7 +181,7 @@ def _api_calls(requests, path: str) -> list[dict]:
     return calls
 
 
-def test_planner_map(live_server, incident_data, map_page):
+def test_planner_map(live_server, incident_data, e2e_basemap, map_page):
     page, requests, errors = map_page
     console_errors = _console_errors(page)
     total = incident_data["total"]
@@ -191,6 +191,7 @@ def test_planner_map(live_server, incident_data, map_page):
     page.goto(live_server.url + "/planner/")
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.locator("#map path[data-level=district]")).to_have_count(3, timeout=TIMEOUT_MS)
+    assert_basemap_drawn(page, requests)
 
     # Everything is in view at first: server clusters whose counts add up to the total,
     # and the counts panel agreeing with them.

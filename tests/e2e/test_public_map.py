@@ -9,6 +9,8 @@ import pytest
 from playwright.sync_api import expect
 from shapely.geometry import box
 
+from tests.e2e.conftest import assert_basemap_drawn
+
 pytestmark = pytest.mark.e2e
 
 DISTRICT_PATHS = "#map path.leaflet-interactive"
@@ -269,6 +271,7 @@ def test_demo_city(live_server, demo_data, map_page):
         timeout=TIMEOUT_MS,
     )
     _assert_all_districts_in_view(page)
+    assert_basemap_drawn(page, requests)
     expect(page.locator("#synthetic-notice")).to_be_visible()
     expect(page.locator("#synthetic-notice")).to_contain_text("Datos sintéticos de demostración")
     for line in demo_data["attributions"]:

@@ -2,6 +2,7 @@ import tempfile
 
 from django.core.management.base import BaseCommand, CommandError
 
+from demo.basemap import ensure_demo_basemap
 from demo.hotspots import ensure_demo_runs
 from hotspots.engine import HotspotRefused
 from incidents.demo import load_demo_incidents
@@ -22,6 +23,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"[demo] {line}")
             if not report.ok:
                 raise CommandError("the demo city could not be loaded")
+        self.stdout.write(f"[demo] {ensure_demo_basemap()}")
         for line in load_demo_spaces():
             self.stdout.write(f"[demo] {line}")
         with tempfile.TemporaryDirectory() as work_dir:

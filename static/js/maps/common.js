@@ -88,7 +88,7 @@ export function addBaseControls(map, mapNode, config, labels) {
       maxZoom: 19,
       attribution: config.tileAttribution ? escapeHtml(config.tileAttribution) : "",
     }).addTo(map);
-  } else {
+  } else if (!addVectorBaseMap(map, mapNode, config)) {
     mapNode.classList.add("map-no-tiles");
   }
   function recordView() {
@@ -99,6 +99,63 @@ export function addBaseControls(map, mapNode, config, labels) {
   map.on("movestart", function () { mapNode.setAttribute("data-moving", "true"); });
   map.on("moveend", function () { mapNode.setAttribute("data-moving", "false"); });
   return attributionControl;
+}
+
+/* Neighbourhood names, which protomaps-leaflet's default style leaves out (its rule is
+   commented out): where a barrio is matters more here than anywhere. */
+function neighbourhoodLabelRule(lang) {
+  return {
+    dataLayer: "places",
+    minzoom: 13,
+    symbolizer: new protomapsL.CenteredTextSymbolizer({
+      labelProps: ["name:" + lang, "name"],
+      fill: "#6e6259",
+      stroke: "#ffffff",
+      width: 2,
+      font: "500 11px sans-serif",
+      textTransform: "uppercase",
+    }),
+    filter: function (zoom, feature) {
+      return feature.props.kind === "neighbourhood";
+    },
+  };
+}
+
+/*
+ * The self-hosted vector base map (geo/basemap.py): the PMTiles archive this server
+ * serves, read by range requests and drawn by protomaps-leaflet in the page's language.
+ * Below every data layer (its own pane), never wider than the archive's bounds, and
+ * over-zoomed past its deepest zoom. False when there is none (no archive, or the script
+ * did not load): the map then draws on its plain background.
+ */
+function addVectorBaseMap(map, mapNode, config) {
+  if (!config.pmtilesUrl || typeof protomapsL === "undefined") {
+    return false;
+  }
+  var lang = (document.documentElement.lang || "es").slice(0, 2);
+  map.createPane("basemap");
+  map.getPane("basemap").style.zIndex = 150;
+  var bounds = bboxBounds(config.pmtilesBounds);
+  var options = {
+    url: new URL(config.pmtilesUrl, window.location.href).href,
+    flavor: "light",
+    lang: lang,
+    pane: "basemap",
+    maxDataZoom: config.pmtilesMaxZoom || 15,
+    attribution: escapeHtml(config.pmtilesAttribution || ""),
+  };
+  if (bounds) {
+    options.bounds = bounds.pad(0.05);
+  }
+  var layer = protomapsL.leafletLayer(options);
+  layer.labelRules.push(neighbourhoodLabelRule(lang));
+  layer.on("tileload", function () {
+    mapNode.setAttribute("data-basemap", "drawn");
+  });
+  layer.addTo(map);
+  mapNode.classList.add("map-vector-basemap");
+  mapNode.setAttribute("data-basemap", "loading");
+  return true;
 }
 
 /* The map of a page: no zoom or attribution control of Leaflet's own (addBaseControls

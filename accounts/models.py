@@ -24,6 +24,13 @@ class StaffProfile(models.Model):
         blank=True,
         help_text=_("Required for municipal staff: they see and edit only this district."),
     )
+    # A region code, not a key: a region reloaded or removed leaves a stale choice that
+    # the maps ignore, never a failed delete.
+    map_region = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("The region this user's maps open on (chosen with the map's region picker)."),
+    )
 
     def __str__(self) -> str:
         return f"{self.user} — {self.district or '-'}"

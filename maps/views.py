@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from geo.basemap import basemap_config
+from maps.regions import region_choices, region_picker_config
 from neighborhoods.models import Region
 from neighborhoods.selectors import attributions
 
@@ -36,6 +37,7 @@ def _map_labels() -> dict[str, str]:
 def public_map(request):
     config = {
         **basemap_config(),
+        **region_picker_config(request),
         "center": settings.MAP_DEFAULT_CENTER,
         "zoom": settings.MAP_DEFAULT_ZOOM,
         "neighborhoodMinZoom": NEIGHBORHOOD_MIN_ZOOM,
@@ -53,6 +55,8 @@ def public_map(request):
         # Rendered by the server so the notice is there before any script runs; the
         # script also shows it if a synthetic region arrives from the API.
         "synthetic": Region.objects.filter(synthetic=True).exists(),
+        "region_choices": region_choices(),
+        "chosen_region": config["chosenRegion"],
         "neighborhood_min_zoom": NEIGHBORHOOD_MIN_ZOOM,
     }
     return render(request, "maps/public_map.html", context)

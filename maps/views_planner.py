@@ -15,6 +15,7 @@ from hotspots import styles as hotspot_styles
 from hotspots.models import HotspotRun
 from hotspots.services import params as hotspot_params
 from incidents.models import LocationQuality, TimePrecision
+from maps.regions import region_choices, region_picker_config
 from neighborhoods.models import Region
 from neighborhoods.selectors import attributions
 
@@ -156,6 +157,7 @@ def planner_map(request):
         raise PermissionDenied
     config = {
         **basemap_config(),
+        **region_picker_config(request),
         "center": settings.MAP_DEFAULT_CENTER,
         "zoom": settings.MAP_DEFAULT_ZOOM,
         "pointsMinZoom": POINTS_MIN_ZOOM,
@@ -172,6 +174,8 @@ def planner_map(request):
             for m in hotspot_params.SUPPORTED_METHODS
         ],
         "synthetic": Region.objects.filter(synthetic=True).exists(),
+        "region_choices": region_choices(),
+        "chosen_region": config["chosenRegion"],
         "points_min_zoom": POINTS_MIN_ZOOM,
     }
     return render(request, "maps/planner_map.html", context)

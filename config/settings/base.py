@@ -171,6 +171,9 @@ MAP_DEMO_PMTILES = env(
 )
 MAP_DEFAULT_CENTER = env.list("MAP_DEFAULT_CENTER", cast=float, default=[-12.05, -77.05])
 MAP_DEFAULT_ZOOM = env.int("MAP_DEFAULT_ZOOM", default=11)
+# The region (its code) maps open on for a visitor who has not picked one; empty: the
+# first region by name.
+MAP_DEFAULT_REGION = env("MAP_DEFAULT_REGION", default="")
 
 # Hard caps for GeoJSON endpoints (features per response).
 GEOJSON_MAX_FEATURES = env.int("GEOJSON_MAX_FEATURES", default=20000)

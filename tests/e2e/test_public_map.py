@@ -317,3 +317,67 @@ def test_demo_city(live_server, demo_data, map_page):
 def _plain(text: str) -> str:
     """The text without accents, as someone typing on a phone might write it."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _in_view(page, code) -> bool:
+    """The district's outline lies inside the map's box."""
+    map_box = page.locator("#map").bounding_box()
+    box = page.locator(f'#map path[data-level="district"][data-code="{code}"]').bounding_box()
+    if box is None or box["width"] <= 3:  # off-screen, Leaflet draws no outline (a dot of stroke)
+        return False
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    return (
+        map_box["x"] <= cx <= map_box["x"] + map_box["width"]
+        and map_box["y"] <= cy <= map_box["y"] + map_box["height"]
+    )
+
+
+def test_region_picker_opens_the_chosen_region_and_remembers_it(
+    live_server, map_data, district_loader, map_page
+):
+    """Two cities far apart: the map opens on one (not on the world), the picker moves it to
+    the other, and the next visit opens there."""
+    page, requests, errors = map_page
+    district_loader(
+        [("far-1", "PROVIDENCIA", box(-70.62, -33.44, -70.58, -33.40))],
+        region_code="far",
+        region_name="Santiago de prueba",
+        attribution="Far test boundaries",
+        synthetic=True,
+    )
+    page.goto(live_server.url + "/")
+    picker = page.get_by_label("Región")
+    expect(picker).to_have_value("e2e")  # the first by name, with no choice made yet
+    _wait_for_districts(page, 4)
+    expect(page.locator("#map")).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    assert _in_view(page, "e2e-2") and not _in_view(page, "far-1")
+    assert _zoom(page) >= 10  # a city, not the world
+
+    picker.select_option("far")
+    page.wait_for_function(
+        "() => new URL(location.href).searchParams.get('region') === 'far'", timeout=TIMEOUT_MS
+    )
+    page.wait_for_timeout(300)  # the fit animates; then the map settles
+    expect(page.locator("#map")).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        """() => {
+          const m = document.querySelector('#map').getBoundingClientRect();
+          const p = document.querySelector('#map path[data-level=district][data-code="far-1"]');
+          if (!p) return false;
+          const b = p.getBoundingClientRect();
+          if (b.width <= 3) return false;
+          const x = b.x + b.width / 2, y = b.y + b.height / 2;
+          return x >= m.x && x <= m.right && y >= m.y && y <= m.bottom;
+        }""",
+        timeout=TIMEOUT_MS,
+    )
+    assert not _in_view(page, "e2e-2")
+
+    # The next visit, without ?region=, opens on the region picked.
+    page.goto(live_server.url + "/")
+    expect(page.get_by_label("Región")).to_have_value("far")
+    _wait_for_districts(page, 4)
+    expect(page.locator("#map")).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    assert _in_view(page, "far-1") and not _in_view(page, "e2e-2")
+    assert requests.outside == [], f"requests left 127.0.0.1: {requests.outside}"
+    assert errors == [], f"script errors: {errors}"

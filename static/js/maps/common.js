@@ -283,3 +283,40 @@ export function logError(error) {
     window.console.error(error);
   }
 }
+
+/* The region picked in the page's region picker (#region-picker, rendered by the server
+   with the visitor's region chosen): its summary from the regions API, or null. */
+export function chosenRegion(config, regions) {
+  var select = document.getElementById("region-picker");
+  var code = (select && select.value) || config.chosenRegion;
+  return (
+    regions.filter(function (region) {
+      return region.code === code && bboxBounds(region.bbox);
+    })[0] || null
+  );
+}
+
+/* Wires the region picker: a new choice calls onChange(code) and is remembered by the
+   server (the visitor's session, and a signed-in user's profile). */
+export function watchRegionPicker(config, onChange) {
+  var select = document.getElementById("region-picker");
+  if (!select) {
+    return;
+  }
+  select.addEventListener("change", function () {
+    var code = select.value;
+    onChange(code);
+    var url = new URL(window.location.href);
+    url.searchParams.set("region", code);
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    fetch(config.chooseRegionUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-CSRFToken": config.csrfToken || "",
+      },
+      body: new URLSearchParams({ region: code }).toString(),
+    }).catch(logError);
+  });
+}

@@ -26,12 +26,14 @@
 import {
   apiZoom,
   bboxBounds,
+  chosenRegion,
   createMap,
   getJSON,
   logError,
   mapPage,
   statusSetter,
   viewBBox,
+  watchRegionPicker,
 } from "./common.js";
 import { channelsFor } from "./planner/channels.js";
 import { createDistricts } from "./planner/districts.js";
@@ -230,6 +232,10 @@ function main(config, labels, mapNode) {
     if (syntheticNotice && regions.some(function (r) { return r.synthetic; })) {
       syntheticNotice.hidden = false;
     }
+    var chosen = chosenRegion(config, regions);
+    if (chosen) {
+      bounds = bboxBounds(chosen.bbox);
+    }
     var view = viewFromHash();
     if (view) {
       map.setView(view.center, view.zoom, { animate: false });
@@ -237,6 +243,8 @@ function main(config, labels, mapNode) {
       map.fitBounds(bounds, L.extend(panel.fitOptions(bounds), { animate: false }));
     }
   }
+
+  var regionCache = [];
 
   function start() {
     var regionNames = {};
@@ -247,6 +255,7 @@ function main(config, labels, mapNode) {
         regionNames[region.code] = region.name;
       });
       regionList = list;
+      regionCache = list;
       fitRegions(list);
       return list;
     });
@@ -264,7 +273,8 @@ function main(config, labels, mapNode) {
           .then(
             function (data) {
               var features = (data && data.features) || [];
-              districts.fillSelect(features, regionNames);
+              var chosen = chosenRegion(config, regionList);
+              districts.fillSelect(features, regionNames, chosen && chosen.code);
               mapNode.setAttribute("data-districts", String(features.length));
             },
             function (error) {
@@ -282,6 +292,15 @@ function main(config, labels, mapNode) {
         setStatus(labels.loadError, true);
       });
   }
+
+  watchRegionPicker(config, function (code) {
+    var region = chosenRegion(config, regionCache);
+    var bounds = region && bboxBounds(region.bbox);
+    if (bounds) {
+      map.fitBounds(bounds, panel.fitOptions(bounds));
+    }
+    districts.showRegion(code);
+  });
 
   start();
   // The recovered spaces' panel: its settings' URL is on this module's script tag.

@@ -11,6 +11,8 @@ import {
   apiUrl,
   apiZoom as commonApiZoom,
   bboxBounds,
+  chosenRegion,
+  watchRegionPicker,
   createMap,
   definitionRow,
   el,
@@ -357,11 +359,23 @@ function main(config, labels, mapNode) {
     if (syntheticNotice && regions.some(function (r) { return r.synthetic; })) {
       syntheticNotice.hidden = false;
     }
+    var chosen = chosenRegion(config, regions);
+    if (chosen) {
+      bounds = bboxBounds(chosen.bbox);
+    }
     if (bounds && bounds.isValid()) {
       map.fitBounds(bounds, { padding: [16, 16] });
     }
     return bounds;
   }
+
+  watchRegionPicker(config, function (code) {
+    var region = regionsByCode[code];
+    var bounds = region && bboxBounds(region.bbox);
+    if (bounds) {
+      map.fitBounds(bounds, { padding: [16, 16] });
+    }
+  });
 
   // Region outlines are context only: drawn once, at the zoom the map starts at.
   function loadRegionOutlines() {

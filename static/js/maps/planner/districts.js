@@ -53,7 +53,25 @@ export function createDistricts(ctx) {
     }
   }
 
-  function fillSelect(features, regionNames) {
+  var allFeatures = [];
+  var allRegionNames = {};
+
+  /* The district filter's options: the districts of ``onlyRegion`` (the region picked on
+     the map) when it has any, else every district grouped by region. */
+  function fillSelect(features, regionNames, onlyRegion) {
+    allFeatures = features;
+    allRegionNames = regionNames;
+    while (districtSelect.options.length > 1) {
+      districtSelect.remove(1);
+    }
+    Array.prototype.slice.call(districtSelect.querySelectorAll("optgroup")).forEach(function (group) {
+      group.remove();
+    });
+    if (onlyRegion && features.some(function (f) { return (f.properties || {}).region === onlyRegion; })) {
+      features = features.filter(function (f) {
+        return (f.properties || {}).region === onlyRegion;
+      });
+    }
     var byRegion = {};
     features.forEach(function (feature) {
       var props = feature.properties || {};
@@ -144,10 +162,24 @@ export function createDistricts(ctx) {
     }
   }
 
+  /* The filter shows the districts of another region (the choice is cleared when its
+     district is not one of them). */
+  function showRegion(code) {
+    var chosen = selected();
+    fillSelect(allFeatures, allRegionNames, code);
+    if (chosen && chosen.region !== code) {
+      districtSelect.value = "";
+      districtSelect.dispatchEvent(new Event("change", { bubbles: true }));
+    } else if (chosen) {
+      districtSelect.value = districtKey(chosen);
+    }
+  }
+
   return {
     select: districtSelect,
     load: load,
     fillSelect: fillSelect,
+    showRegion: showRegion,
     restyle: restyle,
     wantFiner: wantFiner,
     selected: selected,

@@ -22,6 +22,7 @@ from pathlib import Path
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_safe
 
 PMTILES_CONTENT_TYPE = "application/vnd.pmtiles"
@@ -46,6 +47,8 @@ def basemap_config() -> dict:
         "tileUrl": settings.MAP_TILE_URL,
         "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
         "pmtilesUrl": "",
+        # The (i) button that opens the credits on a small screen.
+        "attributionLabel": gettext("Data sources"),
     }
     if settings.MAP_TILE_URL:
         return config

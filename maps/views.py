@@ -8,7 +8,7 @@ from django.utils.translation import gettext
 from geo.basemap import basemap_config
 from maps.regions import region_choices, region_picker_config
 from neighborhoods.models import Region
-from neighborhoods.selectors import attributions
+from neighborhoods.selectors import attribution_extents, attributions
 
 # Neighborhoods are drawn (and fetched for the visible bbox) from this zoom on.
 NEIGHBORHOOD_MIN_ZOOM = 12
@@ -42,6 +42,7 @@ def public_map(request):
         "zoom": settings.MAP_DEFAULT_ZOOM,
         "neighborhoodMinZoom": NEIGHBORHOOD_MIN_ZOOM,
         "attributions": attributions(),
+        "attributionExtents": attribution_extents(),
         "api": {
             "regions": reverse("region-list"),
             "regionOutlines": reverse("region-geojson"),

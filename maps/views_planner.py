@@ -17,7 +17,7 @@ from hotspots.services import params as hotspot_params
 from incidents.models import LocationQuality, TimePrecision
 from maps.regions import region_choices, region_picker_config
 from neighborhoods.models import Region
-from neighborhoods.selectors import attributions
+from neighborhoods.selectors import attribution_extents, attributions
 
 # Server-side grid clusters below this zoom, raw incident points from it on.
 POINTS_MIN_ZOOM = 15
@@ -163,6 +163,7 @@ def planner_map(request):
         "pointsMinZoom": POINTS_MIN_ZOOM,
         "timeZone": settings.TIME_ZONE,
         "attributions": attributions(),
+        "attributionExtents": attribution_extents(),
         "api": _api_urls(),
         "hotspots": _hotspot_config(),
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, Min, QuerySet
 
 from geo.db.functions import XMax, XMin, YMax, YMin
 from geo.geojson import BBox
@@ -42,6 +42,41 @@ def attributions() -> list[str]:
         id__in=District.objects.values("source").union(Neighborhood.objects.values("source"))
     ).exclude(attribution="")
     return sorted({s.attribution for s in sources})
+
+
+def attribution_extents() -> list[dict]:
+    """Each boundary source's attribution with the extent of what it drew
+    ([west, south, east, north]), so a map credits only the sources on screen."""
+    def extents_of(model):
+        return (
+            model.objects.filter(source__isnull=False)
+            .exclude(source__attribution="")
+            .values("source__attribution")
+            .annotate(
+                xmin=Min(XMin("geom")),
+                ymin=Min(YMin("geom")),
+                xmax=Max(XMax("geom")),
+                ymax=Max(YMax("geom")),
+            )
+            .order_by()
+        )
+
+    extents: dict[str, list[float]] = {}
+    # One query for both levels (a union of the two grouped extents).
+    for row in extents_of(District).union(extents_of(Neighborhood), all=True):
+        box = [row["xmin"], row["ymin"], row["xmax"], row["ymax"]]
+        if None in box:
+            continue
+        known = extents.setdefault(row["source__attribution"], box)
+        extents[row["source__attribution"]] = [
+            min(known[0], box[0]),
+            min(known[1], box[1]),
+            max(known[2], box[2]),
+            max(known[3], box[3]),
+        ]
+    return [
+        {"text": text, "bbox": [round(v, 6) for v in box]} for text, box in sorted(extents.items())
+    ]
 
 
 def region_summaries() -> list[dict]:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from geo.basemap import basemap_config
 from geo.geojson import feature_queryset
 from neighborhoods.models import District
-from neighborhoods.selectors import attributions
+from neighborhoods.selectors import attribution_extents, attributions
 from publicspaces import selectors
 from publicspaces.models import PUBLIC_CONDITIONS, Condition, ProjectPhoto, ProjectStatus, SpaceKind
 
@@ -47,6 +47,7 @@ def base_map_config() -> dict:
         "center": settings.MAP_DEFAULT_CENTER,
         "zoom": settings.MAP_DEFAULT_ZOOM,
         "attributions": attributions(),
+        "attributionExtents": attribution_extents(),
         "conditionColours": {str(k): v for k, v in CONDITION_COLOURS.items()},
     }
 

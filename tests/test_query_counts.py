@@ -411,12 +411,13 @@ def test_municipal_map_page_embeds_its_district_outline_in_constant_queries(
 ):
     """/municipality/ carries the municipal user's district border as a FeatureCollection
     (publicspaces.views.district_outlines); the spaces come from /api/v1/public-spaces/.
-    Auth 2 + scope 2 (groups, StaffProfile) + the attributions + the outline + the
-    district's name = 7, however many spaces, districts and regions there are."""
+    Auth 2 + scope 2 (groups, StaffProfile) + the attributions + their extents (one
+    union) + the outline + the district's name = 8, however many spaces, districts and
+    regions there are."""
     client = login(Role.MUNICIPAL, world)
     assert client.get("/municipality/").status_code == 200
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get("/municipality/")
 
     assert response.status_code == 200

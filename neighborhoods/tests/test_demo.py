@@ -75,3 +75,20 @@ def test_loading_the_demo_again_adds_no_import_batch(capsys):
     Incident.objects.filter(pk=Incident.objects.order_by("pk").first().pk).delete()
     call_command("load_demo")
     assert Incident.objects.count() == incidents
+
+
+@pytest.mark.django_db
+def test_each_source_is_credited_with_the_extent_it_drew():
+    from neighborhoods.demo import load_demo_boundaries
+    from neighborhoods.models import District, Neighborhood
+    from neighborhoods.selectors import attribution_extents
+
+    load_demo_boundaries()
+    (credit,) = attribution_extents()
+    assert "sintéticos" in credit["text"]
+    west, south, east, north = credit["bbox"]
+    for model in (District, Neighborhood):
+        for geom in model.objects.filter(region__code="demo").values_list("geom", flat=True):
+            x0, y0, x1, y1 = geom.extent
+            assert west <= x0 + 1e-6 and south <= y0 + 1e-6
+            assert east >= x1 - 1e-6 and north >= y1 - 1e-6

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from shapely.geometry import box
 
-from tests.e2e.conftest import assert_basemap_drawn
+from tests.e2e.conftest import E2E_ATTRIBUTION, assert_basemap_drawn
 
 pytestmark = pytest.mark.e2e
 
@@ -201,6 +201,18 @@ def test_public_map_on_a_phone(live_server, map_data, phone_page):
     page.locator("#map-legend summary").tap()
     expect(page.locator("#map-legend")).to_contain_text("Distrito")
 
+    # The credits fold into an (i) button, translated, that opens and closes them.
+    credits = page.locator(".leaflet-control-attribution")
+    expect(credits).to_be_hidden()
+    button = page.get_by_role("button", name="Fuentes de los datos")
+    expect(button).to_be_visible()
+    button.tap()
+    expect(credits).to_be_visible()
+    expect(credits).to_contain_text(E2E_ATTRIBUTION)
+    assert credits.bounding_box()["x"] >= 0
+    button.tap()
+    expect(credits).to_be_hidden()
+
     # Tapping an area shows its name.
     code, name = next(iter(sorted(districts.items())))
     page.locator(f'{DISTRICT_PATHS}[data-code="{code}"]').tap()
@@ -352,6 +364,10 @@ def test_region_picker_opens_the_chosen_region_and_remembers_it(
     expect(page.locator("#map")).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
     assert _in_view(page, "e2e-2") and not _in_view(page, "far-1")
     assert _zoom(page) >= 10  # a city, not the world
+    # Only the sources of what is on screen are credited.
+    credits = page.locator(".leaflet-control-attribution")
+    expect(credits).to_contain_text(E2E_ATTRIBUTION)
+    expect(credits).not_to_contain_text("Far test boundaries")
 
     picker.select_option("far")
     page.wait_for_function(
@@ -372,6 +388,8 @@ def test_region_picker_opens_the_chosen_region_and_remembers_it(
         timeout=TIMEOUT_MS,
     )
     assert not _in_view(page, "e2e-2")
+    expect(credits).to_contain_text("Far test boundaries")
+    expect(credits).not_to_contain_text(E2E_ATTRIBUTION)
 
     # The next visit, without ?region=, opens on the region picked.
     page.goto(live_server.url + "/")

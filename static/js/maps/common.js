@@ -77,9 +77,8 @@ export function addBaseControls(map, mapNode, config, labels) {
   // Added before the zoom buttons so it stays in the bottom corner, under them.
   var attributionControl = L.control.attribution({ position: "bottomright", prefix: false });
   attributionControl.addTo(map);
-  (config.attributions || []).forEach(function (text) {
-    attributionControl.addAttribution(escapeHtml(text));
-  });
+  creditWhatIsOnScreen(map, attributionControl, config);
+  addCreditsButton(map, mapNode, config);
   L.control
     .zoom({ position: "bottomright", zoomInTitle: labels.zoomIn, zoomOutTitle: labels.zoomOut })
     .addTo(map);
@@ -99,6 +98,61 @@ export function addBaseControls(map, mapNode, config, labels) {
   map.on("movestart", function () { mapNode.setAttribute("data-moving", "true"); });
   map.on("moveend", function () { mapNode.setAttribute("data-moving", "false"); });
   return attributionControl;
+}
+
+/* Data sources are credited while what they drew is on screen (config.attributionExtents:
+   {text, bbox}), so a city's map does not list every city loaded. Without extents, every
+   source is credited (config.attributions). */
+function creditWhatIsOnScreen(map, control, config) {
+  var extents = config.attributionExtents;
+  if (!Array.isArray(extents)) {
+    (config.attributions || []).forEach(function (text) {
+      control.addAttribution(escapeHtml(text));
+    });
+    return;
+  }
+  var shown = {};
+  function update() {
+    var view = map.getBounds();
+    extents.forEach(function (source) {
+      var bounds = bboxBounds(source.bbox);
+      var visible = Boolean(bounds && view.intersects(bounds));
+      var html = escapeHtml(source.text);
+      if (visible && !shown[html]) {
+        control.addAttribution(html);
+        shown[html] = true;
+      } else if (!visible && shown[html]) {
+        control.removeAttribution(html);
+        delete shown[html];
+      }
+    });
+  }
+  map.on("moveend", update);
+  map.whenReady(update);
+}
+
+/* On a small screen the credits fold into an (i) button beside the zoom buttons, so they
+   never cover the map; the button opens and closes them. */
+function addCreditsButton(map, mapNode, config) {
+  var Credits = L.Control.extend({
+    options: { position: "bottomright" },
+    onAdd: function () {
+      var button = L.DomUtil.create("button", "map-credits-button");
+      button.type = "button";
+      button.textContent = "i";
+      button.title = config.attributionLabel || "";
+      button.setAttribute("aria-label", config.attributionLabel || "");
+      button.setAttribute("aria-expanded", "false");
+      L.DomEvent.disableClickPropagation(button);
+      L.DomEvent.on(button, "click", function () {
+        var open = !mapNode.classList.contains("map-credits-open");
+        mapNode.classList.toggle("map-credits-open", open);
+        button.setAttribute("aria-expanded", String(open));
+      });
+      return button;
+    },
+  });
+  new Credits().addTo(map);
 }
 
 /* Neighbourhood names, which protomaps-leaflet's default style leaves out (its rule is

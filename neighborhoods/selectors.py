@@ -47,6 +47,7 @@ def attributions() -> list[str]:
 def attribution_extents() -> list[dict]:
     """Each boundary source's attribution with the extent of what it drew
     ([west, south, east, north]), so a map credits only the sources on screen."""
+
     def extents_of(model):
         return (
             model.objects.filter(source__isnull=False)

@@ -21,9 +21,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from hotspots import report
+from hotspots import report, selectors
 from hotspots.api.serializers import is_finished
 from hotspots.engine import HotspotRefused
+from hotspots.forms import RunFilterForm
 from hotspots.models import HotspotRun
 from hotspots.outcome import run_outcome
 from hotspots.services.runs import fail_abandoned_runs
@@ -82,7 +83,10 @@ def _progress_labels() -> dict[str, str]:
 @require_GET
 def run_list(request):
     fail_abandoned_runs()
-    runs = HotspotRun.objects.select_related("region", "created_by").order_by("-created_at", "-id")
+    form = RunFilterForm(request.GET)
+    filters = form.filters()
+    show_superseded = form.show_superseded()
+    runs = selectors.run_list(**filters, superseded=None if show_superseded else False)
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     rows = [
         {
@@ -91,10 +95,28 @@ def run_list(request):
             "percent": round(100 * run.progress),
             "zones": (run.summary or {}).get("zones"),
             "incidents": (run.summary or {}).get("incidents"),
+            "superseded_by": run.superseded_by,
         }
         for run in page
     ]
-    return render(request, "hotspots/run_list.html", {"page": page, "rows": rows})
+    query = request.GET.copy()
+    query.pop("page", None)
+    toggle = query.copy()
+    if show_superseded:
+        toggle.pop("superseded", None)
+    else:
+        toggle["superseded"] = "on"
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "query": query.urlencode(),
+        "show_superseded": show_superseded,
+        "superseded_count": selectors.run_list(**filters, superseded=True).count(),
+        "toggle_query": toggle.urlencode(),
+        "filtered": any(value for value in filters.values()),
+    }
+    return render(request, "hotspots/run_list.html", context)
 
 
 def _shade(value: float, top: float) -> int:

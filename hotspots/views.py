@@ -1,6 +1,6 @@
 """Planner pages for hotspot runs: the list, each run's live progress, parameters,
 results, the week-hour table of its incidents and validations, a form to validate it
-against a later period, and its HTML report as a download.
+against a later period, and its HTML report and zones (GeoJSON, GeoPackage) as downloads.
 
 Planners (and superusers) only: anybody else gets 403, anonymous visitors the login page.
 """
@@ -12,7 +12,7 @@ import math
 
 from django import forms
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dates import WEEKDAYS
@@ -21,7 +21,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from hotspots import report, selectors
+from geo.geojson import GEOJSON_MEDIA_TYPE
+from geo.io import GEOPACKAGE_MEDIA_TYPE
+from hotspots import exports, report, selectors
 from hotspots.api.serializers import is_finished
 from hotspots.engine import HotspotRefused
 from hotspots.forms import RunFilterForm
@@ -211,3 +213,43 @@ def run_report(request, pk: int):
     response = HttpResponse(report.render_report(run), content_type="text/html; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="hotspot-run-{run.pk}.html"'
     return response
+
+
+def _export_refused(request, run: HotspotRun):
+    """A run without a result to download: 409, with a page that says why."""
+    if run.status == HotspotRun.Status.FAILED:
+        reason = _("This run failed and wrote no zones: there is nothing to download.")
+    else:
+        reason = _("This run has not finished yet: its zones can be downloaded once it has.")
+    return render(
+        request, "hotspots/export_refused.html", {"run": run, "reason": reason}, status=409
+    )
+
+
+@never_cache
+@planner_required
+@require_GET
+def run_zones_geojson(request, pk: int):
+    """The run's zones as GeoJSON (EPSG:4326), the byte-stable file of hotspots.exports."""
+    run = _get_run(pk)
+    if run.status != HotspotRun.Status.SUCCEEDED:
+        return _export_refused(request, run)
+    response = StreamingHttpResponse(exports.zones_geojson(run), content_type=GEOJSON_MEDIA_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="hotspot-run-{run.pk}-zones.geojson"'
+    return response
+
+
+@never_cache
+@planner_required
+@require_GET
+def run_zones_geopackage(request, pk: int):
+    """The run's zones as a GeoPackage (layer "zones", EPSG:4326)."""
+    run = _get_run(pk)
+    if run.status != HotspotRun.Status.SUCCEEDED:
+        return _export_refused(request, run)
+    return FileResponse(
+        exports.zones_geopackage_file(run),
+        as_attachment=True,
+        filename=f"hotspot-run-{run.pk}-zones.gpkg",
+        content_type=GEOPACKAGE_MEDIA_TYPE,
+    )

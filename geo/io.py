@@ -1,4 +1,5 @@
-"""Reading vector files: CRS detection, reprojection to WGS84, explicit geometry repair.
+"""Reading vector files: CRS detection, reprojection to WGS84, explicit geometry repair;
+and writing a GeoPackage (:func:`write_geopackage`).
 
 Files are opened through pyogrio (GDAL bundled with the wheel) with a driver allowlist, so
 a VRT or a remote URL disguised as a ``.geojson`` is refused. Rules:
@@ -236,3 +237,28 @@ def read_vector(
             )
     result.frame = frame
     return result
+
+
+GEOPACKAGE_MEDIA_TYPE = "application/geopackage+sqlite3"
+
+
+def write_geopackage(
+    frame: gpd.GeoDataFrame,
+    path: Path,
+    *,
+    layer: str,
+    geometry_type: str,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """Writes ``frame`` as the one layer of a new GeoPackage at ``path`` (through pyogrio,
+    like the readers). ``geometry_type`` is given rather than guessed so that an empty frame
+    still makes a layer of the right type, which GIS software opens as such; ``metadata``
+    goes in the layer's metadata (GDAL's ``gpkg_metadata`` table)."""
+    pyogrio.write_dataframe(
+        frame,
+        path,
+        layer=layer,
+        driver="GPKG",
+        geometry_type=geometry_type,
+        metadata=metadata,
+    )

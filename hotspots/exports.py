@@ -1,7 +1,9 @@
 """A hotspot run's result as a file: the same run inputs always give the same bytes (cells
 in (i, j) order, fixed float formatting, no database ids or timestamps), so that two runs
 can be compared with ``cmp``. :func:`cells_geojson` is the grid methods' cells,
-:func:`zones_geojson` the zones (the only result of DBSCAN runs).
+:func:`zones_geojson` the zones (the only result of DBSCAN runs). :func:`write_zones_geopackage`
+writes the zones with the same attributes as a GeoPackage (whose bytes hold the time it was
+written, so not byte-stable) for GIS software.
 
 The features are written here rather than by :mod:`geo.geojson`: PostgreSQL's JSON builders
 order keys their own way and print floats at full precision, and these files' bytes (6
@@ -12,12 +14,19 @@ emerging category by its key) are what ``run_hotspots --output`` has always writ
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from django.contrib.gis.db.models.functions import AsGeoJSON
+import geopandas as gpd
+import pandas as pd
+import shapely
+from django.contrib.gis.db.models.functions import AsGeoJSON, AsWKB
 from django.db.models import F
 
+from geo.conf import STORAGE_SRID
+from geo.io import write_geopackage
 from hotspots.engine.emerging import LEGEND
 from hotspots.models import HotspotRun
 from hotspots.selectors import cell_list, zone_list
@@ -168,6 +177,66 @@ def zones_geojson(run: HotspotRun) -> Iterator[bytes]:
         )
     yield ",".join(features).encode()
     yield b"]}\n"
+
+
+ZONE_LAYER = "zones"
+# The GeoPackage's columns and their types, in the GeoJSON properties' order.
+ZONE_COLUMNS = {
+    "rank": "int64",
+    "incident_count": "int64",
+    "cell_count": "int64",
+    "area_m2": "float64",
+    "density_per_km2": "float64",
+    "share": "float64",
+    "top_categories": "object",  # JSON text: [{"code", "count"}], most frequent first
+}
+
+
+def zones_frame(run: HotspotRun) -> gpd.GeoDataFrame:
+    """The run's zones in rank order as a GeoDataFrame in EPSG:4326, with the properties
+    of :func:`zones_geojson` (``top_categories`` as JSON text); no rows when it has none."""
+    rows = list(
+        zone_list(run)
+        .annotate(wkb=AsWKB("geom"))
+        .values_list(*[c for c in ZONE_COLUMNS if c != "top_categories"], "top_categories", "wkb")
+    )
+    columns = {}
+    for index, (name, dtype) in enumerate(ZONE_COLUMNS.items()):
+        values = [row[index] for row in rows]
+        if name == "top_categories":
+            values = [
+                json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                for v in values
+            ]
+        columns[name] = pd.Series(values, dtype=dtype)
+    geometry = gpd.GeoSeries(
+        shapely.from_wkb([bytes(row[-1]) for row in rows]), crs=f"EPSG:{STORAGE_SRID}"
+    )
+    return gpd.GeoDataFrame(columns, geometry=geometry)
+
+
+def write_zones_geopackage(run: HotspotRun, path: Path) -> None:
+    """The run's zones (:func:`zones_frame`) as the layer "zones" of a GeoPackage at
+    ``path``; the run record of :func:`zones_geojson` is the layer's ``hotspot_run``
+    metadata."""
+    record = json.dumps(run_record(run), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    write_geopackage(
+        zones_frame(run),
+        Path(path),
+        layer=ZONE_LAYER,
+        geometry_type="MultiPolygon",
+        metadata={"hotspot_run": record},
+    )
+
+
+def zones_geopackage_file(run: HotspotRun) -> BinaryIO:
+    """The run's zones as a GeoPackage written to a temporary file, returned open for
+    reading; the file is already deleted (the open handle keeps it until closed), so a
+    download streams it without leaving it behind."""
+    with tempfile.TemporaryDirectory(prefix="barrio-zones-") as folder:
+        path = Path(folder) / f"hotspot-run-{run.pk}-zones.gpkg"
+        write_zones_geopackage(run, path)
+        return path.open("rb")
 
 
 def output_kind(run: HotspotRun) -> str:

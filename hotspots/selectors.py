@@ -15,7 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Case, CharField, Expression, F, Max, Min, Q, QuerySet, Value, When
+from django.contrib.auth import get_user_model
+from django.contrib.gis.db.models.functions import AsWKB
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import (
+    BinaryField,
+    Case,
+    CharField,
+    Expression,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Abs, Coalesce
 
 from geo.geojson import BBox
@@ -31,13 +48,85 @@ TILE_LAYER_CELLS = "cells"
 TILE_LAYER_ZONES = "zones"
 
 
-def run_list(*, region=None, status: str | None = None) -> QuerySet:
+def run_list(
+    *,
+    region=None,
+    status: str | None = None,
+    method: str | None = None,
+    author=None,
+    superseded: bool | None = None,
+) -> QuerySet:
+    """Runs, newest first, each annotated with ``superseded_by`` (:func:`with_superseded_by`).
+
+    ``superseded`` False keeps only the runs nothing supersedes, True only the superseded
+    ones, None both."""
     queryset = HotspotRun.objects.select_related("region", "created_by")
     if region is not None:
         queryset = queryset.filter(region=region)
     if status:
         queryset = queryset.filter(status=status)
+    if method:
+        queryset = queryset.filter(method=method)
+    if author is not None:
+        queryset = queryset.filter(created_by=author)
+    queryset = with_superseded_by(queryset)
+    if superseded is not None:
+        queryset = queryset.filter(superseded_by__isnull=not superseded)
     return queryset.order_by("-created_at", "-id")
+
+
+def run_authors() -> QuerySet:
+    """The users who started at least one run, by username (the run list's author filter)."""
+    return (
+        get_user_model()
+        .objects.filter(pk__in=HotspotRun.objects.values("created_by"))
+        .order_by(get_user_model().USERNAME_FIELD)
+    )
+
+
+def _with_area_keys(queryset: QuerySet) -> QuerySet:
+    """Annotates what a run analysed besides its region: its districts and neighborhoods
+    (sorted id arrays, empty when none) and its drawn polygon (WKB, empty when none), so
+    that two runs over the same area compare equal column by column."""
+    through_d = HotspotRun.districts.through.objects.filter(hotspotrun_id=OuterRef("pk"))
+    through_n = HotspotRun.neighborhoods.through.objects.filter(hotspotrun_id=OuterRef("pk"))
+    return queryset.annotate(
+        district_key=ArraySubquery(through_d.order_by("district_id").values("district_id")),
+        neighborhood_key=ArraySubquery(
+            through_n.order_by("neighborhood_id").values("neighborhood_id")
+        ),
+        polygon_key=Coalesce(AsWKB("polygon"), Value(b"", output_field=BinaryField())),
+    )
+
+
+def with_superseded_by(queryset: QuerySet) -> QuerySet:
+    """Annotates each run with ``superseded_by``: the id of the newest SUCCEEDED run created
+    after it with the same method, region, districts, neighborhoods, drawn polygon and
+    period (its result replaces this one's), or None. Categories and parameters are not
+    compared: a planner who reruns the same area and period is taken to mean the new run.
+    A failed run supersedes nothing (it wrote no result)."""
+    later = (
+        _with_area_keys(
+            HotspotRun.objects.filter(
+                status=HotspotRun.Status.SUCCEEDED,
+                method=OuterRef("method"),
+                region=OuterRef("region_id"),
+                date_from=OuterRef("date_from"),
+                date_to=OuterRef("date_to"),
+            ).filter(
+                Q(created_at__gt=OuterRef("created_at"))
+                | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
+            )
+        )
+        .filter(
+            district_key=OuterRef("district_key"),
+            neighborhood_key=OuterRef("neighborhood_key"),
+            polygon_key=OuterRef("polygon_key"),
+        )
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    return _with_area_keys(queryset).annotate(superseded_by=Subquery(later))
 
 
 def cell_list(run: HotspotRun, *, min_bin: int | None = None) -> QuerySet:

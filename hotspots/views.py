@@ -1,6 +1,6 @@
 """Planner pages for hotspot runs: the list, each run's live progress, parameters,
 results, the week-hour table of its incidents and validations, a form to validate it
-against a later period, and its HTML report as a download.
+against a later period, and its HTML report and zones (GeoJSON, GeoPackage) as downloads.
 
 Planners (and superusers) only: anybody else gets 403, anonymous visitors the login page.
 """
@@ -12,7 +12,7 @@ import math
 
 from django import forms
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dates import WEEKDAYS
@@ -21,9 +21,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from hotspots import report
+from geo.geojson import GEOJSON_MEDIA_TYPE
+from geo.io import GEOPACKAGE_MEDIA_TYPE
+from hotspots import exports, report, selectors
 from hotspots.api.serializers import is_finished
 from hotspots.engine import HotspotRefused
+from hotspots.forms import RunFilterForm
 from hotspots.models import HotspotRun
 from hotspots.outcome import run_outcome
 from hotspots.services.runs import fail_abandoned_runs
@@ -82,7 +85,10 @@ def _progress_labels() -> dict[str, str]:
 @require_GET
 def run_list(request):
     fail_abandoned_runs()
-    runs = HotspotRun.objects.select_related("region", "created_by").order_by("-created_at", "-id")
+    form = RunFilterForm(request.GET)
+    filters = form.filters()
+    show_superseded = form.show_superseded()
+    runs = selectors.run_list(**filters, superseded=None if show_superseded else False)
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     rows = [
         {
@@ -91,10 +97,28 @@ def run_list(request):
             "percent": round(100 * run.progress),
             "zones": (run.summary or {}).get("zones"),
             "incidents": (run.summary or {}).get("incidents"),
+            "superseded_by": run.superseded_by,
         }
         for run in page
     ]
-    return render(request, "hotspots/run_list.html", {"page": page, "rows": rows})
+    query = request.GET.copy()
+    query.pop("page", None)
+    toggle = query.copy()
+    if show_superseded:
+        toggle.pop("superseded", None)
+    else:
+        toggle["superseded"] = "on"
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "query": query.urlencode(),
+        "show_superseded": show_superseded,
+        "superseded_count": selectors.run_list(**filters, superseded=True).count(),
+        "toggle_query": toggle.urlencode(),
+        "filtered": any(value for value in filters.values()),
+    }
+    return render(request, "hotspots/run_list.html", context)
 
 
 def _shade(value: float, top: float) -> int:
@@ -189,3 +213,43 @@ def run_report(request, pk: int):
     response = HttpResponse(report.render_report(run), content_type="text/html; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="hotspot-run-{run.pk}.html"'
     return response
+
+
+def _export_refused(request, run: HotspotRun):
+    """A run without a result to download: 409, with a page that says why."""
+    if run.status == HotspotRun.Status.FAILED:
+        reason = _("This run failed and wrote no zones: there is nothing to download.")
+    else:
+        reason = _("This run has not finished yet: its zones can be downloaded once it has.")
+    return render(
+        request, "hotspots/export_refused.html", {"run": run, "reason": reason}, status=409
+    )
+
+
+@never_cache
+@planner_required
+@require_GET
+def run_zones_geojson(request, pk: int):
+    """The run's zones as GeoJSON (EPSG:4326), the byte-stable file of hotspots.exports."""
+    run = _get_run(pk)
+    if run.status != HotspotRun.Status.SUCCEEDED:
+        return _export_refused(request, run)
+    response = StreamingHttpResponse(exports.zones_geojson(run), content_type=GEOJSON_MEDIA_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="hotspot-run-{run.pk}-zones.geojson"'
+    return response
+
+
+@never_cache
+@planner_required
+@require_GET
+def run_zones_geopackage(request, pk: int):
+    """The run's zones as a GeoPackage (layer "zones", EPSG:4326)."""
+    run = _get_run(pk)
+    if run.status != HotspotRun.Status.SUCCEEDED:
+        return _export_refused(request, run)
+    return FileResponse(
+        exports.zones_geopackage_file(run),
+        as_attachment=True,
+        filename=f"hotspot-run-{run.pk}-zones.gpkg",
+        content_type=GEOPACKAGE_MEDIA_TYPE,
+    )

@@ -337,6 +337,8 @@ body { font-family: system-ui, sans-serif; color: #1d2430; }
 .report-synthetic { background: #fff4d6; border: 1px solid #e5c36b; padding: 0.3rem 0.6rem; }
 .report-body h2 { font-size: 1.1rem; margin: 1.5rem 0 0.4rem; }
 .report-body table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+.report-body .table-scroll { max-width: 100%; overflow-x: auto; }
+.report-head, .report-body h2, .report-body p, .report-body caption { overflow-wrap: anywhere; }
 .report-body th, .report-body td { border-bottom: 1px solid #d5dae1; padding: 0.3rem 0.5rem;
   text-align: left; vertical-align: top; }
 .report-body th { background: #f3f5f8; }
@@ -364,7 +366,7 @@ def _table_html(table: Table | None) -> str:
         empty = table.caption or _("Nothing to show.")
         out.append(f"<p>{html.escape(empty)}</p>")
         return "".join(out)
-    out.append("<table>")
+    out.append('<div class="table-scroll"><table>')
     if table.caption:
         out.append(f"<caption>{html.escape(table.caption)}</caption>")
 
@@ -387,7 +389,7 @@ def _table_html(table: Table | None) -> str:
             + "".join(f"<td{cls(n)}>{_value_html(v)}</td>" for n, v in enumerate(row))
             + "</tr>"
         )
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 

@@ -164,6 +164,14 @@ PAGES = [
     ("api-docs", "planner", "/api/docs/", "#swagger-ui"),
 ]
 
+# The forms sent back with their errors (sent empty; the space's name emptied first).
+SUBMITTED = [
+    ("import-new-errors", "planner", "/planner/imports/new/", "form.import-form"),
+    ("space-new-errors", "municipal", "/municipality/", "#space-form"),
+    ("space-edit-errors", "municipal", "/municipality/spaces/{space}/", "#space-edit-form"),
+    ("audit-errors", "municipal", "/municipality/spaces/{space}/", "#audit-form"),
+]
+
 
 def _serve_inline(route) -> None:
     """The run report is a download (Content-Disposition: attachment); show it instead."""
@@ -172,7 +180,25 @@ def _serve_inline(route) -> None:
     route.fulfill(response=response, headers=headers)
 
 
-def _measure(browser, live_server, user, url: str, ready: str, language: str) -> dict:
+def _send_with_errors(page, form: str) -> None:
+    """Opens the form's folded section, empties its text fields and sends it."""
+    page.evaluate(
+        """(form) => {
+          const node = document.querySelector(form);
+          for (let up = node; up; up = up.parentElement) if (up.tagName === 'DETAILS') up.open = true;
+          node.querySelectorAll('input[type=text], input[type=number], textarea').forEach(
+            (field) => { field.value = ''; });
+        }""",
+        form,
+    )
+    with page.expect_navigation(wait_until="load", timeout=TIMEOUT_MS):
+        page.locator(f"{form} [type=submit]").last.click()
+    page.wait_for_selector(".errorlist, .notice-error, [role=alert]", timeout=TIMEOUT_MS)
+
+
+def _measure(
+    browser, live_server, user, url: str, ready: str, language: str, form: str | None = None
+) -> dict:
     context = browser.new_context(
         viewport={"width": WIDTH, "height": HEIGHT},
         locale="es-PE" if language == "es" else "en-US",
@@ -194,6 +220,8 @@ def _measure(browser, live_server, user, url: str, ready: str, language: str) ->
         page.goto(live_server.url + url)
         page.wait_for_selector(ready, state="attached", timeout=TIMEOUT_MS)
         page.wait_for_load_state("load")
+        if form:
+            _send_with_errors(page, form)
         if not url.startswith("/api/"):  # Swagger UI's own page has no language
             lang = page.locator("html").get_attribute("lang") or ""
             assert lang.startswith(language), f"{url}: the page is in {lang!r}, not {language!r}"
@@ -207,15 +235,12 @@ def _measure(browser, live_server, user, url: str, ready: str, language: str) ->
         context.close()
 
 
-@pytest.mark.parametrize(
-    "role,url,ready", [page[1:] for page in PAGES], ids=[page[0] for page in PAGES]
-)
-def test_the_page_fits_a_phone(live_server, phone_data, browser, role, url, ready):
+def _check(browser, live_server, phone_data, role, url, ready, form=None) -> None:
     url = url.format(**{k: v for k, v in phone_data.items() if k != "users"})
     user = phone_data["users"][role] if role else None
     problems = []
     for language in LANGUAGES:
-        fit = _measure(browser, live_server, user, url, ready, language)
+        fit = _measure(browser, live_server, user, url, ready, language, form)
         if fit["scrollWidth"] > min(fit["innerWidth"], WIDTH) or fit["count"]:
             lines = [
                 f"  {item['element']} [{item['left']}..{item['right']} px, {item['width']} wide]"
@@ -225,9 +250,24 @@ def test_the_page_fits_a_phone(live_server, phone_data, browser, role, url, read
                 for item in fit["widest"]
             ]
             problems.append(
-                f"{url} ({language}, as {role or 'visitor'}): the document is "
+                f"{url}{' sent with errors' if form else ''} ({language}, as "
+                f"{role or 'visitor'}): the document is "
                 f"{fit['scrollWidth']} px wide on a {WIDTH} px screen (innerWidth "
                 f"{fit['innerWidth']}); {fit['count']} elements pass the right edge, the "
                 "widest:\n" + "\n".join(lines)
             )
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "role,url,ready", [page[1:] for page in PAGES], ids=[page[0] for page in PAGES]
+)
+def test_the_page_fits_a_phone(live_server, phone_data, browser, role, url, ready):
+    _check(browser, live_server, phone_data, role, url, ready)
+
+
+@pytest.mark.parametrize(
+    "role,url,form", [page[1:] for page in SUBMITTED], ids=[page[0] for page in SUBMITTED]
+)
+def test_a_form_with_errors_fits_a_phone(live_server, phone_data, browser, role, url, form):
+    _check(browser, live_server, phone_data, role, url, form, form)

@@ -68,21 +68,6 @@ function main(config, labels, mapNode) {
      opened. The "Incidents" toggle hides both. */
   map.createPane("incidentPoints").style.zIndex = "620";
 
-  /* The layer toggles join the map's top-right corner as a Leaflet control, so Leaflet
-     stacks them with the other panels there (recovered spaces) instead of overlapping. */
-  var layerToggles = document.getElementById("map-layer-toggles");
-  if (layerToggles) {
-    var LayerToggles = L.Control.extend({
-      options: { position: "topright" },
-      onAdd: function () {
-        L.DomEvent.disableClickPropagation(layerToggles);
-        L.DomEvent.disableScrollPropagation(layerToggles);
-        return layerToggles;
-      },
-    });
-    new LayerToggles().addTo(map);
-  }
-
   followHash(map);
 
   var started = false;

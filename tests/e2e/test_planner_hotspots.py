@@ -543,3 +543,42 @@ def test_the_week_hour_table_scrolls_in_its_box_on_a_phone(live_server, hotspot_
     page.locator("#week-hours").screenshot(path="/tmp/planner_week_hours_phone.png")
     assert requests.outside == []
     assert errors == []
+
+
+def test_a_district_run_shows_that_districts_incidents_only(live_server, hotspot_data, map_page):
+    page, requests, errors = map_page
+    run = hotspot_data["run"]
+    comas = run.districts.get()
+    rimac = District.objects.get(region=run.region, code="e2e-2")
+    source = make_source("e2e-hotspots-rimac")
+    label = make_label(source, "robbery-person")
+    Incident.objects.create(
+        source=source,
+        external_id="E2E-RIMAC-1",
+        point=Point(-79.0, -13.0, srid=4326),
+        occurred_at=WHEN,
+        label=label,
+        category=label.category,
+        region=run.region,
+        district=rimac,
+        batch=make_batch(source),
+    )
+    in_comas = Incident.objects.filter(district=comas).count()
+    assert Incident.objects.exclude(district=comas).exists()
+    log_in(page, live_server, hotspot_data["planner"])
+
+    # Opened on the run over COMAS: the incident filter follows it to COMAS.
+    page.goto(live_server.url + f"/planner/?run={run.pk}")
+    expect(page.locator("#map")).to_have_attribute(
+        "data-hotspot-run", str(run.pk), timeout=TIMEOUT_MS
+    )
+    expect(page.locator("#filter-district")).to_have_value(f"e2e|{comas.code}")
+    expect(page.locator("#stats-total")).to_have_attribute(
+        "data-total", str(in_comas), timeout=TIMEOUT_MS
+    )
+    # Choosing every district again is the planner's to do, and shows them all.
+    page.locator("#filter-district").select_option("")
+    expect(page.locator("#stats-total")).to_have_attribute(
+        "data-total", str(in_comas + 1), timeout=TIMEOUT_MS
+    )
+    assert requests.outside == [] and errors == []

@@ -199,6 +199,13 @@ function main(config, labels, mapNode) {
     prefill: function (run) {
       runForm.prefill(run);
     },
+    /* The incident filter set to a district without moving the map: the run being shown
+       fits its own area. */
+    focusDistrict: function (region, code) {
+      if (districts.focus(region, code)) {
+        scheduleRefresh();
+      }
+    },
   });
   runForm = createRunForm(ctx, hotspots, districts);
 

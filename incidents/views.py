@@ -5,6 +5,7 @@ Planners (and superusers) only: anybody else gets 403, anonymous visitors the lo
 """
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -246,6 +247,19 @@ def _admin_labels_url(batch: ImportBatch) -> str:
     return f"{url}?source__id__exact={batch.source_id}&category__unclassified__exact=1"
 
 
+def _batch_map_url(batch: ImportBatch) -> str:
+    """The planner map showing this batch's incidents alone, once it has written some."""
+    if batch.status != ImportBatch.Status.SUCCEEDED or not (
+        batch.rows_created or batch.rows_updated
+    ):
+        return ""
+    try:
+        url = reverse("planner-map")
+    except NoReverseMatch:
+        return ""
+    return f"{url}?{urlencode({'batch': batch.pk})}"
+
+
 @require_GET
 @never_cache
 @planner_required
@@ -292,6 +306,7 @@ def import_detail(request, pk: int):
         "error": report.get("error", ""),
         "refused_page": refused_page,
         "labels_admin_url": _admin_labels_url(batch),
+        "map_url": _batch_map_url(batch),
         "progress_config": {
             "url": reverse("incidents:import-progress", args=[batch.pk]),
             "intervalMs": POLL_INTERVAL_MS,

@@ -118,6 +118,7 @@ def _stage_file(
                 paths=[],
                 source=request.source,
                 profile=request.profile,
+                exact_columns=request.exact_columns,
                 columns=ColumnMapping(
                     **{
                         **request.columns.__dict__,
@@ -445,6 +446,7 @@ def _options_record(request: ImportRequest) -> dict:
         "family": request.family,
         "skip_bad": request.skip_bad,
         "keep_indexes": request.keep_indexes,
+        **({"exact_columns": True} if request.exact_columns else {}),
     }
 
 

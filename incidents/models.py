@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from geo.conf import STORAGE_SRID
+from incidents.reasons import render_reason
 
 
 class Family(models.TextChoices):
@@ -127,11 +128,24 @@ class RefusedRow(models.Model):
     batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="refused_rows")
     file_name = models.CharField(max_length=300)
     row_number = models.PositiveIntegerField(help_text=_("Spreadsheet numbering: header is row 1."))
+    # The English sentence, as written when the row was refused (rows refused before
+    # reasons had codes have only this); shown through ``reason_text``.
     reason = models.CharField(max_length=500)
+    # incidents.reasons: the sentence is written again in the reader's language.
+    reason_code = models.CharField(max_length=40, blank=True, default="")
+    reason_params = models.JSONField(default=dict, blank=True)
     raw = models.JSONField(default=dict)
+
+    # What pages and the API read of a row (``.only(*SHOWN_FIELDS)``).
+    SHOWN_FIELDS = ("file_name", "row_number", "reason", "reason_code", "reason_params")
 
     class Meta:
         ordering = ["batch", "file_name", "row_number"]
+
+    @property
+    def reason_text(self) -> str:
+        """Why the row was refused, in the active language."""
+        return render_reason(self.reason_code, self.reason_params, self.reason)
 
 
 class TimePrecision(models.TextChoices):

@@ -17,6 +17,7 @@ from django.utils.text import slugify
 
 from geo.io import VectorFileError
 from hotspots.services.runs import RunSpec
+from incidents.reasons import summary_key
 from neighborhoods.services import (
     BoundaryImportError,
     BoundaryImportReport,
@@ -393,7 +394,7 @@ class PackResult:
             ]
             reasons: dict[str, int] = {}
             for row in result.refused:
-                reason = row.reason.split(" '")[0].split(":")[0]
+                reason = summary_key(row.reason)
                 reasons[reason] = reasons.get(reason, 0) + 1
             for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
                 out.append(f"incidents: refused × {count}: {reason}")

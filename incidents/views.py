@@ -20,7 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import is_planner
 from incidents.forms import ImportPreviewForm, ImportUploadForm
-from incidents.models import ImportBatch
+from incidents.models import ImportBatch, RefusedRow
+from incidents.reasons import render_summary
 from incidents.services.batches import (
     COLUMN_OPTIONS,
     fail_abandoned_batches,
@@ -266,9 +267,7 @@ def _batch_map_url(batch: ImportBatch) -> str:
 def import_detail(request, pk: int):
     fail_abandoned_batches()
     batch = get_object_or_404(ImportBatch.objects.select_related("source", "created_by"), pk=pk)
-    refused = Paginator(
-        batch.refused_rows.only("file_name", "row_number", "reason"), REFUSED_PER_PAGE
-    )
+    refused = Paginator(batch.refused_rows.only(*RefusedRow.SHOWN_FIELDS), REFUSED_PER_PAGE)
     refused_page = refused.get_page(request.GET.get("page"))
     report = batch.report or {}
     timing_labels = _timing_labels()
@@ -301,7 +300,11 @@ def import_detail(request, pk: int):
             (report.get("unmapped_labels") or {}).items(), key=lambda kv: (-kv[1], kv[0])
         ),
         "refused_reasons": sorted(
-            (report.get("refused_reasons") or {}).items(), key=lambda kv: (-kv[1], kv[0])
+            (
+                (render_summary(key), count)
+                for key, count in (report.get("refused_reasons") or {}).items()
+            ),
+            key=lambda kv: (-kv[1], kv[0]),
         ),
         "error": report.get("error", ""),
         "refused_page": refused_page,

@@ -15,7 +15,10 @@ class StaffProfile(models.Model):
     """Links a municipal user to the one district they work in."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_profile",
+        verbose_name=_("user"),
     )
     district = models.ForeignKey(
         "neighborhoods.District",
@@ -23,6 +26,7 @@ class StaffProfile(models.Model):
         null=True,
         blank=True,
         help_text=_("Required for municipal staff: they see and edit only this district."),
+        verbose_name=_("district"),
     )
     # A region code, not a key: a region reloaded or removed leaves a stale choice that
     # the maps ignore, never a failed delete.
@@ -30,7 +34,12 @@ class StaffProfile(models.Model):
         max_length=40,
         blank=True,
         help_text=_("The region this user's maps open on (chosen with the map's region picker)."),
+        verbose_name=_("map region"),
     )
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
 
     def __str__(self) -> str:
         return f"{self.user} — {self.district or '-'}"

@@ -64,7 +64,7 @@ def basemap_config() -> dict:
         attribution = settings.MAP_PMTILES_ATTRIBUTION or attribution
     config.update(
         pmtilesUrl=reverse("basemap-pmtiles"),
-        pmtilesAttribution=attribution,
+        pmtilesAttribution=gettext(attribution) if attribution else "",
         pmtilesMaxZoom=archive.max_zoom,
         pmtilesBounds=list(archive.bounds),
     )

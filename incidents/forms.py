@@ -12,6 +12,7 @@ from incidents.services.batches import (
     upload_errors,
 )
 from incidents.services.bounds import IncidentFileError, check_upload
+from incidents.services.previews import LOCATION_ROLES, ROLES
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -153,4 +154,59 @@ class ImportUploadForm(forms.Form):
                         check_upload(upload)
                     except IncidentFileError as exc:
                         self.add_error("files", str(exc))
+        return cleaned
+
+
+class ImportPreviewForm(ImportUploadForm):
+    """The second step: the options again, and for each role a choice among the file's
+    columns ("none" for a role it does not have). The files are kept on the server."""
+
+    files = None
+
+    def __init__(self, *args, header: list[str], tables: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tables = tables
+        choices = [("", _("— none —"))] + [(name, name) for name in header]
+        for role in ROLES:
+            if not tables and role in LOCATION_ROLES:
+                del self.fields[role]
+                continue
+            declared = self.fields[role]
+            self.fields[role] = forms.ChoiceField(
+                label=declared.label,
+                help_text=declared.help_text,
+                required=False,
+                choices=choices,
+            )
+
+    def role_fields(self) -> list:
+        return [self[role] for role in ROLES if role in self.fields]
+
+    def clean(self):
+        cleaned = super().clean()
+        chosen: dict[str, str] = {}
+        for role in ROLES:
+            column = cleaned.get(role)
+            if role not in self.fields or not column:
+                continue
+            if column in chosen:
+                self.add_error(
+                    role,
+                    _("The column “%(column)s” is already chosen for “%(role)s”.")
+                    % {"column": column, "role": self.fields[chosen[column]].label},
+                )
+            else:
+                chosen[column] = role
+        if not cleaned.get("date") and "date" not in self.errors:
+            self.add_error("date", _("Choose the column with the date."))
+        if self.tables and not any(cleaned.get(role) for role in LOCATION_ROLES):
+            self.add_error(
+                "lon", _("Choose the longitude and latitude columns, or the X and Y columns.")
+            )
+        profile = PROFILES.get(cleaned.get("profile") or "")
+        has_label = cleaned.get("label") or (profile and profile.constant_label)
+        if not cleaned.get("category") and not has_label and "category" not in self.errors:
+            self.add_error(
+                "category", _("Choose the category column, or give a label for every row.")
+            )
         return cleaned

@@ -12,6 +12,7 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.contrib.gis.db.models import Extent
 from django.db.models import (
     Avg,
     Count,
@@ -34,7 +35,7 @@ from geo.db.functions import BBoxOverlaps, BoxAround, DWithinIn
 from geo.db.mvt_functions import MakePoint, PointX, PointY
 from geo.geojson import BBox
 from geo.mvt import pixel_grid
-from incidents.models import Category, Incident
+from incidents.models import Category, ImportBatch, Incident
 
 # Grid cells in screen pixels at the requested zoom.
 CLUSTER_CELL_PX = 60
@@ -54,6 +55,8 @@ class IncidentFilters:
     district_id: int | None = None
     neighborhood_id: int | None = None
     source_id: int | None = None
+    # The import batch that last wrote the incidents (created or changed them).
+    batch_id: int | None = None
     # Days are counted in the region's time zone when the filter names a region (or an
     # area of one), else in settings.TIME_ZONE.
     time_zone: str | None = None
@@ -97,7 +100,26 @@ def incident_list(filters: IncidentFilters | None = None) -> QuerySet:
         queryset = queryset.filter(neighborhood_id=f.neighborhood_id)
     if f.source_id is not None:
         queryset = queryset.filter(source_id=f.source_id)
+    if f.batch_id is not None:
+        queryset = queryset.filter(batch_id=f.batch_id)
     return queryset.order_by("id")
+
+
+def batch_extent(batch_id: int) -> dict | None:
+    """The import batch ``batch_id`` as the planner map shows it: its number, how many
+    incidents it last wrote and their extent ([minlon, minlat, maxlon, maxlat], None
+    without incidents); None when there is no such batch."""
+    if not ImportBatch.objects.filter(pk=batch_id).exists():
+        return None
+    found = Incident.objects.filter(batch_id=batch_id).aggregate(
+        count=Count("id"), extent=Extent("point")
+    )
+    extent = found["extent"]
+    return {
+        "id": batch_id,
+        "count": found["count"],
+        "bbox": [round(value, 7) for value in extent] if extent else None,
+    }
 
 
 def page(queryset: QuerySet, *, offset: int = 0, after_id: int | None = None) -> QuerySet:

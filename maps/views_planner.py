@@ -2,6 +2,8 @@
 and translated labels; incidents, counts, boundaries and hotspot layers come from /api/v1/
 (planners-only for incidents and hotspots), fetched by static/js/maps/planner_map.js."""
 
+import re
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,6 +17,7 @@ from hotspots import styles as hotspot_styles
 from hotspots.models import HotspotRun
 from hotspots.services import params as hotspot_params
 from incidents.models import LocationQuality, TimePrecision
+from incidents.selectors import batch_extent
 from maps.regions import region_choices, region_picker_config
 from neighborhoods.models import Region
 from neighborhoods.selectors import attribution_extents, attributions
@@ -151,10 +154,32 @@ def _planner_labels() -> dict:
     }
 
 
+def _batch_shown(request) -> tuple[dict | None, str]:
+    """The import batch ``?batch=`` asks the map to show alone (its number, incident
+    count and extent), and a message when it cannot be shown. Every planner sees every
+    batch (as on the import pages), so being a planner is the permission."""
+    raw = (request.GET.get("batch") or "").strip()
+    if not raw:
+        return None, ""
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or int(raw) >= 2**31:
+        return None, gettext("There is no import batch “%(batch)s”: showing every incident.") % {
+            "batch": raw[:20]
+        }
+    batch = batch_extent(int(raw))
+    if batch is None:
+        return None, gettext("There is no import batch “%(batch)s”: showing every incident.") % {
+            "batch": int(raw)
+        }
+    batch["label"] = gettext("Batch %(number)s") % {"number": batch["id"]}
+    batch["page"] = reverse("incidents:import-detail", args=[batch["id"]])
+    return batch, ""
+
+
 @login_required
 def planner_map(request):
     if not is_planner(request.user):
         raise PermissionDenied
+    batch, batch_error = _batch_shown(request)
     config = {
         **basemap_config(),
         **region_picker_config(request),
@@ -166,8 +191,11 @@ def planner_map(request):
         "attributionExtents": attribution_extents(),
         "api": _api_urls(),
         "hotspots": _hotspot_config(),
+        "batch": batch,
     }
     context = {
+        "batch": batch,
+        "batch_error": batch_error,
         "map_config": config,
         "map_labels": {**_planner_labels(), "hotspots": _hotspot_labels()},
         "hotspot_methods": [

@@ -15,14 +15,22 @@ from geo.crs import MetricCRSError, check_metric_srid
 class BoundarySource(models.Model):
     """Where a set of boundaries came from, and the attribution its licence asks for."""
 
-    slug = models.SlugField(max_length=80, unique=True)
-    name = models.CharField(max_length=200)
-    attribution = models.TextField(blank=True, help_text=_("Shown in the map's attribution."))
-    licence = models.CharField(max_length=200, blank=True)
-    url = models.URLField(blank=True)
-    synthetic = models.BooleanField(
-        default=False, help_text=_("Generated demo data, not a real place.")
+    slug = models.SlugField(max_length=80, unique=True, verbose_name=_("slug"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    attribution = models.TextField(
+        blank=True, help_text=_("Shown in the map's attribution."), verbose_name=_("attribution")
     )
+    licence = models.CharField(max_length=200, blank=True, verbose_name=_("licence"))
+    url = models.URLField(blank=True, verbose_name=_("URL"))
+    synthetic = models.BooleanField(
+        default=False,
+        help_text=_("Generated demo data, not a real place."),
+        verbose_name=_("synthetic"),
+    )
+
+    class Meta:
+        verbose_name = _("boundary source")
+        verbose_name_plural = _("boundary sources")
 
     def __str__(self) -> str:
         return self.name
@@ -31,18 +39,21 @@ class BoundarySource(models.Model):
 class Region(models.Model):
     """A city or metro area, with the projected CRS its metric analysis runs in."""
 
-    code = models.SlugField(max_length=40, unique=True)
-    name = models.CharField(max_length=200)
+    code = models.SlugField(max_length=40, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
     metric_srid = models.PositiveIntegerField(
         help_text=_(
             "EPSG code of the projected CRS, in metres, that distances, areas and grids are "
             "computed in (by default the UTM zone of the region's centre). Hotspot runs "
             "keep the CRS they were computed in."
-        )
+        ),
+        verbose_name=_("metric CRS (EPSG)"),
     )
     # Union of the region's districts, refreshed after every boundary load.
-    geom = models.MultiPolygonField(srid=STORAGE_SRID, null=True, blank=True)
-    synthetic = models.BooleanField(default=False)
+    geom = models.MultiPolygonField(
+        srid=STORAGE_SRID, null=True, blank=True, verbose_name=_("geometry")
+    )
+    synthetic = models.BooleanField(default=False, verbose_name=_("synthetic"))
     time_zone = models.CharField(
         max_length=64,
         default="UTC",
@@ -50,6 +61,7 @@ class Region(models.Model):
             "IANA time zone of the region (e.g. America/Lima): days and months of "
             "its incidents are counted in it."
         ),
+        verbose_name=_("time zone"),
     )
     # Amounts recorded in the region (public-space budgets) are in this currency unless
     # a project says otherwise.
@@ -60,8 +72,9 @@ class Region(models.Model):
             RegexValidator(r"^[A-Z]{3}$", _("Give an ISO 4217 currency code such as PEN or MXN."))
         ],
         help_text=_("ISO 4217 code of the region's currency (e.g. PEN, MXN, CLP)."),
+        verbose_name=_("currency"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["name"]
@@ -74,6 +87,8 @@ class Region(models.Model):
             # NULL passes a CHECK, so a region without boundaries yet is fine.
             models.CheckConstraint(condition=Q(geom__isvalid=True), name="region_geom_valid"),
         ]
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
 
     def clean(self):
         super().clean()
@@ -115,13 +130,15 @@ class Region(models.Model):
 class Area(models.Model):
     """Fields shared by districts and neighborhoods."""
 
-    region = models.ForeignKey(Region, on_delete=models.CASCADE)
-    code = models.CharField(max_length=120)
-    name = models.CharField(max_length=200)
-    geom = models.MultiPolygonField(srid=STORAGE_SRID)
-    population = models.PositiveIntegerField(null=True, blank=True)
-    source = models.ForeignKey(BoundarySource, on_delete=models.PROTECT, null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, verbose_name=_("region"))
+    code = models.CharField(max_length=120, verbose_name=_("code"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    geom = models.MultiPolygonField(srid=STORAGE_SRID, verbose_name=_("geometry"))
+    population = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("population"))
+    source = models.ForeignKey(
+        BoundarySource, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("source")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         abstract = True
@@ -142,6 +159,8 @@ class District(Area):
             models.CheckConstraint(condition=Q(geom__isvalid=True), name="district_geom_valid"),
         ]
         indexes = [models.Index(fields=["region", "name"])]
+        verbose_name = _("district")
+        verbose_name_plural = _("districts")
 
 
 class Neighborhood(Area):
@@ -150,10 +169,17 @@ class Neighborhood(Area):
     # RESTRICT: a district with neighborhoods cannot be deleted on its own, but deleting
     # the whole region removes both.
     district = models.ForeignKey(
-        District, on_delete=models.RESTRICT, null=True, blank=True, related_name="neighborhoods"
+        District,
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="neighborhoods",
+        verbose_name=_("district"),
     )
     drawn = models.BooleanField(
-        default=False, help_text=_("Drawn by program staff rather than loaded from a file.")
+        default=False,
+        help_text=_("Drawn by program staff rather than loaded from a file."),
+        verbose_name=_("drawn"),
     )
 
     class Meta(Area.Meta):
@@ -164,6 +190,8 @@ class Neighborhood(Area):
             models.CheckConstraint(condition=Q(geom__isvalid=True), name="neighborhood_geom_valid"),
         ]
         indexes = [models.Index(fields=["region", "name"])]
+        verbose_name = _("neighborhood")
+        verbose_name_plural = _("neighborhoods")
 
 
 class AreaPart(models.Model):
@@ -175,13 +203,15 @@ class AreaPart(models.Model):
     """
 
     class Kind(models.TextChoices):
-        DISTRICT = "district"
-        NEIGHBORHOOD = "neighborhood"
+        DISTRICT = "district", _("district")
+        NEIGHBORHOOD = "neighborhood", _("neighborhood")
 
-    region = models.ForeignKey(Region, on_delete=models.CASCADE)
-    kind = models.CharField(max_length=12, choices=Kind.choices)
-    area_id = models.BigIntegerField()
-    geom = models.PolygonField(srid=STORAGE_SRID)
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, verbose_name=_("region"))
+    kind = models.CharField(max_length=12, choices=Kind.choices, verbose_name=_("kind"))
+    area_id = models.BigIntegerField(verbose_name=_("area ID"))
+    geom = models.PolygonField(srid=STORAGE_SRID, verbose_name=_("geometry"))
 
     class Meta:
         indexes = [models.Index(fields=["kind", "area_id"])]
+        verbose_name = _("area part")
+        verbose_name_plural = _("area parts")

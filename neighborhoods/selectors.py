@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 from django.db.models import Count, Max, Min, QuerySet
+from django.utils.translation import gettext
 
 from geo.db.functions import XMax, XMin, YMax, YMin
 from geo.geojson import BBox
@@ -41,7 +42,8 @@ def attributions() -> list[str]:
     sources = BoundarySource.objects.filter(
         id__in=District.objects.values("source").union(Neighborhood.objects.values("source"))
     ).exclude(attribution="")
-    return sorted({s.attribution for s in sources})
+    # A stored attribution may be a msgid (the demo city's): shown in the reader's language.
+    return sorted({gettext(s.attribution) for s in sources})
 
 
 def attribution_extents() -> list[dict]:
@@ -76,7 +78,8 @@ def attribution_extents() -> list[dict]:
             max(known[3], box[3]),
         ]
     return [
-        {"text": text, "bbox": [round(v, 6) for v in box]} for text, box in sorted(extents.items())
+        {"text": gettext(text), "bbox": [round(v, 6) for v in box]}
+        for text, box in sorted(extents.items())
     ]
 
 

@@ -17,6 +17,7 @@ from django.utils.text import slugify
 
 from geo.io import VectorFileError
 from hotspots.services.runs import RunSpec
+from incidents.reasons import summary_key
 from neighborhoods.services import (
     BoundaryImportError,
     BoundaryImportReport,
@@ -210,10 +211,10 @@ PACKS: dict[str, Pack] = {
         name="boston",
         region_code="boston",
         time_zone="America/New_York",
-        region_name="Boston (extent of the 311 data)",
+        region_name="Boston",
         source=SourceInfo(
             slug="boston-311-extent",
-            name="Boston: extent of the 311 requests",
+            name="Boston 311",
             attribution="Incivilidades: City of Boston 311 Service Requests (ODC PDDL), vía "
             "johnsliao/bostonservicemap. Límite aproximado derivado de los datos.",
             licence="ODC PDDL",
@@ -228,9 +229,9 @@ PACKS: dict[str, Pack] = {
                 "district",
                 code_field="code",
                 name_field="name",
-                derive=lambda paths: _extent_of_points(
-                    paths, code="boston", name="Boston (extent of the 311 data)"
-                ),
+                # Proper names only: that the boundary is an approximate extent is said
+                # in the attribution, and a name is shown as is in every language.
+                derive=lambda paths: _extent_of_points(paths, code="boston", name="Boston"),
             )
         ],
         incidents=[IncidentLayer("boston311_2015_*.csv", profile="boston311")],
@@ -242,7 +243,7 @@ PACKS: dict[str, Pack] = {
         region_name="Lancashire",
         source=SourceInfo(
             slug="ons-lancashire",
-            name="Lancashire local authorities and wards (ONS)",
+            name="ONS Lancashire",
             attribution="Contains OS data © Crown copyright and database right; ONS boundaries "
             "(OGL v3.0); police.uk data (OGL v3.0)",
             licence="OGL v3.0",
@@ -274,7 +275,7 @@ PACKS: dict[str, Pack] = {
         region_name="Northumbria",
         source=SourceInfo(
             slug="ons-northumbria",
-            name="Northumbria local authorities (ONS)",
+            name="ONS Northumbria",
             attribution="Contains OS data © Crown copyright and database right; ONS boundaries "
             "(OGL v3.0); police.uk data (OGL v3.0)",
             licence="OGL v3.0",
@@ -299,7 +300,7 @@ PACKS: dict[str, Pack] = {
 def _extent_of_points(paths: list[Path], *, code: str, name: str):
     """One district covering the data's points, for a city whose boundaries are not
     published with the data: a concave hull of the points, 300 m wide margin, computed
-    in the UTM zone of the points. It is labelled as an approximate extent."""
+    in the UTM zone of the points. Its attribution says it is an approximate extent."""
     import geopandas as gpd
     import pandas as pd
     import shapely
@@ -393,7 +394,7 @@ class PackResult:
             ]
             reasons: dict[str, int] = {}
             for row in result.refused:
-                reason = row.reason.split(" '")[0].split(":")[0]
+                reason = summary_key(row.reason)
                 reasons[reason] = reasons.get(reason, 0) + 1
             for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
                 out.append(f"incidents: refused × {count}: {reason}")

@@ -101,11 +101,11 @@ class PublicSpace(models.Model):
     recovered_on = models.DateField(_("recovered on"), null=True, blank=True)
     notes = models.TextField(_("notes"), blank=True)
     # Stable key of an imported or generated space, so re-imports update instead of copy.
-    external_id = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(max_length=200, blank=True, verbose_name=_("external ID"))
     is_demo = models.BooleanField(
         _("demo data"), default=False, help_text=_("Generated demo data, not a real space.")
     )
-    version = models.PositiveIntegerField(default=1, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False, verbose_name=_("version"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -113,9 +113,10 @@ class PublicSpace(models.Model):
         blank=True,
         related_name="+",
         editable=False,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["name", "id"]
@@ -232,9 +233,10 @@ class RecoveryProject(models.Model):
         blank=True,
         related_name="+",
         editable=False,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-identified_on", "-id"]
@@ -329,8 +331,8 @@ class ProjectPhoto(models.Model):
     image = models.ImageField(
         _("image"), upload_to=photo_upload_to, width_field="width", height_field="height"
     )
-    width = models.PositiveIntegerField(editable=False, default=0)
-    height = models.PositiveIntegerField(editable=False, default=0)
+    width = models.PositiveIntegerField(editable=False, default=0, verbose_name=_("width"))
+    height = models.PositiveIntegerField(editable=False, default=0, verbose_name=_("height"))
     caption = models.CharField(_("caption"), max_length=300, blank=True)
     taken_on = models.DateField(_("taken on"), null=True, blank=True)
     is_demo = models.BooleanField(_("demo data"), default=False)
@@ -341,8 +343,9 @@ class ProjectPhoto(models.Model):
         blank=True,
         related_name="+",
         editable=False,
+        verbose_name=_("uploaded by"),
     )
-    uploaded_at = models.DateTimeField(auto_now_add=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True, verbose_name=_("uploaded at"))
 
     class Meta:
         ordering = ["project", "stage", "id"]
@@ -392,8 +395,9 @@ class Activity(models.Model):
         blank=True,
         related_name="+",
         editable=False,
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-date", "-id"]
@@ -451,6 +455,7 @@ class ChangeRecord(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("user"),
     )
     # Kept when the account is deleted; empty for imports and generated demo data.
     username = models.CharField(_("user"), max_length=150, blank=True)

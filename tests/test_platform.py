@@ -76,3 +76,20 @@ def test_deeply_nested_json_is_a_400_on_every_api(django_user_model):
         response = client.post(reverse(name), body, content_type="application/json")
         assert response.status_code == 400, (name, response.status_code)
         assert "nested too deeply" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", [{"lang": "es"}, {}])
+def test_api_schema_speaks_spanish(client, query):
+    """?lang=es (drf-spectacular's), or a Spanish browser: the schema's title and
+    description in Spanish; ?lang=en gives them in English."""
+    headers = {} if query else {"HTTP_ACCEPT_LANGUAGE": "es"}
+    schema = client.get(reverse("api-schema"), {**query, "format": "json"}, **headers).json()
+    assert schema["info"]["title"] == "API de Barrio"
+    assert schema["info"]["description"].startswith("Límites y búsqueda de áreas")
+    english = client.get(reverse("api-schema"), {"lang": "en", "format": "json"}).json()
+    assert english["info"]["title"] == "Barrio API"
+    yaml_text = client.get(reverse("api-schema"), {"lang": "es"}).content.decode()
+    assert "title: API de Barrio" in yaml_text
+    docs = client.get(reverse("api-docs"), {"lang": "es"}, **headers).content.decode()
+    assert "<title>API de Barrio</title>" in docs

@@ -347,14 +347,14 @@ def pages_with_data(space_pages, users, gistar_run, settings):  # noqa: F811
             "import list": (planner, reverse("incidents:import-list")),
         }
     )
-    # Still English, to be fixed (issue 13, item 6), then moved into ``pages``: the
-    # refused rows' reasons of an import, and the admin's model names and field labels.
-    pages_to_fix = {  # noqa: F841
-        "import batch": (planner, reverse("incidents:import-detail", args=[batch.pk])),
-        "admin index": (admin, reverse("admin:index")),
-        "admin runs": (admin, reverse("admin:hotspots_hotspotrun_changelist")),
-        "admin spaces": (admin, reverse("admin:publicspaces_publicspace_changelist")),
-    }
+    pages.update(
+        {
+            "import batch": (planner, reverse("incidents:import-detail", args=[batch.pk])),
+            "admin index": (admin, reverse("admin:index")),
+            "admin runs": (admin, reverse("admin:hotspots_hotspotrun_changelist")),
+            "admin spaces": (admin, reverse("admin:publicspaces_publicspace_changelist")),
+        }
+    )
     return pages
 
 
@@ -387,3 +387,25 @@ def test_the_english_sentence_check_finds_server_text():
     ]
     spanish = "<p>9 981 incidentes en 12 778 celdas; PAI 2,43; una zona al 5,0 %</p>"
     assert english_sentences(spanish) == []
+
+
+def test_every_refusal_reason_reads_in_spanish():
+    """A refused row's reason is a code and its values, written in the reader's language."""
+    from django.utils import translation
+
+    from incidents.reasons import SAMPLE_PARAMS, SUMMARIES, TEMPLATES, Reason, render_summary
+
+    english = {}
+    for code in TEMPLATES:
+        reason = Reason(code, SAMPLE_PARAMS.get(code))
+        with translation.override("es"):
+            spanish, summary = reason.render(), render_summary(TEMPLATES[code][0])
+        assert spanish != str(reason) and summary != TEMPLATES[code][0], code
+        if found := english_sentences(f"<p>{spanish}</p><p>{summary}</p>"):
+            english[code] = found
+    assert english == {}
+    assert set(SAMPLE_PARAMS) <= set(TEMPLATES) and len(SUMMARIES) > 10
+    with translation.override("es"):
+        assert Reason("latitude_out_of_range", {"value": 95.5}).render() == (
+            "la latitud 95,5 está fuera de rango"
+        )

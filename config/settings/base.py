@@ -118,8 +118,10 @@ REST_FRAMEWORK = {
 }
 
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Barrio API",
-    "DESCRIPTION": (
+    # In the reader's language (Accept-Language, or ?lang=es|en on /api/schema/ and
+    # /api/docs/, which drf-spectacular honours).
+    "TITLE": _("Barrio API"),
+    "DESCRIPTION": _(
         "Boundaries and area lookup, incidents and their imports (planners), hotspot runs "
         "(planners), public spaces and their recovery (municipal and program staff; the "
         "public layer is open)."

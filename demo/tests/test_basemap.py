@@ -3,8 +3,10 @@ synthetic, and written once."""
 
 import shapely
 from django.test import override_settings
+from django.utils import translation
 
-from demo.basemap import GENERATOR, demo_basemap_features, ensure_demo_basemap
+from demo.basemap import ATTRIBUTION, GENERATOR, demo_basemap_features, ensure_demo_basemap
+from geo.basemap import basemap_config
 from geo.pmtiles_archive import read_metadata
 from neighborhoods.demo import build_demo_city
 
@@ -51,7 +53,12 @@ def test_written_once_labelled_synthetic(db, tmp_path):
         assert path.stat().st_mtime_ns == written
         metadata = read_metadata(path)
         assert metadata["generator"] == GENERATOR and metadata["synthetic"] is True
-        assert "sintéticas" in metadata["attribution"]
+        # Stored as a msgid, credited in the reader's language.
+        assert metadata["attribution"] == ATTRIBUTION
+        with translation.override("es"):
+            assert "sintéticas" in basemap_config()["pmtilesAttribution"]
+        with translation.override("en"):
+            assert "synthetic" in basemap_config()["pmtilesAttribution"]
         # An archive of another generator version (or a broken file) is written again.
         path.write_bytes(b"broken")
         assert "written to" in ensure_demo_basemap()

@@ -36,9 +36,19 @@ REFUSED_MAX_LIMIT = 10000
 
 
 class RefusedRowSerializer(serializers.ModelSerializer):
+    reason = serializers.CharField(
+        source="reason_text", read_only=True, help_text="why, in the active language"
+    )
+    reason_code = serializers.CharField(
+        read_only=True, help_text="the reason's code (blank for rows refused before codes)"
+    )
+    reason_params = serializers.DictField(
+        read_only=True, help_text="the values the reason's sentence names"
+    )
+
     class Meta:
         model = RefusedRow
-        fields = ["file_name", "row_number", "reason"]
+        fields = ["file_name", "row_number", "reason", "reason_code", "reason_params"]
 
 
 class ImportBatchSerializer(serializers.ModelSerializer):
@@ -107,7 +117,7 @@ class ImportBatchDetailSerializer(ImportBatchSerializer):
     def get_refused_rows(self, batch: ImportBatch) -> list:
         offset = self.context.get("refused_offset", 0)
         limit = self.context.get("refused_limit", REFUSED_DEFAULT_LIMIT)
-        rows = batch.refused_rows.only("file_name", "row_number", "reason")[offset : offset + limit]
+        rows = batch.refused_rows.only(*RefusedRow.SHOWN_FIELDS)[offset : offset + limit]
         return RefusedRowSerializer(rows, many=True).data
 
 

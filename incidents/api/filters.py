@@ -1,7 +1,7 @@
 """Query parameters shared by every incident endpoint, parsed and validated in one place.
 
 :func:`parse_filters` turns ``bbox``, ``from``, ``to``, ``category``, ``family``,
-``region``, ``district``, ``neighborhood`` and ``source`` into an
+``region``, ``district``, ``neighborhood``, ``source`` and ``batch`` into an
 :class:`incidents.selectors.IncidentFilters` (codes resolved to ids), or raises a DRF
 ``ValidationError`` naming every bad field (HTTP 400). Nothing in a message echoes a
 coordinate.
@@ -19,7 +19,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 
 from geo.geojson import GeoJSONParameterError, parse_bbox, parse_zoom
-from incidents.models import Category, Family, IncidentSource
+from incidents.models import Category, Family, ImportBatch, IncidentSource
 from incidents.selectors import IncidentFilters
 from neighborhoods.models import District, Neighborhood, Region
 
@@ -57,6 +57,11 @@ FILTER_PARAMETERS = [
         description="neighborhood code (add region when the code exists in several regions)",
     ),
     OpenApiParameter("source", OpenApiTypes.STR, description="incident source name"),
+    OpenApiParameter(
+        "batch",
+        OpenApiTypes.INT,
+        description="import batch id: the incidents that batch created or last changed",
+    ),
 ]
 ZOOM_PARAMETER = OpenApiParameter(
     "zoom", OpenApiTypes.INT, required=True, description="map zoom (0-24): sets the grid size"
@@ -177,6 +182,15 @@ def parse_filters(params: Mapping) -> IncidentFilters:
         if source_id is None:
             errors["source"] = [f"Unknown source: {source}"]
         values["source_id"] = source_id
+
+    batch = _single(params, "batch")
+    if batch is not None:
+        if not re.fullmatch(r"[0-9]{1,10}", batch) or int(batch) >= 2**31:
+            errors["batch"] = ["batch must be an import batch id (a whole number)."]
+        elif not ImportBatch.objects.filter(pk=int(batch)).exists():
+            errors["batch"] = [f"Unknown import batch: {int(batch)}"]
+        else:
+            values["batch_id"] = int(batch)
 
     if errors:
         raise ValidationError(errors)

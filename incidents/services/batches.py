@@ -273,6 +273,8 @@ def options_record(options: dict) -> dict:
         "skip_bad": options["skip_bad"],
         "dry_run": options["dry_run"],
         "via": "web",
+        # Chosen in the upload preview: the columns given and no others.
+        **({"exact_columns": True} if options.get("exact_columns") else {}),
     }
 
 
@@ -287,6 +289,7 @@ def request_from_record(record: Mapping, paths: list[Path]) -> ImportRequest:
         location_quality=record.get("location_quality"),
         skip_bad=bool(record.get("skip_bad")),
         dry_run=bool(record.get("dry_run")),
+        exact_columns=bool(record.get("exact_columns")),
     )
 
 
@@ -314,7 +317,8 @@ def start_web_import(*, user, uploaded_files, options: Mapping) -> ImportBatch:
         errors["files"] = problems
     if errors:
         raise ValidationError(errors)
-    options = normalize_options(options)
+    exact_columns = bool(options.get("exact_columns"))
+    options = {**normalize_options(options), "exact_columns": exact_columns}
     if not options["source"]:
         options["source"] = PROFILES[options["profile"]].source
     record = options_record(options)

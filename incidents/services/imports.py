@@ -27,6 +27,7 @@ from django.utils.translation import gettext
 from common.jobs import IMPORT_BATCH_JOBS, job_lock
 from incidents.models import ImportBatch, IncidentSource
 from incidents.models import RefusedRow as RefusedRowModel
+from incidents.reasons import code_of, summary_key
 from incidents.services.bounds import IncidentFileError, inspect_csv
 from incidents.services.labels import LabelMapper
 from incidents.services.reading import (
@@ -118,6 +119,7 @@ def _stage_file(
                 paths=[],
                 source=request.source,
                 profile=request.profile,
+                exact_columns=request.exact_columns,
                 columns=ColumnMapping(
                     **{
                         **request.columns.__dict__,
@@ -445,6 +447,7 @@ def _options_record(request: ImportRequest) -> dict:
         "family": request.family,
         "skip_bad": request.skip_bad,
         "keep_indexes": request.keep_indexes,
+        **({"exact_columns": True} if request.exact_columns else {}),
     }
 
 
@@ -489,6 +492,8 @@ def _finish_batch(
                     file_name=r.file_name,
                     row_number=r.row_number,
                     reason=r.reason[:500],
+                    reason_code=code_of(r.reason)[0],
+                    reason_params=code_of(r.reason)[1],
                     raw={k: (None if pd.isna(v) else str(v)) for k, v in r.raw.items()},
                 )
                 for r in result.refused
@@ -501,6 +506,6 @@ def _finish_batch(
 def _reason_counts(refused: list[RefusedRow]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for row in refused:
-        key = row.reason.split(":")[0].split(" '")[0]
+        key = summary_key(row.reason)
         counts[key] = counts.get(key, 0) + 1
     return counts

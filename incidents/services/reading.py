@@ -21,6 +21,7 @@ import pandas as pd
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from incidents.reasons import coded, reason
 from incidents.services.bounds import CsvLayout, IncidentFileError, check_vector_file, inspect_csv
 from incidents.services.times import (
     TEXT,
@@ -219,12 +220,14 @@ class ChunkValidator:
                 reasons[mask] = reason_for
 
         def numbers_refused(first, second, raw_first, raw_second):
-            refuse((raw_first == "") | (raw_second == ""), "missing coordinates")
+            refuse((raw_first == "") | (raw_second == ""), reason("missing_coordinates"))
             refuse(
                 np.isnan(first) | np.isnan(second),
-                lambda i: f"coordinates are not numbers: {raw_first[i]!r}, {raw_second[i]!r}",
+                lambda i: reason(
+                    "coordinates_not_numbers", first=repr(raw_first[i]), second=repr(raw_second[i])
+                ),
             )
-            refuse((first == 0) & (second == 0), "coordinates are 0,0 (location missing)")
+            refuse((first == 0) & (second == 0), reason("coordinates_zero"))
 
         # --- location -----------------------------------------------------------------
         with np.errstate(invalid="ignore"):
@@ -235,19 +238,21 @@ class ChunkValidator:
                 lon, lat = (np.asarray(v) for v in self.transformer.transform(x, y))
                 refuse(
                     ~np.isfinite(lon) | ~np.isfinite(lat),
-                    "coordinates cannot be transformed from the given CRS",
+                    reason("coordinates_not_transformable"),
                 )
             else:
                 raw_lat, raw_lon = text_values(frame[columns.lat]), text_values(frame[columns.lon])
                 lat, lon = _parse_numbers(raw_lat), _parse_numbers(raw_lon)
                 numbers_refused(lat, lon, raw_lat, raw_lon)
-            refuse(np.abs(lat) > 90, lambda i: f"latitude {lat[i]} is out of range")
-            refuse(np.abs(lon) > 180, lambda i: f"longitude {lon[i]} is out of range")
+            refuse(np.abs(lat) > 90, lambda i: reason("latitude_out_of_range", value=float(lat[i])))
+            refuse(
+                np.abs(lon) > 180, lambda i: reason("longitude_out_of_range", value=float(lon[i]))
+            )
             for place in self.options.placeholders:
                 near = (np.abs(lon - place.lon) <= place.tolerance_deg) & (
                     np.abs(lat - place.lat) <= place.tolerance_deg
                 )
-                refuse(near, f"known placeholder location ({place.description})")
+                refuse(near, reason("placeholder_location", place=place.description))
 
         # --- areas: a row's region says in which zone its times are written --------------
         areas = None
@@ -266,34 +271,42 @@ class ChunkValidator:
 
         # --- time ---------------------------------------------------------------------
         raw_date = text_values(frame[columns.date]) if columns.date else blank
-        refuse(raw_date == "", "missing date")
+        refuse(raw_date == "", reason("missing_date"))
         occurred_at, until, precision, text = self._times(frame, raw_date, blank, zones)
-        refuse(np.isnat(occurred_at) & (raw_date != ""), lambda i: f"unparsable date {text[i]!r}")
-        refuse(occurred_at > self.now, lambda i: f"date {text[i]!r} is in the future")
+        refuse(
+            np.isnat(occurred_at) & (raw_date != ""),
+            lambda i: reason("unparsable_date", value=repr(text[i])),
+        )
+        refuse(occurred_at > self.now, lambda i: reason("future_date", value=repr(text[i])))
         if columns.date_end or columns.time_end:
             end, end_text, given = self._ends(frame, raw_date, blank, zones)
-            refuse(given & np.isnat(end), lambda i: f"unparsable end date {end_text[i]!r}")
+            refuse(
+                given & np.isnat(end),
+                lambda i: reason("unparsable_end_date", value=repr(end_text[i])),
+            )
             refuse(
                 given & (end < occurred_at),
-                lambda i: f"the window ends ({end_text[i]!r}) before it starts ({text[i]!r})",
+                lambda i: reason(
+                    "window_ends_before_start", end=repr(end_text[i]), start=repr(text[i])
+                ),
             )
             until, precision = with_window(occurred_at, until, precision, end, given)
 
         # --- label and id ------------------------------------------------------------
         if columns.category:
             label = text_values(frame[columns.category])
-            refuse(np.strings.str_len(label) > 300, "label longer than 300 characters")
+            refuse(np.strings.str_len(label) > 300, reason("label_too_long", limit=300))
         else:
             label = np.full(count, columns.constant_label or "", dtype=TEXT)
         if columns.id:
             external_id = text_values(frame[columns.id])
-            refuse(external_id == "", f"missing id in column {columns.id!r}")
-            refuse(np.strings.str_len(external_id) > 120, "id longer than 120 characters")
+            refuse(external_id == "", reason("missing_id", column=repr(columns.id)))
+            refuse(np.strings.str_len(external_id) > 120, reason("id_too_long", limit=120))
             external_id = external_id.astype(object)
         else:
             external_id = self._derived_ids(frame, raw_date, lon, lat, label)
         if areas is not None:
-            refuse(areas[0] == NO_AREA, "outside every loaded region")
+            refuse(areas[0] == NO_AREA, reason("outside_regions"))
 
         ok = np.equal(reasons, None)
         good = pd.DataFrame(
@@ -444,7 +457,7 @@ def read_vector_points(path: Path, crs: str | None) -> tuple[pd.DataFrame, list[
     except VectorFileError as exc:
         raise IncidentFileError(str(exc)) from None
     frame = read.frame
-    refused = [RefusedRow(path.name, p.feature, p.reason) for p in read.refused]
+    refused = [RefusedRow(path.name, p.feature, coded(p.reason)) for p in read.refused]
     refused_numbers = {r.row_number for r in refused}
     geometries = frame.geometry.values
     kinds = shapely.get_type_id(geometries)
@@ -452,7 +465,7 @@ def read_vector_points(path: Path, crs: str | None) -> tuple[pd.DataFrame, list[
         if number not in refused_numbers and geometry is not None and geometry.geom_type != "Point":
             refused.append(
                 RefusedRow(
-                    path.name, int(number), f"geometry is a {geometry.geom_type}, not a point"
+                    path.name, int(number), reason("geometry_not_point", kind=geometry.geom_type)
                 )
             )
     refused.sort(key=lambda r: r.row_number)

@@ -48,6 +48,9 @@ class ImportRequest:
     # Never set the table's indexes aside, however large the import (see
     # staging._set_indexes_aside).
     keep_indexes: bool = False
+    # Only the columns given play a role: none is taken from the profile or guessed from
+    # its name (a mapping chosen in the upload preview, where "none" means none).
+    exact_columns: bool = False
 
 
 @dataclass
@@ -141,8 +144,24 @@ def _first_present(candidates: Sequence[str], header: list[str]) -> str | None:
     return None
 
 
+def guess_columns(header: list[str], profile: Profile | None = None) -> dict[str, str | None]:
+    """Role -> the column the import would take for it without explicit options (the
+    profile's, else one with a usual name), None where none would be; never raises."""
+    guessed: dict[str, str | None] = dict.fromkeys(_ROLES)
+    for role in _ROLES:
+        if profile is not None and role in _PROFILE_ROLES:
+            guessed[role] = _first_present(getattr(profile, role), header)
+        elif profile is None and role in _GUESSED_NAMES:
+            guessed[role] = _first_present(_GUESSED_NAMES[role], header)
+    if not (guessed["lat"] and guessed["lon"]):
+        guessed["lat"] = guessed["lat"] or _first_present(_LAT_NAMES, header)
+        guessed["lon"] = guessed["lon"] or _first_present(_LON_NAMES, header)
+    return guessed
+
+
 def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -> ColumnMapping:
-    """Explicit options win over the profile; the profile over name guessing."""
+    """Explicit options win over the profile; the profile over name guessing (neither
+    with ``exact_columns``)."""
     given = request.columns
     profile = request.profile
     label = given.constant_label.strip() if given.constant_label is not None else None
@@ -167,6 +186,8 @@ def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -
                     "columns are: " + ", ".join(header)
                 )
             setattr(mapping, role, explicit)
+        elif request.exact_columns:
+            continue
         elif profile is not None and role in _PROFILE_ROLES:
             setattr(mapping, role, _first_present(getattr(profile, role), header))
         elif profile is None and role in _GUESSED_NAMES:
@@ -177,6 +198,10 @@ def resolve_columns(request: ImportRequest, header: list[str], file_name: str) -
         if not (mapping.x and mapping.y):
             raise IncidentFileError("--x and --y go together")
     elif not (mapping.lat and mapping.lon):
+        if request.exact_columns:
+            raise IncidentFileError(
+                f"{file_name}: no latitude/longitude columns given (--lat/--lon or --x/--y)"
+            )
         mapping.lat = mapping.lat or _first_present(_LAT_NAMES, header)
         mapping.lon = mapping.lon or _first_present(_LON_NAMES, header)
         if not (mapping.lat and mapping.lon):

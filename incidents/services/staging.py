@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg2.errors import DeadlockDetected, LockNotAvailable
 
+from incidents.reasons import reason
 from incidents.services.labels import LabelMapper
 from incidents.services.reading import AREA_COLUMNS, RefusedRow
 from incidents.services.times import postgres_microseconds
@@ -385,7 +386,12 @@ class Staging:
             RefusedRow(
                 file_names[file_no],
                 row_no,
-                f"duplicate id {external_id!r} (first at {file_names[first_file]} row {first_row})",
+                reason(
+                    "duplicate_id",
+                    id=repr(external_id),
+                    file=file_names[first_file],
+                    row=first_row,
+                ),
             )
             for file_no, row_no, external_id, first_file, first_row, _, _ in removed
         )
@@ -406,7 +412,7 @@ def stage_chunk(cursor, staging: Staging, chunk, frame, row_numbers, file_name) 
     if outside.any():
         positions = np.searchsorted(row_numbers, good["row_no"].to_numpy()[outside])
         staging.refused.extend(
-            RefusedRow(file_name, int(row_numbers[p]), "outside every loaded region",
+            RefusedRow(file_name, int(row_numbers[p]), reason("outside_regions"),
                        frame.iloc[p].to_dict())
             for p in positions
         )  # fmt: skip

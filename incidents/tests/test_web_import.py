@@ -258,20 +258,38 @@ def test_bad_rows_fail_the_batch_write_nothing_and_show_their_numbers(
     assert list(batch.refused_rows.values_list("row_number", flat=True)) == [3, 5]
     assert _uploads_left(media) == []
 
-    html = planner_client.get(response["Location"]).content.decode()
+    # Reasons are kept as a code and its values, and written in the reader's language.
+    assert list(batch.refused_rows.values_list("reason_code", "reason_params", "reason")) == [
+        ("unparsable_date", {"value": "'not-a-date'"}, "unparsable date 'not-a-date'"),
+        ("missing_coordinates", {}, "missing coordinates"),
+    ]
+    html = planner_client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert 'id="refused-rows"' in html
     assert (
-        '<td>bad.csv</td><td class="num">3</td><td>unparsable date &#x27;not-a-date&#x27;</td>'
+        '<td>bad.csv</td><td class="num">3</td><td>fecha ilegible &#x27;not-a-date&#x27;</td>'
         in html
     )
+    assert '<td>bad.csv</td><td class="num">5</td><td>faltan las coordenadas</td>' in html
+    assert "<li>fecha ilegible: 1</li>" in html and "<li>faltan las coordenadas: 1</li>" in html
+    html = planner_client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert '<td>bad.csv</td><td class="num">5</td><td>missing coordinates</td>' in html
 
-    api = planner_client.get(reverse("import-batch-detail", args=[batch.pk])).json()
+    url = reverse("import-batch-detail", args=[batch.pk])
+    api = planner_client.get(url, HTTP_ACCEPT_LANGUAGE="en").json()
     assert api["status"] == "failed"
-    assert [(r["row_number"], r["reason"]) for r in api["refused_rows"]] == [
-        (3, "unparsable date 'not-a-date'"),
-        (5, "missing coordinates"),
+    assert [(r["row_number"], r["reason"], r["reason_code"]) for r in api["refused_rows"]] == [
+        (3, "unparsable date 'not-a-date'", "unparsable_date"),
+        (5, "missing coordinates", "missing_coordinates"),
     ]
+    api = planner_client.get(url, HTTP_ACCEPT_LANGUAGE="es").json()
+    assert [r["reason"] for r in api["refused_rows"]] == [
+        "fecha ilegible 'not-a-date'",
+        "faltan las coordenadas",
+    ]
+    # A row refused before reasons had codes shows its English sentence as it was.
+    batch.refused_rows.filter(row_number=5).update(reason="an old reason", reason_code="")
+    html = planner_client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert '<td class="num">5</td><td>an old reason</td>' in html
     window = planner_client.get(
         reverse("import-batch-detail", args=[batch.pk]), {"refused_offset": 1, "refused_limit": 1}
     ).json()

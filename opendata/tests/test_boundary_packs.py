@@ -223,3 +223,14 @@ def test_cdmx_pack_loads_alcaldias_and_colonias_and_a_second_load_changes_nothin
         "districts": sorted(District.objects.values_list("code", "updated_at")),
         "neighborhoods": sorted(Neighborhood.objects.values_list("code", "updated_at")),
     }
+
+
+def test_packs_name_their_regions_and_sources_in_no_language():
+    """Region and source names are stored and shown as they are: proper names only, no
+    English explanation (a Spanish page would show it as is)."""
+    from opendata.packs import PACKS
+    from tests.test_translations import english_sentences
+
+    names = [(pack.region_name, pack.source.name) for pack in PACKS.values()]
+    assert ("Boston", "Boston 311") in names
+    assert english_sentences("".join(f"<p>{r}</p><p>{s}</p>" for r, s in names)) == []

@@ -443,6 +443,7 @@ def test_planner_layer_counts_incidents_around_recovered_spaces(live_server, mun
     page.goto(live_server.url + "/planner/")
     control = page.locator("#planner-spaces")
     expect(control).to_be_visible(timeout=TIMEOUT_MS)
+    control.locator("summary").click()  # folded to its title in the side panel
     page.locator("#planner-spaces-toggle").check()
     expect(control).to_have_attribute("data-count", "1", timeout=TIMEOUT_MS)
     space_path = page.locator('#map path[data-layer="planner-space"]')

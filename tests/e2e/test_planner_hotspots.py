@@ -93,10 +93,12 @@ def test_planner_sees_hotspot_layers_and_starts_a_run(live_server, hotspot_data,
     assert significant > 0
     expect(mapnode).to_have_attribute("data-hotspot-cells", str(significant), timeout=TIMEOUT_MS)
     expect(page.locator("#hotspot-run")).to_have_value(str(run.pk))
+    # The legend is folded to its title line; opened, it explains the run's cells.
+    assert page.locator("#map-legend").evaluate("node => node.open") is False
+    page.locator("#map-legend summary").click()
     legend = page.locator("#hotspot-legend")
     expect(legend).to_be_visible()
     expect(legend.locator("li")).to_have_count(6)  # ±1, ±2, ±3
-    # (The new strings are not translated yet: the lead collects them.)
     expect(legend.locator("li.bin-3")).to_contain_text("99 %")
     expect(legend.locator("li.bin--3")).to_contain_text("99 %")
     expect(page.locator("#hotspot-run-info a")).to_have_attribute(
@@ -232,6 +234,7 @@ def test_emerging_categories_with_the_time_slider_and_kde(live_server, hotspot_d
         slider.fill(str(step))
         expect(mapnode).to_have_attribute("data-hotspot-step", str(step))
         expect(mapnode).to_have_attribute("data-hotspot-cells", str(drawn))
+    page.locator("#map-legend summary").click()  # folded to its title until opened
     expect(page.locator("#hotspot-legend li.bin-3")).to_be_visible()
 
     # The KDE run from the list: a density ramp over the cells with incidents.
@@ -449,31 +452,33 @@ def test_the_map_panels_do_not_overlap_on_a_phone(live_server, hotspot_data, pho
     expect(mapnode).to_have_attribute(
         "data-hotspot-run", str(hotspot_data["run"].pk), timeout=TIMEOUT_MS
     )
-    spaces = page.locator("#planner-spaces")
-    expect(spaces).to_be_visible(timeout=TIMEOUT_MS)
-    # Folded to its title; the layer toggles sit above it in the same corner.
-    assert spaces.evaluate("node => node.open") is False
-    expect(page.locator("#planner-spaces-distance")).to_be_hidden()
-    toggles, folded = _box(page, "#map-layer-toggles"), _box(page, "#planner-spaces")
-    assert not _overlap(toggles, folded), (toggles, folded)
-    assert toggles["y"] + toggles["height"] <= folded["y"]
-    legend = _box(page, "#map-legend")
-    for box in (toggles, folded):
-        assert not _overlap(box, legend), (box, legend)
-        assert box["x"] >= 0 and box["x"] + box["width"] <= 375, box
-
-    # The map keeps most of the screen, and the panels on it cover little of the map.
+    # One panel holds every control, closed on a phone: on the map lie only the legend,
+    # folded to its title, the zoom buttons and the credits.
+    expect(page.locator("#planner-panel")).to_be_hidden()
+    assert page.locator("#map-legend").evaluate("node => node.open") is False
     map_box = _box(page, "#map")
     assert map_box["width"] * map_box["height"] >= 0.6 * 375 * 812, map_box
-    covered = sum(b["width"] * b["height"] for b in (toggles, folded, legend))
-    assert covered <= 0.2 * map_box["width"] * map_box["height"], covered
+    legend = _box(page, "#map-legend")
+    assert legend["height"] <= 48 and legend["width"] <= 160, legend
+    assert page.locator("#map .leaflet-control-container #map-layer-toggles").count() == 0
+
+    # The drawer opens over the top of the map and leaves its lower part in view: the
+    # layers come first, the recovered spaces folded to their title.
+    page.locator("#panel-toggle").tap()
+    expect(page.locator("#incidents-toggle")).to_be_visible()
+    spaces = page.locator("#planner-spaces")
+    expect(spaces).to_be_visible(timeout=TIMEOUT_MS)
+    assert spaces.evaluate("node => node.open") is False
+    expect(page.locator("#planner-spaces-distance")).to_be_hidden()
+    drawer = _box(page, "#planner-panel")
+    uncovered = map_box["y"] + map_box["height"] - (drawer["y"] + drawer["height"])
+    assert uncovered >= 0.35 * map_box["height"], (drawer, map_box)
     page.screenshot(path="/tmp/planner_hotspots_phone.png")
 
-    # Opened, it still keeps clear of the toggles and within the screen.
+    # Opened, the spaces' form is in the drawer and within the screen.
     page.locator("#planner-spaces > summary").tap()
     expect(page.locator("#planner-spaces-distance")).to_be_visible()
     opened = _box(page, "#planner-spaces")
-    assert not _overlap(toggles, opened), (toggles, opened)
     assert opened["x"] >= 0 and opened["x"] + opened["width"] <= 375, opened
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert requests.outside == []
@@ -538,3 +543,42 @@ def test_the_week_hour_table_scrolls_in_its_box_on_a_phone(live_server, hotspot_
     page.locator("#week-hours").screenshot(path="/tmp/planner_week_hours_phone.png")
     assert requests.outside == []
     assert errors == []
+
+
+def test_a_district_run_shows_that_districts_incidents_only(live_server, hotspot_data, map_page):
+    page, requests, errors = map_page
+    run = hotspot_data["run"]
+    comas = run.districts.get()
+    rimac = District.objects.get(region=run.region, code="e2e-2")
+    source = make_source("e2e-hotspots-rimac")
+    label = make_label(source, "robbery-person")
+    Incident.objects.create(
+        source=source,
+        external_id="E2E-RIMAC-1",
+        point=Point(-79.0, -13.0, srid=4326),
+        occurred_at=WHEN,
+        label=label,
+        category=label.category,
+        region=run.region,
+        district=rimac,
+        batch=make_batch(source),
+    )
+    in_comas = Incident.objects.filter(district=comas).count()
+    assert Incident.objects.exclude(district=comas).exists()
+    log_in(page, live_server, hotspot_data["planner"])
+
+    # Opened on the run over COMAS: the incident filter follows it to COMAS.
+    page.goto(live_server.url + f"/planner/?run={run.pk}")
+    expect(page.locator("#map")).to_have_attribute(
+        "data-hotspot-run", str(run.pk), timeout=TIMEOUT_MS
+    )
+    expect(page.locator("#filter-district")).to_have_value(f"e2e|{comas.code}")
+    expect(page.locator("#stats-total")).to_have_attribute(
+        "data-total", str(in_comas), timeout=TIMEOUT_MS
+    )
+    # Choosing every district again is the planner's to do, and shows them all.
+    page.locator("#filter-district").select_option("")
+    expect(page.locator("#stats-total")).to_have_attribute(
+        "data-total", str(in_comas + 1), timeout=TIMEOUT_MS
+    )
+    assert requests.outside == [] and errors == []

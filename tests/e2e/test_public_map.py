@@ -399,3 +399,34 @@ def test_region_picker_opens_the_chosen_region_and_remembers_it(
     assert _in_view(page, "far-1") and not _in_view(page, "e2e-2")
     assert requests.outside == [], f"requests left 127.0.0.1: {requests.outside}"
     assert errors == [], f"script errors: {errors}"
+
+
+def test_region_outlines_follow_the_zoom(live_server, demo_data, map_page):
+    page, requests, errors = map_page
+    page.goto(live_server.url + "/")
+    mapnode = page.locator("#map")
+    _wait_for_districts(page, len(demo_data["districts"]))
+    expect(mapnode).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    # Asked for at the zoom the map settled at, not the world zoom it was made at.
+    page.wait_for_function(
+        """() => {
+          const node = document.querySelector('#map');
+          const asked = Number(node.getAttribute('data-region-outline-zoom'));
+          return asked >= Math.round(Number(node.getAttribute('data-zoom')));
+        }""",
+        timeout=TIMEOUT_MS,
+    )
+    first = int(mapnode.get_attribute("data-region-outline-zoom"))
+    assert first >= 9, first  # the demo city fills the map from about zoom 11
+
+    # Zoomed in, they are asked for again, finer, and replace the coarse ones.
+    page.locator(".leaflet-control-zoom-in").click()
+    expect(mapnode).to_have_attribute("data-moving", "false", timeout=TIMEOUT_MS)
+    page.locator(".leaflet-control-zoom-in").click()
+    expect(mapnode).to_have_attribute(
+        "data-region-outline-zoom", re.compile(rf"^(?!{first}$)\d+$"), timeout=TIMEOUT_MS
+    )
+    assert int(mapnode.get_attribute("data-region-outline-zoom")) > first
+    outline_calls = [u for u in requests.all if "zoom=" in u and "/regions/" in u]
+    assert len(outline_calls) >= 2, outline_calls
+    assert requests.outside == [] and errors == []

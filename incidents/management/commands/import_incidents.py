@@ -53,6 +53,12 @@ class Command(BaseCommand):
             help="time zone of naive times, e.g. America/Lima (default: the profile's, else "
             "the time zone of the region each row falls in)",
         )
+        parser.add_argument(
+            "--exact-columns",
+            action="store_true",
+            help="only the columns given (--lat, --date, ...) play a role: none is taken "
+            "from the profile or guessed from its name",
+        )
         parser.add_argument("--family", choices=[f.value for f in Family])
         parser.add_argument("--location-quality", choices=[q.value for q in LocationQuality])
         parser.add_argument("--dry-run", action="store_true")
@@ -97,6 +103,7 @@ class Command(BaseCommand):
                 skip_bad=options["skip_bad"],
                 dry_run=options["dry_run"],
                 keep_indexes=options["keep_indexes"],
+                exact_columns=options["exact_columns"],
             )
             result = import_incidents(request=request, progress=self._progress_bar(options))
         except IncidentFileError as exc:

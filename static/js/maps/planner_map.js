@@ -20,8 +20,9 @@
  * maps/planner/: url_state (the view in the address), panel (the collapsible panel and
  * the legend), filters (the filter form and category names), districts, incidents
  * (clusters and points), stats (counts per category), heat, hotspots (a run's cells and
- * zones), run_form ("Run analysis") and spaces (recovered public spaces); channels keeps
- * one request of each kind in flight. They share maps/common.js.
+ * zones), run_form ("Run analysis"), spaces (recovered public spaces) and batch (one
+ * import batch shown alone, ?batch=); channels keeps one request of each kind in flight.
+ * They share maps/common.js.
  */
 import {
   apiZoom,
@@ -35,6 +36,7 @@ import {
   viewBBox,
   watchRegionPicker,
 } from "./common.js";
+import { createBatchFilter } from "./planner/batch.js";
 import { channelsFor } from "./planner/channels.js";
 import { createDistricts } from "./planner/districts.js";
 import { createFilters } from "./planner/filters.js";
@@ -50,6 +52,7 @@ import { followHash, viewFromHash, writeHash } from "./planner/url_state.js";
 var MAX_API_ZOOM = 24;
 var FULL_DETAIL_ZOOM = 16; // the boundary API stops simplifying from this zoom on
 var DEBOUNCE_MS = 250;
+var BATCH_MAX_ZOOM = 16;
 
 function main(config, labels, mapNode) {
   var lang = document.documentElement.lang || "es";
@@ -67,21 +70,6 @@ function main(config, labels, mapNode) {
      incidents, drawn from POINTS_MIN_ZOOM on, stay above it so that each one can be
      opened. The "Incidents" toggle hides both. */
   map.createPane("incidentPoints").style.zIndex = "620";
-
-  /* The layer toggles join the map's top-right corner as a Leaflet control, so Leaflet
-     stacks them with the other panels there (recovered spaces) instead of overlapping. */
-  var layerToggles = document.getElementById("map-layer-toggles");
-  if (layerToggles) {
-    var LayerToggles = L.Control.extend({
-      options: { position: "topright" },
-      onAdd: function () {
-        L.DomEvent.disableClickPropagation(layerToggles);
-        L.DomEvent.disableScrollPropagation(layerToggles);
-        return layerToggles;
-      },
-    });
-    new LayerToggles().addTo(map);
-  }
 
   followHash(map);
 
@@ -113,6 +101,7 @@ function main(config, labels, mapNode) {
   var panel = createPanel(ctx);
   var districts = createDistricts(ctx);
   var filters = createFilters(ctx, districts);
+  var batchFilter = createBatchFilter(ctx);
   var incidents = createIncidents(ctx, filters);
   var stats = createStats(ctx, filters);
   var heat = createHeat(ctx, filters);
@@ -130,7 +119,7 @@ function main(config, labels, mapNode) {
   function refresh() {
     window.clearTimeout(refreshTimer);
     refreshTimer = null;
-    var filterParams = filters.currentFilters();
+    var filterParams = batchFilter.params(filters.currentFilters());
     filters.updateExportLink(filterParams);
     var bbox = ctx.viewBBox();
     if (!filterParams || !bbox) {
@@ -190,6 +179,8 @@ function main(config, labels, mapNode) {
     scheduleRefresh();
   });
 
+  batchFilter.onDismiss(scheduleRefresh);
+
   filters.form.addEventListener("submit", function (event) {
     event.preventDefault();
     refresh();
@@ -214,6 +205,13 @@ function main(config, labels, mapNode) {
     prefill: function (run) {
       runForm.prefill(run);
     },
+    /* The incident filter set to a district without moving the map: the run being shown
+       fits its own area. */
+    focusDistrict: function (region, code) {
+      if (districts.focus(region, code)) {
+        scheduleRefresh();
+      }
+    },
   });
   runForm = createRunForm(ctx, hotspots, districts);
 
@@ -237,8 +235,13 @@ function main(config, labels, mapNode) {
       bounds = bboxBounds(chosen.bbox);
     }
     var view = viewFromHash();
+    var batchBounds = batchFilter.bounds();
     if (view) {
       map.setView(view.center, view.zoom, { animate: false });
+    } else if (batchBounds) {
+      // A batch shown alone opens on its incidents (a single one not closer than a street).
+      var fit = L.extend(panel.fitOptions(batchBounds), { animate: false, maxZoom: BATCH_MAX_ZOOM });
+      map.fitBounds(batchBounds, fit);
     } else if (bounds && bounds.isValid()) {
       map.fitBounds(bounds, L.extend(panel.fitOptions(bounds), { animate: false }));
     }

@@ -338,6 +338,9 @@ function main(config, labels, mapNode) {
       if (districtZoom !== null && apiZoom() > districtZoom && districtZoom < FULL_DETAIL_ZOOM) {
         loadDistricts().catch(reportError);
       }
+      if (regionOutlineZoom === null || regionOutlineZoom < FULL_DETAIL_ZOOM) {
+        loadRegionOutlines();
+      }
       loadNeighborhoods().catch(reportError);
     }, 200);
   }
@@ -377,16 +380,39 @@ function main(config, labels, mapNode) {
     }
   });
 
-  // Region outlines are context only: drawn once, at the zoom the map starts at.
+  /* Region outlines, simplified for the zoom they were asked at like the districts: asked
+     again, finer, when the map is zoomed in past it, so their dashed lines follow the
+     district borders instead of cutting through them. */
+  var regionOutlineLayer = null;
+  var regionOutlineZoom = null;
+  var regionOutlineRequest = null;
+
   function loadRegionOutlines() {
-    if (!config.api.regionOutlines) {
+    var zoom = apiZoom();
+    if (!config.api.regionOutlines || (regionOutlineZoom !== null && zoom <= regionOutlineZoom)) {
       return Promise.resolve(null);
     }
-    var url = config.api.regionOutlines + "?zoom=" + Math.round(map.getZoom());
-    return getJSON(url).then(function (data) {
-      L.geoJSON(data, { style: function () { return STYLES.region; }, interactive: false }).addTo(map);
+    if (regionOutlineRequest) {
+      regionOutlineRequest.abort();
+    }
+    var controller = new AbortController();
+    regionOutlineRequest = controller;
+    var url = config.api.regionOutlines + "?zoom=" + zoom;
+    return getJSON(url, controller.signal).then(function (data) {
+      if (regionOutlineRequest !== controller) {
+        return null;
+      }
+      regionOutlineRequest = null;
+      var layer = L.geoJSON(data, { style: function () { return STYLES.region; }, interactive: false });
+      layer.addTo(map);
+      if (regionOutlineLayer) {
+        map.removeLayer(regionOutlineLayer);
+      }
+      regionOutlineLayer = layer;
+      regionOutlineZoom = zoom;
+      mapNode.setAttribute("data-region-outline-zoom", String(zoom));
       return data;
-    }).catch(function () { return null; });
+    }).catch(function () { return null; }); // context only: the map works without them
   }
 
   function start() {

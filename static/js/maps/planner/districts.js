@@ -175,8 +175,25 @@ export function createDistricts(ctx) {
     }
   }
 
+  /* The filter set to one district, if it is listed; true when the choice changed. */
+  function focus(region, code) {
+    var key = districtKey({ region: region, code: code });
+    if (!districtsByKey[key] || districtSelect.value === key) {
+      return false;
+    }
+    var before = districtSelect.value;
+    districtSelect.value = key;
+    if (districtSelect.value !== key) {
+      districtSelect.value = before; // not listed: a district of another region
+      return false;
+    }
+    restyle();
+    return true;
+  }
+
   return {
     select: districtSelect,
+    focus: focus,
     load: load,
     fillSelect: fillSelect,
     showRegion: showRegion,

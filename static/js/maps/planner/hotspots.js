@@ -22,7 +22,8 @@ import {
 } from "../common.js";
 
 /* deps: filters (category names), districts (the district chosen), fitOptions (room
-   around a fitted area), prefill(run) (the run form takes the run's period and region). */
+   around a fitted area), prefill(run) (the run form takes the run's period and region),
+   focusDistrict(region, code) (the incident filter narrowed to a run's one district). */
 export function createHotspots(ctx, deps) {
   var map = ctx.map;
   var mapNode = ctx.mapNode;
@@ -526,6 +527,10 @@ export function createHotspots(ctx, deps) {
         setupStepSlider();
         deps.prefill(run);
         renderLegend();
+        if (fit && Array.isArray(run.districts) && run.districts.length === 1) {
+          // A run over one district, chosen or just finished: its incidents only.
+          deps.focusDistrict(run.region, run.districts[0]);
+        }
         var bounds = fit ? bboxBounds(run.bbox) : null;
         if (bounds) {
           map.fitBounds(bounds, L.extend(deps.fitOptions(bounds), { animate: false }));

@@ -1,6 +1,6 @@
 /*
- * Planner map: the filter panel (collapsible; folded on phones), the legend (folded on
- * phones too) and the room both leave when the map is fitted to an area.
+ * Planner map: the one side panel (layers, filters, counts, hotspots; collapsible, folded
+ * on phones), and the room it and the legend leave when the map is fitted to an area.
  */
 import { matchesMedia } from "../common.js";
 
@@ -32,10 +32,8 @@ export function createPanel(ctx) {
     });
   }
 
+  // The legend starts folded to its one-line title (the template leaves it closed).
   var legend = document.getElementById("map-legend");
-  if (legend && onPhone) {
-    legend.open = false;
-  }
 
   /* Room kept free when fitting the map to an area: the zoom buttons (bottom right) and
      the open legend (bottom left), either beside it or above it, whichever lets the

@@ -181,13 +181,16 @@ def _serve_inline(route) -> None:
 
 
 def _send_with_errors(page, form: str) -> None:
-    """Opens the form's folded section, empties its text fields and sends it."""
+    """Opens the form's folded section, empties its text fields and blankable selects, sends it."""
     page.evaluate(
         """(form) => {
           const node = document.querySelector(form);
           for (let up = node; up; up = up.parentElement) if (up.tagName === 'DETAILS') up.open = true;
           node.querySelectorAll('input[type=text], input[type=number], textarea').forEach(
             (field) => { field.value = ''; });
+          node.querySelectorAll('select').forEach((field) => {
+            if (field.options.length && field.options[0].value === '') field.selectedIndex = 0;
+          });
         }""",
         form,
     )

@@ -20,12 +20,13 @@ export DATABASE_URL ?= $(LOCAL_DATABASE_URL)
 USE_LOCAL_DB := $(if $(filter $(LOCAL_DATABASE_URL),$(DATABASE_URL)),yes,)
 MANAGE := $(PY) manage.py
 
-.PHONY: run test bench lint system venv db-start db-stop db-status migrate demo serve e2e fast-test clean-db help
+.PHONY: run test bench lint system venv db-start db-stop db-status migrate demo serve e2e fast-test clean-db help screenshots
 
 help:
 	@echo "make run      set everything up, load the demo (or DATA_DIR=... packs), serve http://$(HOST):$(PORT)"
 	@echo "make test     set everything up, run the whole test suite (browser tests included)"
 	@echo "make bench    benchmarks with ratios against baselines measured in the same run"
+	@echo "make screenshots   redraw the README's screenshots of the demo (docs/screenshots/)"
 	@echo "make lint     ruff, import contracts (.importlinter), Django system checks, missing migrations"
 	@echo "make db-start / db-stop   the project-local PostGIS server (.pgdata, port $(BARRIO_PGPORT))"
 
@@ -76,6 +77,12 @@ run: demo
 test: venv db-start
 	@$(MANAGE) compilemessages --ignore '.venv/*' --ignore '.pgdata/*' -v 0
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# The README's pictures of the demo city: tests/e2e/screenshots.py is run by name (it is not
+# collected by the suite) and writes docs/screenshots/*.jpg.
+screenshots: venv db-start
+	@$(MANAGE) compilemessages --ignore '.venv/*' --ignore '.pgdata/*' -v 0
+	@$(PY) -m pytest -q -p no:cacheprovider tests/e2e/screenshots.py
 
 fast-test: venv db-start
 	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)

@@ -27,7 +27,7 @@ PAGES = {
     "public": ("/", None, "#map path[data-level=district]"),
     "planner": ("/planner/", "planner", "#map path[data-level=district]"),
     "municipality": ("/municipality/", "municipal", "#map[data-ready=true]"),
-    "run": (None, "planner", "#map"),
+    "run": (None, "planner", "#map-link"),
 }
 
 
@@ -60,7 +60,7 @@ def test_screenshot(live_server, layout_users, browser, name, size, language):  
         page.wait_for_timeout(800)  # markers and labels settle after the last response
         OUTPUT.mkdir(parents=True, exist_ok=True)
         path = OUTPUT / f"{name}-{size}-{language}.jpg"
-        page.screenshot(path=str(path), type="jpeg", quality=70, full_page=name == "run")
+        page.screenshot(path=str(path), type="jpeg", quality=70)
         assert path.stat().st_size > 10_000, f"{path} is nearly empty"
         assert requests.outside == [], requests.outside
         assert errors == [], errors

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point, Polygon
 from playwright.sync_api import expect
+from shapely.geometry import box as shapely_box
 
 from accounts.models import Role
 from accounts.roles import ensure_role_groups
@@ -509,3 +510,66 @@ def test_a_new_view_aborts_the_requests_in_flight(live_server, incident_data, ma
     assert requests.outside == [], f"requests left 127.0.0.1: {requests.outside}"
     assert errors == [], f"script errors: {errors}"
     assert console_errors == [], f"console errors: {console_errors}"
+
+
+def test_the_region_picker_opens_the_region_and_follows_the_planner(
+    live_server, incident_data, district_loader, browser, map_page
+):
+    """A second city far away: the planner map opens on the first, its district filter lists
+    that city's districts only; picking the other city moves the map and the filter there,
+    and the choice is kept in the planner's profile, so another browser opens on it."""
+    page, requests, errors = map_page
+    district_loader(
+        [("far-1", "PROVIDENCIA", shapely_box(-70.62, -33.44, -70.58, -33.40))],
+        region_code="far",
+        region_name="Santiago de prueba",
+        attribution="Far test boundaries",
+        synthetic=True,
+    )
+    log_in(page, live_server, incident_data["planner"])
+    page.goto(live_server.url + "/planner/")
+    picker = page.locator("#region-picker")
+    expect(picker).to_have_value("e2e")  # the first by name, with no choice made yet
+    expect(page.locator("#map path[data-level=district][data-code^=e2e]")).to_have_count(
+        3, timeout=TIMEOUT_MS
+    )
+    _wait_for_total(page, incident_data["total"])
+    district_options = page.locator("#filter-district option[value]:not([value=''])")
+    expect(district_options).to_have_count(3)
+    assert "far|far-1" not in district_options.evaluate_all("(nodes) => nodes.map((n) => n.value)")
+
+    picker.select_option("far")
+    page.wait_for_function(
+        "() => new URL(location.href).searchParams.get('region') === 'far'", timeout=TIMEOUT_MS
+    )
+    expect(district_options).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(district_options).to_have_attribute("value", "far|far-1")
+    # The map fits the far city: its district's outline is drawn inside the map's box.
+    page.wait_for_function(
+        """() => {
+          const m = document.querySelector('#map').getBoundingClientRect();
+          const p = document.querySelector('#map path[data-level=district][data-code="far-1"]');
+          if (!p) return false;
+          const b = p.getBoundingClientRect();
+          if (b.width <= 3) return false;
+          const x = b.x + b.width / 2, y = b.y + b.height / 2;
+          return x >= m.x && x <= m.right && y >= m.y && y <= m.bottom;
+        }""",
+        timeout=TIMEOUT_MS,
+    )
+    expect(page.locator(".leaflet-control-attribution")).to_contain_text("Far test boundaries")
+
+    # Another browser, the same planner: the map opens on the region picked.
+    other = browser.new_context(viewport={"width": 1366, "height": 768}, locale="es-PE")
+    try:
+        second = other.new_page()
+        log_in(second, live_server, incident_data["planner"])
+        second.goto(live_server.url + "/planner/")
+        expect(second.locator("#region-picker")).to_have_value("far")
+        expect(second.locator("#filter-district option[value]:not([value=''])")).to_have_count(
+            1, timeout=TIMEOUT_MS
+        )
+    finally:
+        other.close()
+    assert requests.outside == [], f"requests left 127.0.0.1: {requests.outside}"
+    assert errors == [], f"script errors: {errors}"

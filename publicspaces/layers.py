@@ -12,6 +12,7 @@ from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from geo.basemap import basemap_config
 from geo.geojson import feature_queryset
@@ -78,6 +79,13 @@ def space_map_labels() -> dict:
         "drawLine": _("Draw a line (street-lighting stretch)"),
         "drawMarker": _("Drop a point"),
         "removeDrawn": _("Remove the drawing"),
+        # The short text shown next to each drawing button's icon (issue 13, item 10).
+        "drawTools": {
+            "drawPolygon": pgettext("drawing tool", "Polygon"),
+            "drawPolyline": pgettext("drawing tool", "Line"),
+            "drawMarker": pgettext("drawing tool", "Point"),
+            "drawRectangle": pgettext("drawing tool", "Rectangle"),
+        },
     }
 
 

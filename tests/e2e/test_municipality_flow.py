@@ -5,7 +5,8 @@ in its layer. The same user gets a 404 for a RÍMAC space, and dragging the park
 is refused with the service's message. Along the way: the drawing tools' titles, the space
 page framed on the space (a point at street zoom), a refused photo leaving the space page's
 URL in the address bar (a reload does not post again), and the park marked by a dot on the
-public map when zoomed out. Also: the pages at 375 px wide.
+public map when zoomed out. Also: the pages at 375 px wide, and the drawing buttons' text
+labels in Spanish and English (issue 13, item 10).
 
 Districts are the synthetic e2e squares of conftest.py (COMAS west of RÍMAC), so no real
 data is needed.
@@ -63,6 +64,16 @@ def es(text) -> str:
     with translation.override("es"):
         # Lazy model labels translate when made text; plain strings go through gettext.
         return translation.gettext(text) if isinstance(text, str) else str(text)
+
+
+def tool_name(text: str, language: str) -> str:
+    """A drawing button's visible name in the given language."""
+    with translation.override(language):
+        return translation.pgettext("drawing tool", text)
+
+
+# Geoman's drawing buttons and their visible names (the msgids of publicspaces/layers.py).
+DRAW_TOOLS = {"polygon": "Polygon", "polyline": "Line", "marker": "Point", "rectangle": "Rectangle"}
 
 
 def _png(path) -> str:
@@ -370,6 +381,109 @@ def test_municipal_pages_fit_a_375px_phone(live_server, muni_data, browser):
         assert not errors, errors
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_the_drawing_buttons_show_their_names(live_server, muni_data, browser, language):
+    """Each drawing button shows its name next to its icon, in the page's language, on a
+    desktop and on a 375 px phone (where the toolbar keeps clear of the map's centre); the
+    name is the button's accessible name, the longer title stays; the labelled polygon
+    button still draws."""
+    errors: list[str] = []
+    for viewport, phone in (
+        ({"width": 1280, "height": 800}, False),
+        ({"width": 375, "height": 740}, True),
+    ):
+        context = browser.new_context(
+            locale="es-PE" if language == "es" else "en-US",
+            viewport=viewport,
+            is_mobile=phone,
+            has_touch=phone,
+            device_scale_factor=2 if phone else 1,
+        )
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            log_in(page, live_server, muni_data["user"])
+            if language == "en":
+                context.add_cookies(
+                    [{"name": "django_language", "value": "en", "url": live_server.url}]
+                )
+            page.goto(live_server.url + "/municipality/")
+            expect(page.locator("html")).to_have_attribute("lang", language)
+            expect(page.locator("#map")).to_have_attribute("data-ready", "true", timeout=TIMEOUT_MS)
+            map_box = page.locator("#map").bounding_box()
+            with translation.override(language):
+                polygon_title = translation.gettext("Draw an area, corner by corner")
+            for tool, msgid in DRAW_TOOLS.items():
+                name = tool_name(msgid, language)
+                if language == "es":
+                    assert name != msgid, f"{msgid!r} has no Spanish translation"
+                button = page.locator("a.leaflet-buttons-control-button").filter(
+                    has=page.locator(f".leaflet-pm-icon-{tool}")
+                )
+                label = button.locator(".draw-label")
+                expect(label).to_be_visible()
+                expect(label).to_have_text(name)
+                assert button.inner_text().strip() == name
+                expect(page.get_by_role("button", name=name, exact=True)).to_have_count(1)
+                # The icon still shows, left of its name, and the name fits in the button.
+                icon = button.locator(".control-icon").bounding_box()
+                text = label.bounding_box()
+                box = button.bounding_box()
+                assert icon["width"] >= 16 and icon["x"] + icon["width"] <= text["x"]
+                assert (
+                    box["x"] <= text["x"] and text["x"] + text["width"] <= box["x"] + box["width"]
+                )
+                assert box["height"] >= (40 if phone else 30)
+            title = page.get_by_role("button", name=tool_name("Polygon", language), exact=True)
+            expect(title).to_have_attribute("title", polygon_title)
+            # The toolbar stays in the map's left part, clear of its centre.
+            toolbar = page.locator(".leaflet-pm-toolbar.leaflet-pm-draw").bounding_box()
+            assert toolbar["x"] + toolbar["width"] < map_box["x"] + map_box["width"] / 2 - 20
+            # Nor does the map's status message lie over the buttons.
+            status = page.locator("#map-status")
+            if status.is_visible():
+                status_box = status.bounding_box()
+                assert (
+                    status_box["x"] >= toolbar["x"] + toolbar["width"]
+                    or status_box["y"] >= toolbar["y"] + toolbar["height"]
+                ), (status_box, toolbar)
+            if phone:
+                # Drawing a polygon, geoman's actions (finish, remove the last corner,
+                # cancel) come beside the wider toolbar and still fit on the map.
+                page.get_by_role("button", name=tool_name("Polygon", language), exact=True).click()
+                actions = page.locator(".button-container.active .leaflet-pm-action")
+                expect(actions.first).to_be_visible()
+                for index in range(actions.count()):
+                    action = actions.nth(index).bounding_box()
+                    assert action["x"] + action["width"] <= map_box["x"] + map_box["width"], index
+                    assert action["height"] >= 29
+                page.screenshot(path=f"/tmp/draw_labels_phone_{language}.png")
+                assert not errors, errors
+                continue
+            # Clicking the labelled button starts drawing: geoman shows its actions, and
+            # four clicks and a click back on the first corner make the shape.
+            page.get_by_role("button", name=tool_name("Polygon", language), exact=True).click()
+            expect(page.locator(".button-container.active[data-tool=drawPolygon]")).to_have_count(1)
+            expect(
+                page.locator(".button-container.active .leaflet-pm-actions-container")
+            ).to_be_visible()
+            outline = page.locator('#map path[data-level="district-outline"]')
+            page.wait_for_function(
+                "() => document.querySelector('#map').getAttribute('data-moving') !== 'true'"
+            )
+            box = outline.bounding_box()
+            corners = [(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6)]
+            for fx, fy in corners:
+                _click_at(page, box, fx, fy)
+                page.wait_for_timeout(150)
+            _click_at(page, box, *corners[0])
+            expect(page.locator("#geometry-state")).to_have_attribute("data-drawn", "true")
+            page.screenshot(path=f"/tmp/draw_labels_desktop_{language}.png")
+            assert not errors, errors
+        finally:
+            context.close()
 
 
 def test_a_point_space_page_opens_at_street_zoom(live_server, muni_data, map_page):

@@ -14,7 +14,14 @@ import {
   statusSetter,
   tagLayer,
 } from "../maps/common.js";
-import { addOutline, colourFor, createSpaceMap, setupGeoman, spacesLayer } from "./spaces.js";
+import {
+  addOutline,
+  colourFor,
+  createSpaceMap,
+  labelGeomanButtons,
+  setupGeoman,
+  spacesLayer,
+} from "./spaces.js";
 
 function main(config, labels, mapNode) {
   var setStatus = statusSetter(document.getElementById("map-status"));
@@ -143,6 +150,7 @@ function main(config, labels, mapNode) {
     removalMode: false,
     rotateMode: false,
   });
+  labelGeomanButtons(map, labels.drawTools);
   map.pm.setGlobalOptions({ allowSelfIntersection: false });
 
   var drawn = null;

@@ -87,3 +87,38 @@ export function setupGeoman(map, labels) {
   );
   return true;
 }
+
+/*
+ * A visible text label next to the icon of each drawing button (issue 13, item 10): names
+ * maps geoman's button names (drawPolygon, drawPolyline…) to the short translated text.
+ * The text becomes the button's accessible name; the longer title stays, on the button
+ * too, as its description and tooltip. Geoman rebuilds its buttons when its language
+ * changes, so they are labelled again then.
+ */
+export function labelGeomanButtons(map, names) {
+  if (!map.pm || !names) {
+    return;
+  }
+  function label() {
+    var buttons = map.pm.Toolbar.getButtons();
+    Object.keys(names).forEach(function (name) {
+      var node = buttons[name] && buttons[name].buttonsDomNode;
+      var link = node && node.querySelector("a.leaflet-buttons-control-button");
+      if (!link || !names[name] || link.querySelector(".draw-label")) {
+        return;
+      }
+      var text = document.createElement("span");
+      text.className = "draw-label";
+      text.textContent = names[name];
+      link.appendChild(text);
+      if (node.getAttribute("title")) {
+        link.setAttribute("title", node.getAttribute("title"));
+      }
+      node.classList.add("has-draw-label");
+      node.setAttribute("data-tool", name);
+    });
+  }
+  label();
+  map.getContainer().classList.add("has-draw-labels");
+  map.on("pm:langchange", label);
+}

@@ -263,7 +263,7 @@ class Command(BaseCommand):
         missing = sorted(set(codes) - {a.code for a in found})
         if missing:
             raise CommandError(
-                f"unknown {model._meta.verbose_name} code(s) in {region.code}: {', '.join(missing)}"
+                f"unknown {model._meta.model_name} code(s) in {region.code}: {', '.join(missing)}"
             )
         return found
 

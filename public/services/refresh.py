@@ -52,7 +52,8 @@ def _local_today(time_zone: str | None) -> dt.date:
 def _refresh_region(region_id: int, *, today: dt.date | None) -> int:
     with transaction.atomic():
         # One refresh of a region at a time: a second one waits, then rebuilds again.
-        region = Region.objects.select_for_update().get(pk=region_id)
+        # (NO KEY: rows that reference the region, e.g. a new hotspot run, are not held up.)
+        region = Region.objects.select_for_update(no_key=True).get(pk=region_id)
         time_zone = region.time_zone or "UTC"
         last_month = privacy.last_published_month(today or _local_today(time_zone))
         categories = {c.pk: c for c in category_list() if privacy.is_publishable_category(c)}

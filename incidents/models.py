@@ -33,6 +33,11 @@ class Category(models.Model):
         verbose_name=_("sensitive"),
     )
     unclassified = models.BooleanField(default=False, verbose_name=_("unclassified"))
+    extra_care = models.BooleanField(
+        default=False,
+        help_text=_("Published on the public map only from a higher minimum count."),
+        verbose_name=_("extra care"),
+    )
 
     class Meta:
         ordering = ["family", "code"]

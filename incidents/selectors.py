@@ -16,6 +16,7 @@ from django.contrib.gis.db.models import Extent
 from django.db.models import (
     Avg,
     Count,
+    DateField,
     F,
     Func,
     IntegerField,
@@ -27,6 +28,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import get_language
 
@@ -317,3 +319,54 @@ def count_near(
     # COUNT as a plain function, not an aggregate: no GROUP BY, one row per outer row.
     counted = near.order_by().annotate(n=Func(Value(1), function="count")).values("n")
     return Subquery(counted, output_field=IntegerField())
+
+
+def batch_region_codes(batch_id: int) -> list[str]:
+    """The codes of the regions the incidents last written by batch ``batch_id`` are in."""
+    return sorted(
+        Incident.objects.filter(batch_id=batch_id)
+        .order_by()
+        .values_list("region__code", flat=True)
+        .distinct()
+    )
+
+
+def monthly_points(
+    *,
+    region_id: int,
+    time_zone: str | None,
+    until: dt.date,
+    category_ids: tuple[int, ...] | list[int],
+    chunk_size: int = 20000,
+) -> Iterator[list[tuple[float, float, dt.date, int]]]:
+    """The incidents of a region as ``(lon, lat, month, category_id)`` rows, in lists of
+    at most ``chunk_size`` read through a server-side cursor (bounded memory), for the
+    public tables' refresh (public.services.refresh). ``month`` is the first day of the
+    month the incident began in, in ``time_zone`` (UTC without one); only incidents of
+    ``category_ids`` that began before the local day ``until`` are read."""
+    zone = zoneinfo.ZoneInfo(time_zone or "UTC")
+    if not category_ids:
+        return
+    rows = (
+        Incident.objects.filter(
+            region_id=region_id,
+            category_id__in=list(category_ids),
+            occurred_at__lt=day_start(until, time_zone or "UTC"),
+        )
+        .order_by()
+        .annotate(
+            lon=PointX("point"),
+            lat=PointY("point"),
+            month=TruncMonth("occurred_at", tzinfo=zone, output_field=DateField()),
+        )
+        .values_list("lon", "lat", "month", "category_id")
+        .iterator(chunk_size=chunk_size)
+    )
+    chunk: list[tuple[float, float, dt.date, int]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "incidents",
     "hotspots",
     "publicspaces",
+    "public",
     "maps",
     "opendata",
     "demo",
@@ -158,6 +159,14 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 GEO_STORAGE_SRID = 4326
 
 # --- Public map -----------------------------------------------------------------
+# The public map's privacy rules (public/privacy.py reads them, with these defaults): a
+# cell-month count below the minimum is not published (higher for "extra care"
+# categories), and a month is published once PUBLIC_LAG_MONTHS full months have passed
+# after it (1: January is published from 1 March).
+PUBLIC_MIN_COUNT = env.int("PUBLIC_MIN_COUNT", default=5)
+PUBLIC_MIN_COUNT_EXTRA_CARE = env.int("PUBLIC_MIN_COUNT_EXTRA_CARE", default=10)
+PUBLIC_LAG_MONTHS = env.int("PUBLIC_LAG_MONTHS", default=1)
+PUBLIC_H3_RESOLUTIONS = (7, 8, 9)
 # Empty tile URL: the map draws boundaries on a plain background and sends no
 # request beyond this server. Set e.g. an internal tile server for production.
 MAP_TILE_URL = env("MAP_TILE_URL", default="")

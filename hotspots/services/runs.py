@@ -50,6 +50,7 @@ from hotspots.services.params import (
     time_steps,
 )
 from hotspots.services.validation import validate_run
+from hotspots.signals import run_succeeded
 from incidents.models import Category, Family
 from neighborhoods.models import District, Neighborhood, Region
 
@@ -308,6 +309,9 @@ def _execute_locked(run: HotspotRun, progress: Progress | None) -> HotspotRun:
         _fail(run, f"the run failed: {type(exc).__name__}: {exc}")
         raise
     run.refresh_from_db()
+    if run.status == HotspotRun.Status.SUCCEEDED:
+        # The public app (a higher floor) rebuilds the region's public tables on it.
+        run_succeeded.send(sender=HotspotRun, run_id=run.pk, region_code=run.region.code)
     return run
 
 

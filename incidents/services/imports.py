@@ -28,6 +28,7 @@ from common.jobs import IMPORT_BATCH_JOBS, job_lock
 from incidents.models import ImportBatch, IncidentSource
 from incidents.models import RefusedRow as RefusedRowModel
 from incidents.reasons import code_of, summary_key
+from incidents.selectors import batch_region_codes
 from incidents.services.bounds import IncidentFileError, inspect_csv
 from incidents.services.labels import LabelMapper
 from incidents.services.reading import (
@@ -55,6 +56,7 @@ from incidents.services.staging import (
     stage_chunk,
 )
 from incidents.services.zones import ImportZones, zone_record
+from incidents.signals import batch_imported
 from neighborhoods.locate import AreaIndex
 
 
@@ -383,6 +385,11 @@ def _import(*, request, user, batch, progress, job: contextlib.ExitStack) -> Imp
                 raise
     if failed:
         raise ImportRefused(result)
+    if batch is not None and result.status == ImportBatch.Status.SUCCEEDED:
+        # The public app (a higher floor) rebuilds the regions' public tables on it.
+        batch_imported.send(
+            sender=ImportBatch, batch_id=batch.pk, region_codes=batch_region_codes(batch.pk)
+        )
     return result
 
 

@@ -7,13 +7,16 @@ GeoJSON goes through :func:`geo.geojson.feature_collection_response` and tiles t
 zoom and every tile a feature cap: a whole-metro run has tens of thousands of cells, which a
 tile at zoom 6 would otherwise carry all at once. The byte-stable result files are
 :mod:`hotspots.exports`; the query-string parsing of the layer endpoints is
-:mod:`hotspots.api.filters`.
+:mod:`hotspots.api.filters`. The public map's zones (:func:`public_zones`, issue 14) are
+redrawn from a whole-region run's cells by :mod:`geo.generalize`, never from incidents.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+import shapely
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.gis.db.models.functions import AsWKB
@@ -35,6 +38,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Abs, Coalesce
 
+from geo.generalize import generalize_polygons
 from geo.geojson import BBox
 from geo.mvt import capped_tile_bytes, check_tile
 from hotspots.engine.emerging import LEGEND
@@ -374,3 +378,114 @@ def zone_tile(run: HotspotRun, z: int, x: int, y: int) -> Tile:
         y=y,
         layer=TILE_LAYER_ZONES,
     )
+
+
+# --- public zones (issue 14) -----------------------------------------------------------
+
+# The methods whose zones are unions of the run's grid cells (each cell row carries its
+# zone): their zones can be redrawn from cells alone. DBSCAN zones are concave hulls of
+# incident points, so they are never public; KDE and emerging runs have no zones.
+ZONE_CELL_METHODS = (HotspotRun.Method.GISTAR, HotspotRun.Method.FORECAST)
+
+
+def public_zone_buffer_m() -> float:
+    """How far a public zone's outline lies outside its cells (``PUBLIC_ZONE_BUFFER_M``,
+    default 50 m): no vertex of the outline is nearer than that to a point in a cell."""
+    return float(getattr(settings, "PUBLIC_ZONE_BUFFER_M", 50.0))
+
+
+def public_zone_tolerance_m() -> float:
+    """The simplification tolerance of a public zone's outline (``PUBLIC_ZONE_TOLERANCE_M``,
+    default 25 m; below the buffer, so the outline still covers the cells)."""
+    return float(getattr(settings, "PUBLIC_ZONE_TOLERANCE_M", 25.0))
+
+
+def public_zone_min_cell_count() -> int:
+    """A zone's cell count is published only from this many cells up
+    (``PUBLIC_ZONE_MIN_CELL_COUNT``, default 5, the public minimum count k); a smaller
+    zone is drawn with ``cell_count`` None."""
+    return int(getattr(settings, "PUBLIC_ZONE_MIN_CELL_COUNT", 5))
+
+
+def latest_public_run(region_code: str) -> HotspotRun | None:
+    """The region's latest SUCCEEDED run (by ``finished_at``) over the whole region (no
+    districts, neighborhoods or drawn polygon) of a method whose zones are made of cells
+    (:data:`ZONE_CELL_METHODS`), none of whose chosen categories is sensitive or
+    unclassified; None when there is none."""
+    return (
+        HotspotRun.objects.filter(
+            region__code=region_code,
+            status=HotspotRun.Status.SUCCEEDED,
+            method__in=ZONE_CELL_METHODS,
+            finished_at__isnull=False,
+            polygon__isnull=True,
+            districts__isnull=True,
+            neighborhoods__isnull=True,
+        )
+        .exclude(Q(categories__sensitive=True) | Q(categories__unclassified=True))
+        .select_related("region")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def zone_cell_groups(run: HotspotRun) -> list[list]:
+    """The geometries (shapely polygons, EPSG:4326) of each zone's cells, one list per zone
+    in rank order (empty for a zone without cells). Reads cell geometries only: no counts,
+    no incident."""
+    zone_ids = list(
+        HotspotZone.objects.filter(run=run).order_by("rank").values_list("pk", flat=True)
+    )
+    groups: dict[int, list] = {pk: [] for pk in zone_ids}
+    rows = (
+        HotspotCell.objects.filter(run=run, zone__isnull=False)
+        .order_by("zone_id", "i", "j")
+        .values_list("zone_id", AsWKB("geom"))
+    )
+    for zone_id, wkb in rows:
+        groups[zone_id].append(shapely.from_wkb(bytes(wkb)))
+    return [groups[pk] for pk in zone_ids]
+
+
+def public_zones(
+    region_code: str, *, buffer_m: float | None = None, tolerance_m: float | None = None
+) -> list[dict]:
+    """The public hotspot zones of a region: those of :func:`latest_public_run`, each
+    outline generalized from its cells (:func:`geo.generalize.generalize_polygons`: a
+    buffer and a simplification in the run's metric CRS, never a hull or an incident's
+    coordinate), in rank order; an empty list when the region has no such run.
+
+    Each zone: ``rank``, ``geometry`` (a GeoJSON MultiPolygon dict), ``cell_count`` (None
+    below :func:`public_zone_min_cell_count`), and the run's ``run_id``, ``method``,
+    ``date_from``/``date_to`` (ISO dates), ``buffer_m`` and ``tolerance_m``. No incident
+    count and no coordinate of an incident; zones whose outline is empty are left out."""
+    run = latest_public_run(region_code)
+    if run is None:
+        return []
+    buffer_m = public_zone_buffer_m() if buffer_m is None else float(buffer_m)
+    tolerance_m = public_zone_tolerance_m() if tolerance_m is None else float(tolerance_m)
+    zones = list(
+        HotspotZone.objects.filter(run=run).order_by("rank").values_list("rank", "cell_count")
+    )
+    outlines = generalize_polygons(
+        zone_cell_groups(run),
+        metric_srid=run.metric_srid or run.region.metric_srid,
+        buffer_m=buffer_m,
+        tolerance_m=tolerance_m,
+    )
+    minimum = public_zone_min_cell_count()
+    return [
+        {
+            "rank": rank,
+            "geometry": json.loads(shapely.to_geojson(outline)),
+            "cell_count": cell_count if cell_count >= minimum else None,
+            "run_id": run.pk,
+            "method": run.method,
+            "date_from": run.date_from.isoformat(),
+            "date_to": run.date_to.isoformat(),
+            "buffer_m": buffer_m,
+            "tolerance_m": tolerance_m,
+        }
+        for (rank, cell_count), outline in zip(zones, outlines, strict=True)
+        if not outline.is_empty
+    ]

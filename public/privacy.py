@@ -1,7 +1,8 @@
 """The public map's privacy rules, in one place (architecture.md: public output).
 
 Everything published reads through these functions; the thresholds are settings with
-safe defaults, so that a deployment can only make them stricter by configuration:
+safe defaults (a value that is not a number falls back to the default, k is never below 1
+and the extra-care k never below the ordinary one):
 
 - a cell-month count below k is not published (``PUBLIC_MIN_COUNT``, default 5; for
   categories marked "extra care", ``PUBLIC_MIN_COUNT_EXTRA_CARE``, default 10);

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("incidents.api.batch_urls")),
     path("", include("hotspots.api.urls")),
     path("", include("publicspaces.api.urls")),
+    path("", include("public.api.urls")),
 ]

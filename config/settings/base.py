@@ -116,6 +116,10 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Throttles (the public API's) tell clients apart by address: REMOTE_ADDR unless the
+    # deployment says how many reverse proxies in front add X-Forwarded-For (DRF would
+    # otherwise trust a header any client can send).
+    "NUM_PROXIES": env.int("BARRIO_NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -167,6 +171,10 @@ PUBLIC_MIN_COUNT = env.int("PUBLIC_MIN_COUNT", default=5)
 PUBLIC_MIN_COUNT_EXTRA_CARE = env.int("PUBLIC_MIN_COUNT_EXTRA_CARE", default=10)
 PUBLIC_LAG_MONTHS = env.int("PUBLIC_LAG_MONTHS", default=1)
 PUBLIC_H3_RESOLUTIONS = (7, 8, 9)
+# The public API (/api/v1/public/): how long anyone may cache an answer (seconds), and
+# how many requests a client (by address) may make (DRF rate: "60/minute").
+PUBLIC_MAX_AGE = env.int("PUBLIC_MAX_AGE", default=300)
+PUBLIC_API_RATE = env("PUBLIC_API_RATE", default="60/minute")
 # Empty tile URL: the map draws boundaries on a plain background and sends no
 # request beyond this server. Set e.g. an internal tile server for production.
 MAP_TILE_URL = env("MAP_TILE_URL", default="")

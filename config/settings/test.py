@@ -9,6 +9,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MAP_TILE_URL = ""
 ALLOWED_HOSTS = ["*"]
+# The throttle counts in the cache, which lives as long as the test process: the whole
+# suite (and the API fuzz test) must not run into the public API's rate by accident.
+# public/tests/test_api.py sets a low rate where it tests the 429.
+PUBLIC_API_RATE = "100000/minute"
 
 # One test database per test process, so that several runs on one machine (a developer's
 # suite and a helper's, or CI) never drop each other's database.

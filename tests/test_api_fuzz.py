@@ -54,6 +54,7 @@ from hotspots.tests.hotspot_fixtures import (  # noqa: F401  (fixtures)
 )
 from incidents.models import ImportBatch
 from incidents.tests.factories import make_user
+from public.services.refresh import refresh_public_tables
 from publicspaces.models import Partner, ProjectStatus, SpaceKind
 from publicspaces.services.activities import log_activity
 from publicspaces.services.photos import add_photo
@@ -137,6 +138,8 @@ def fuzz_data(gistar_run, django_user_model) -> dict[str, dict]:
     )
     Partner.objects.create(name="Junta vecinal", kind="community")
     batch = ImportBatch.objects.filter(status=ImportBatch.Status.SUCCEEDED).first()
+    # The public API's tables, from the town's incidents (all past the publication lag).
+    refresh_public_tables(region_code=region.code)
     x, y = tile_for_point(lon, lat, TILE_ZOOM)
     tile = {"z": TILE_ZOOM, "x": x, "y": y}
     run_request = {
@@ -154,6 +157,7 @@ def fuzz_data(gistar_run, django_user_model) -> dict[str, dict]:
             "/api/v1/import-batches/{id}/": {"id": batch.pk},
             "/api/v1/project-photos/{id}/": {"id": photo.pk},
             "/api/v1/public-spaces/{id}/": {"id": space.pk},
+            "/api/v1/public/regions/{code}/": {"code": region.code},
             "/api/v1/recovery-projects/{id}/": {"id": project.pk},
             "/api/v1/tiles/hotspots/{run}/": {"run": gistar_run.pk, **tile},
             "/api/v1/tiles/incidents/": tile,

@@ -17,7 +17,7 @@ from django.db.models import F
 
 from geo.geojson import BBox
 from incidents.selectors import name_field
-from neighborhoods.selectors import region_list
+from neighborhoods.selectors import region_list, region_summaries
 from public.models import PublicCellCount, PublicRefresh
 
 
@@ -27,6 +27,26 @@ class CellCount:
     resolution: int
     month: dt.date
     count: int
+
+
+def regions() -> list[dict]:
+    """Every region (code, name, synthetic, extent) with the newest month its public tables
+    publish (None: never refreshed, or nothing published yet)."""
+    newest = dict(
+        PublicRefresh.objects.filter(last_month__isnull=False).values_list(
+            "region__code", "last_month"
+        )
+    )
+    return [
+        {
+            "code": summary["code"],
+            "name": summary["name"],
+            "synthetic": summary["synthetic"],
+            "bbox": summary["bbox"],
+            "last_month": newest.get(summary["code"]),
+        }
+        for summary in region_summaries()
+    ]
 
 
 def region_exists(region_code: str) -> bool:

@@ -3,6 +3,7 @@ from django.urls import path
 from public.api import views
 
 urlpatterns = [
+    path("public/regions/", views.PublicRegionsView.as_view(), name="public-regions"),
     path(
         "public/regions/<str:code>/months/",
         views.PublicMonthsView.as_view(),

@@ -182,6 +182,30 @@ def _json_response(body: dict, content_type: str = GEOJSON_MEDIA_TYPE) -> HttpRe
     )
 
 
+class PublicRegionsView(PublicAPIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 304: NOT_MODIFIED, 429: TOO_MANY},
+        summary="Every region, with its extent and newest published month",
+        description='`{"regions": [{"code", "name", "synthetic", "bbox": [w, s, e, n] or null, '
+        '"last_month": "YYYY-MM" or null}]}`, by name',
+        tags=TAGS,
+    )
+    def get(self, request):
+        return Response(
+            {
+                "regions": [
+                    {
+                        **region,
+                        "last_month": _month_text(region["last_month"])
+                        if region["last_month"]
+                        else None,
+                    }
+                    for region in selectors.regions()
+                ]
+            }
+        )
+
+
 class PublicMonthsView(PublicAPIView):
     @extend_schema(
         parameters=[REGION_PATH],

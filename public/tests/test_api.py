@@ -74,6 +74,18 @@ def test_months(client, published):
     assert body["last_refresh"] is not None
 
 
+def test_regions_list_the_newest_published_month(client, published):
+    quiet = make_region("quiettown")
+    response = client.get("/api/v1/public/regions/")
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("public, max-age=")
+    assert response.has_header("ETag")
+    by_code = {r["code"]: r for r in response.json()["regions"]}
+    assert by_code[published.code]["last_month"] == "2026-01"
+    assert by_code[quiet.code]["last_month"] is None
+    assert set(by_code[published.code]) == {"code", "name", "synthetic", "bbox", "last_month"}
+
+
 def test_months_of_a_region_never_refreshed_is_empty(client, db):
     other = make_region("quiettown")
     assert client.get(url(other, "months/")).json()["months"] == []

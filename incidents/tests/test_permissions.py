@@ -164,7 +164,12 @@ def test_the_public_openapi_schema_has_no_coordinate_example(client_for):
     response = client_for("anonymous").get(reverse("api-schema"), {"format": "json"})
     assert response.status_code == 200
     schema = json.loads(response.content)
-    paths = {p for p in schema["paths"] if "incidents" in p or "categories" in p}
+    # The public API's paths (public categories, counts per cell) have their own tests.
+    paths = {
+        p
+        for p in schema["paths"]
+        if ("incidents" in p or "categories" in p) and not p.startswith("/api/v1/public/")
+    }
     assert paths == {
         "/api/v1/incidents/",
         "/api/v1/incidents/export.csv",
